@@ -1,0 +1,450 @@
+"""Directory: one per actor system. Maps a session file to its owner, creating owners on demand.
+
+Owners are keyed by the transcript's canonical real path, not by session key, so two keys
+that resolve to one file reach one owner. The Directory creates owners as its own
+children, so it learns when one exits (``ChildActorExited``): an owner that passivated or
+was fenced is forgotten; one that died unexpectedly is started again at once, and the new
+owner replays the acknowledged turns its predecessor never finished.
+
+While an owner is activating or passivating, messages for its file are *held* and
+forwarded (or handed to the next owner) afterwards: none is lost in the window.
+
+Messages are handled one at a time, so two first contacts for one file can never create two
+owners: the second finds the first's slot.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import time
+import uuid
+from typing import Any
+
+import attrs
+from thespian.actors import ActorExitRequest, ActorTypeDispatcher, ChildActorExited, PoisonMessage, WakeupMessage
+
+from sessionward.actors.messages import (
+    AbortTurn,
+    ActivateOwner,
+    BindSession,
+    CancelTurn,
+    ClientRegistered,
+    CommandResult,
+    ConfigureDirectory,
+    DirectoryReady,
+    ErrorReply,
+    KeysChanged,
+    NudgeTurn,
+    OutcomeMessage,
+    OwnerActivated,
+    OwnerActivationFailed,
+    OwnerFenced,
+    OwnerIdle,
+    OwnerPassivated,
+    OwnerState,
+    OwnerWorkerStarted,
+    PassivateOwner,
+    PassivationRefused,
+    QueryOwnerState,
+    QuerySessions,
+    QuerySystem,
+    RegisterClient,
+    ReplaceOwner,
+    SessionsPage,
+    SubmitTurn,
+    SystemStatus,
+    WedgeOwner,
+)
+from sessionward.errors import BadInputError, InvalidSessionKeyError, PathEscapesStoreError
+from sessionward.outcomes import OutcomeReason, TurnOutcome, TurnStatus
+from sessionward.store import SessionRecord, SessionStore
+from sessionward.views import lane_figures, select_sessions
+
+log = logging.getLogger("sessionward.directory")
+
+DIRECTORY_NAME = "sessionward.directory"
+"""The Directory's global name in its actor system."""
+
+_ROUTED = (SubmitTurn, AbortTurn, CancelTurn, NudgeTurn, QueryOwnerState, WedgeOwner)
+
+
+@attrs.define
+class _Slot:
+    """One session file's owner, as the Directory tracks it. Mutable, private."""
+
+    path: str
+    session_key: str
+    session_id: str
+    keys: list[str]
+    address: Any = None
+    state: str = "activating"
+    """``activating``, ``live``, ``passivating``, ``replacing``."""
+    held: list[tuple[Any, Any]] = attrs.Factory(list)
+    pid: int = 0
+    worker_pid: int = 0
+    expected_exit: bool = False
+
+
+@attrs.define
+class _Gather:
+    """A fan-out of state queries to every live owner."""
+
+    kind: str
+    request: Any
+    reply_to: Any
+    waiting: set[str]
+    answers: list[OwnerState] = attrs.Factory(list)
+
+
+class Directory(ActorTypeDispatcher):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._store: SessionStore | None = None
+        self._config = None
+        self._provider = None
+        self._index: dict[str, SessionRecord] = {}
+        self._dirty: dict[str, SessionRecord] = {}
+        self._slots: dict[str, _Slot] = {}
+        self._gathers: dict[str, _Gather] = {}
+        self._fenced: list[str] = []
+        self._replaced = 0
+        self._flush_armed = False
+
+    def receiveMessage(self, message, sender):  # noqa: N802 (Thespian's name)
+        # Nothing may escape a handler: Thespian would re-run the message.
+        try:
+            super().receiveMessage(message, sender)
+        except Exception as exc:
+            log.exception("directory failed handling %s", type(message).__name__)
+            request_id = getattr(message, "request_id", "")
+            reply_to = getattr(message, "reply_to", None) or sender
+            if request_id:
+                self.send(reply_to, ErrorReply(request_id, "internal_error", f"{type(exc).__name__}: {exc}"))
+
+    def receiveUnrecognizedMessage(self, message, sender) -> None:  # noqa: N802
+        log.warning("directory got an unknown message %s", type(message).__name__)
+        self.send(sender, ErrorReply(getattr(message, "request_id", ""), "unknown_message",
+                                     f"unknown message {type(message).__name__}"))
+
+    # -- set-up -------------------------------------------------------------------------------
+
+    def receiveMsg_ConfigureDirectory(self, msg: ConfigureDirectory, sender) -> None:
+        self._store = SessionStore(msg.store_root)
+        self._config = msg.config
+        self._provider = msg.provider
+        self._index = self._store.load_index()
+        self.send(sender, DirectoryReady(msg.request_id, os.getpid()))
+
+    def receiveMsg_RegisterClient(self, msg: RegisterClient, sender) -> None:
+        self.send(sender, ClientRegistered(msg.request_id, sender))
+
+    # -- routing ------------------------------------------------------------------------------
+
+    def _route(self, msg, sender) -> None:
+        if getattr(msg, "reply_to", None) is None and hasattr(msg, "reply_to"):
+            msg = attrs.evolve(msg, reply_to=sender)
+        reply_to = getattr(msg, "reply_to", sender)
+        if self._store is None:
+            self.send(reply_to, ErrorReply(msg.request_id, "unavailable", "the directory is not configured"))
+            return
+        try:
+            record = self._record(msg.session_key)
+            path = str(self._store.transcript_path(record.session_id))
+        except InvalidSessionKeyError as exc:
+            self.send(reply_to, ErrorReply(msg.request_id, "invalid_session_key", str(exc)))
+            return
+        except PathEscapesStoreError as exc:
+            self.send(reply_to, ErrorReply(msg.request_id, "path_escapes_store", str(exc)))
+            return
+        slot = self._slots.get(path)
+        if slot is None:
+            if isinstance(msg, QueryOwnerState) and not msg.activate:
+                self.send(reply_to, self._passive_state(record, path, msg.request_id))
+                return
+            if not isinstance(msg, SubmitTurn | WedgeOwner | QueryOwnerState):
+                self.send(reply_to, CommandResult(msg.request_id, False, "no live owner: nothing is running",
+                                                  getattr(msg, "turn_id", None)))
+                return
+            slot = self._activate(record, path)
+        if msg.session_key not in slot.keys:
+            slot.keys.append(msg.session_key)
+            if slot.state == "live":
+                self.send(slot.address, KeysChanged(path, tuple(slot.keys)))
+        if slot.state == "live":
+            self.send(slot.address, msg)
+        else:
+            slot.held.append((msg, sender))
+
+    def _record(self, session_key: str) -> SessionRecord:
+        record = self._index.get(session_key)
+        if record is None:
+            record = self._store.resolve(session_key, self._index, now=time.time())
+            self._index[session_key] = record
+            self._dirty[session_key] = record
+            self._arm_flush()
+        return record
+
+    def _passive_state(self, record: SessionRecord, path: str, request_id: str) -> OwnerState:
+        return OwnerState(record.session_key, record.session_id, path, "passive", None, None, None, None, 0, (),
+                          0, keys=(record.session_key,), request_id=request_id, snapshot_time=time.time())
+
+    def _activate(self, record: SessionRecord, path: str, held: list | None = None) -> _Slot:
+        from sessionward.actors.owner import SessionOwner
+
+        keys = [k for k, r in self._index.items() if r.session_id == record.session_id] or [record.session_key]
+        slot = _Slot(path, record.session_key, record.session_id, keys, held=held or [])
+        slot.address = self.createActor(SessionOwner)
+        self._slots[path] = slot
+        self.send(slot.address, ActivateOwner(record.session_key, record.session_id, path, self._config,
+                                              self._provider, tuple(keys)))
+        return slot
+
+    def receiveMsg_SubmitTurn(self, msg, sender) -> None:
+        self._route(msg, sender)
+
+    receiveMsg_AbortTurn = receiveMsg_SubmitTurn
+    receiveMsg_CancelTurn = receiveMsg_SubmitTurn
+    receiveMsg_NudgeTurn = receiveMsg_SubmitTurn
+    receiveMsg_QueryOwnerState = receiveMsg_SubmitTurn
+    receiveMsg_WedgeOwner = receiveMsg_SubmitTurn
+
+    def receiveMsg_BindSession(self, msg: BindSession, sender) -> None:
+        reply_to = msg.reply_to or sender
+        try:
+            target = self._record(msg.target_key)
+            from sessionward.keys import validate_session_key
+
+            validate_session_key(msg.session_key)
+        except BadInputError as exc:
+            self.send(reply_to, ErrorReply(msg.request_id, "invalid_session_key", str(exc)))
+            return
+        existing = self._index.get(msg.session_key)
+        if existing is not None and existing.session_id != target.session_id:
+            path = str(self._store.transcript_path(existing.session_id))
+            if path in self._slots or self._store.transcript_path(existing.session_id).exists():
+                self.send(reply_to, CommandResult(msg.request_id, False,
+                                                  f"{msg.session_key} already has its own transcript"))
+                return
+        now = time.time()
+        record = SessionRecord(msg.session_key, target.session_id, now, now)
+        self._index[msg.session_key] = record
+        # Bindings are not derivable from the key, so they are written at once.
+        self._store.save({msg.session_key: record, **self._dirty})
+        self._dirty.clear()
+        slot = self._slots.get(str(self._store.transcript_path(target.session_id)))
+        if slot is not None and msg.session_key not in slot.keys:
+            slot.keys.append(msg.session_key)
+            if slot.state == "live":
+                self.send(slot.address, KeysChanged(slot.path, tuple(slot.keys)))
+        self.send(reply_to, CommandResult(msg.request_id, True, f"{msg.session_key} -> {target.session_id}"))
+
+    # -- owner life cycle ---------------------------------------------------------------------
+
+    def _slot_of(self, address) -> _Slot | None:
+        # ActorAddress is unhashable: find the slot by comparison.
+        for slot in self._slots.values():
+            if slot.address == address:
+                return slot
+        return None
+
+    def _flush_held(self, slot: _Slot) -> None:
+        held, slot.held = slot.held, []
+        for msg, sender in held:
+            self.send(slot.address, msg)
+
+    def receiveMsg_OwnerActivated(self, msg: OwnerActivated, sender) -> None:
+        slot = self._slots.get(msg.path)
+        if slot is None or slot.address != sender:
+            return
+        slot.state, slot.pid = "live", msg.pid
+        report = msg.report
+        if getattr(report, "torn_bytes", 0) or getattr(report, "bad_lines", 0) or getattr(report, "migrated_from", None):
+            log.warning("session %s opened with repairs: %s", slot.session_key, report)
+        if msg.replayed:
+            log.warning("session %s replays %d acknowledged turns", slot.session_key, len(msg.replayed))
+        self._flush_held(slot)
+
+    def receiveMsg_OwnerWorkerStarted(self, msg: OwnerWorkerStarted, sender) -> None:
+        slot = self._slots.get(msg.path)
+        if slot is not None and slot.address == sender:
+            slot.worker_pid = msg.pid
+
+    def receiveMsg_OwnerActivationFailed(self, msg: OwnerActivationFailed, sender) -> None:
+        slot = self._slots.get(msg.path)
+        if slot is None or slot.address != sender:
+            return
+        slot.expected_exit = True
+        del self._slots[msg.path]
+        reason = OutcomeReason.OWNED_ELSEWHERE if msg.kind == "owned_elsewhere" else OutcomeReason.UNAVAILABLE
+        for held, held_sender in slot.held:
+            reply_to = getattr(held, "reply_to", None) or held_sender
+            if isinstance(held, SubmitTurn):
+                self.send(reply_to, OutcomeMessage(TurnOutcome(
+                    "", held.session_key, TurnStatus.FAILED, reason=reason, detail=msg.message,
+                    lane=held.lane, request_id=held.request_id, finished_time=time.time())))
+            else:
+                self.send(reply_to, ErrorReply(held.request_id, msg.kind, msg.message))
+
+    def receiveMsg_OwnerIdle(self, msg: OwnerIdle, sender) -> None:
+        slot = self._slots.get(msg.path)
+        if slot is not None and slot.address == sender and slot.state == "live":
+            slot.state = "passivating"
+            self.send(sender, PassivateOwner(msg.path))
+
+    def receiveMsg_PassivationRefused(self, msg: PassivationRefused, sender) -> None:
+        slot = self._slots.get(msg.path)
+        if slot is not None and slot.address == sender:
+            slot.state = "live"
+            self._flush_held(slot)
+
+    def receiveMsg_OwnerPassivated(self, msg: OwnerPassivated, sender) -> None:
+        # The owner has released the file; anything held goes to a fresh owner at once.
+        self._retire(msg.path, sender)
+
+    def receiveMsg_OwnerFenced(self, msg: OwnerFenced, sender) -> None:
+        self._fenced.append(msg.path)
+        del self._fenced[:-100]
+        self._retire(msg.path, sender)
+
+    def _retire(self, path: str, sender) -> None:
+        slot = self._slots.get(path)
+        if slot is None or slot.address != sender:
+            return
+        slot.expected_exit = True
+        del self._slots[path]
+        if slot.held:
+            self._activate(self._index[slot.session_key], path, held=slot.held)
+
+    def receiveMsg_ChildActorExited(self, msg: ChildActorExited, sender) -> None:
+        slot = self._slot_of(msg.childAddress)
+        if slot is None or slot.expected_exit:
+            return
+        # An owner died under us (killed, crashed, or replaced): end its worker too, and
+        # start a new owner at once so acknowledged turns are replayed.
+        log.error("owner of %s exited unexpectedly (pid %s); starting a new one", slot.path, slot.pid)
+        _kill(slot.worker_pid)
+        del self._slots[slot.path]
+        self._replaced += 1
+        self._activate(self._index.get(slot.session_key) or self._record(slot.session_key), slot.path,
+                       held=slot.held)
+
+    def receiveMsg_ReplaceOwner(self, msg: ReplaceOwner, sender) -> None:
+        reply_to = msg.reply_to or sender
+        try:
+            record = self._record(msg.session_key)
+            path = str(self._store.transcript_path(record.session_id))
+        except BadInputError as exc:
+            self.send(reply_to, ErrorReply(msg.request_id, "invalid_session_key", str(exc)))
+            return
+        slot = self._slots.get(path)
+        if slot is None:
+            self.send(reply_to, CommandResult(msg.request_id, False, "no live owner"))
+            return
+        if not slot.pid or slot.pid == os.getpid():
+            self.send(reply_to, CommandResult(msg.request_id, False, "owner shares this process; cannot end it"))
+            return
+        # End the wedged process for real, so its file lock is released; ChildActorExited
+        # then starts the replacement.
+        log.error("replacing wedged owner of %s (pid %s): %s", path, slot.pid, msg.reason)
+        slot.state = "replacing"
+        _kill(slot.worker_pid)
+        _kill(slot.pid)
+        self.send(reply_to, CommandResult(msg.request_id, True, f"owner pid {slot.pid} ended"))
+
+    def receiveMsg_PoisonMessage(self, msg: PoisonMessage, sender) -> None:
+        log.warning("directory could not deliver %s", type(msg.poisonMessage).__name__)
+
+    # -- admin --------------------------------------------------------------------------------
+
+    def receiveMsg_QuerySessions(self, msg: QuerySessions, sender) -> None:
+        self._gather("sessions", msg, msg.reply_to or sender)
+
+    def receiveMsg_QuerySystem(self, msg: QuerySystem, sender) -> None:
+        self._gather("system", msg, msg.reply_to or sender)
+
+    def _gather(self, kind: str, request, reply_to) -> None:
+        live = [s for s in self._slots.values() if s.state == "live"]
+        gather_id = uuid.uuid4().hex
+        self._gathers[gather_id] = _Gather(kind, request, reply_to, {s.path for s in live})
+        for slot in live:
+            self.send(slot.address, QueryOwnerState(gather_id, slot.session_key, reply_to=self.myAddress))
+        if live:
+            timeout = getattr(request, "timeout", None) or self._config.recovery.status_timeout
+            self.wakeupAfter(timeout, payload=("gather", gather_id))
+        else:
+            self._finish_gather(gather_id)
+
+    def receiveMsg_OwnerState(self, msg: OwnerState, sender) -> None:
+        gather = self._gathers.get(msg.request_id)
+        if gather is None:
+            return
+        gather.answers.append(msg)
+        gather.waiting.discard(msg.file)
+        if not gather.waiting:
+            self._finish_gather(msg.request_id)
+
+    def _finish_gather(self, gather_id: str) -> None:
+        gather = self._gathers.pop(gather_id, None)
+        if gather is None:
+            return
+        request = gather.request
+        if gather.kind == "sessions":
+            if request.unbounded:
+                page, total = gather.answers, len(gather.answers)
+            else:
+                page, total = select_sessions(gather.answers, active_only=request.active_only,
+                                              lane=request.lane, limit=request.limit, offset=request.offset)
+            silent = sorted(self._slots[p].session_key for p in gather.waiting if p in self._slots)
+            self.send(gather.reply_to, SessionsPage(request.request_id, tuple(page), total, tuple(silent)))
+        else:
+            running, queued = lane_figures(gather.answers)
+            self.send(gather.reply_to, SystemStatus(
+                request.request_id, live_owners=len(self._slots), known_sessions=len(self._index),
+                running_by_lane=running, queued_by_lane=queued, fenced_files=tuple(self._fenced),
+                owners_replaced=self._replaced, pid=os.getpid(), versions=_versions()))
+
+    # -- timers and shutdown ------------------------------------------------------------------
+
+    def _arm_flush(self) -> None:
+        if not self._flush_armed:
+            self._flush_armed = True
+            self.wakeupAfter(self._config.index_flush_after, payload="flush")
+
+    def _flush_index(self) -> None:
+        if self._dirty and self._store is not None:
+            self._store.save(self._dirty)
+            self._dirty.clear()
+
+    def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender) -> None:
+        if msg.payload == "flush":
+            self._flush_armed = False
+            self._flush_index()
+        elif isinstance(msg.payload, tuple) and msg.payload[0] == "gather":
+            self._finish_gather(msg.payload[1])
+
+    def receiveMsg_ActorExitRequest(self, msg: ActorExitRequest, sender) -> None:
+        self._flush_index()
+        for slot in self._slots.values():
+            slot.expected_exit = True
+
+
+def _kill(pid: int) -> None:
+    if pid and pid != os.getpid():
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def _versions() -> dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    out = {}
+    for name in ("sessionward", "thespian", "attrs", "cattrs"):
+        try:
+            out[name] = version(name)
+        except PackageNotFoundError:
+            out[name] = "unknown"
+    return out

@@ -1,0 +1,732 @@
+"""SessionOwner: the one actor that owns a session file and runs its turns one at a time.
+
+It holds the file's exclusive lock for its whole life, records every accepted turn in the
+inbox before acknowledging it, writes every transcript entry itself (after a fence check),
+and gives every accepted turn exactly one final outcome. Streams run in a TurnWorker
+child, so this actor's handlers stay short: it answers state queries, accepts and queues
+turns and aborts its own turn while a stream is in flight.
+
+Read with ``sessionward.lanes.queue_policy`` (which turn runs next, collect, steer,
+interrupt) and ``sessionward.recovery.replay`` (what an activation re-queues).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import os
+import pickle
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import attrs
+from thespian.actors import ActorExitRequest, ActorTypeDispatcher, ChildActorExited, PoisonMessage, WakeupMessage
+
+from sessionward import entries as E
+from sessionward.actors.messages import (
+    AbortTurn,
+    ActivateOwner,
+    CancelTurn,
+    CommandResult,
+    ErrorReply,
+    KeysChanged,
+    NudgeTurn,
+    OutcomeMessage,
+    OwnerActivated,
+    OwnerActivationFailed,
+    OwnerFenced,
+    OwnerIdle,
+    OwnerPassivated,
+    OwnerState,
+    PassivateOwner,
+    PassivationRefused,
+    PingStream,
+    QueryOwnerState,
+    RunTurn,
+    StartWorker,
+    SteerStream,
+    StopStream,
+    StreamBatch,
+    StreamDelta,
+    SubmitTurn,
+    TurnAccepted,
+    TurnRecord,
+    OwnerWorkerStarted,
+    WedgeOwner,
+    WorkerReady,
+)
+from sessionward.errors import BadInputError, FencedError, SessionOwnedElsewhereError
+from sessionward.inbox import Inbox, InboxTurn
+from sessionward.lanes import queue_policy as qp
+from sessionward.outcomes import OutcomeReason, TurnOutcome, TurnStatus
+from sessionward.providers.base import (
+    MessageEnd,
+    ProviderFailure,
+    ProviderRequest,
+    TextDelta,
+    ThinkingDelta,
+    ToolCall,
+    ToolResult,
+)
+from sessionward.recovery.replay import plan_replay
+from sessionward.transcript import Durability, TranscriptFile
+from sessionward.transcript_format import build_context
+from sessionward.validation import validate_text
+
+log = logging.getLogger("sessionward.owner")
+
+HISTORY_SIZE = 20
+"""How many finished turns an owner remembers for ``sessionward session KEY``."""
+
+
+@attrs.define
+class _Ticket:
+    """What the owner keeps per accepted turn until its final outcome. Mutable, private."""
+
+    turn_id: str
+    lane: str
+    text: str
+    mode: str
+    accepted_time: float
+    reply_to: Any
+    request_id: str
+    want_deltas: bool
+    idempotency_key: str | None
+    riders: list[str] = attrs.Factory(list)
+    """Turns merged into this one: they get this turn's final outcome too."""
+    replayed: bool = False
+
+
+@attrs.define
+class _Current:
+    """The running turn. Mutable, private."""
+
+    ticket: _Ticket
+    started_time: float
+    last_progress_time: float
+    content: list[dict] = attrs.Factory(list)
+    """The open assistant message's content blocks."""
+    reply_parts: list[str] = attrs.Factory(list)
+    stream_seconds: float = 0.0
+
+
+class SessionOwner(ActorTypeDispatcher):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._file: TranscriptFile | None = None
+        self._inbox: Inbox | None = None
+        self._directory = None
+        self._worker = None
+        self._config = None
+        self._provider = None
+        self._can_steer = False
+        self._session_key = ""
+        self._session_id = ""
+        self._keys: tuple[str, ...] = ()
+        self._path = ""
+        self._queue = qp.SessionQueue()
+        self._tickets: dict[str, _Ticket] = {}
+        self._current: _Current | None = None
+        self._idempotency: dict[str, str] = {}
+        self._finished: dict[str, TurnOutcome] = {}
+        self._history: list[TurnRecord] = []
+        self._state = "starting"
+        self._idle_since = time.time()
+        self._counts = {"completed": 0, "failed": 0, "heartbeat_skipped": 0}
+
+    # -- dispatch --------------------------------------------------------------------------
+
+    def receiveMessage(self, message, sender):  # noqa: N802 (Thespian's name)
+        # Nothing may escape a handler: Thespian would re-run the message (a provider call
+        # could fire twice). A bug becomes an ``internal_error`` reply instead.
+        try:
+            super().receiveMessage(message, sender)
+        except Exception as exc:
+            log.exception("owner %s failed handling %s", self._path, type(message).__name__)
+            request_id = getattr(message, "request_id", "")
+            reply_to = getattr(message, "reply_to", None) or sender
+            if request_id and reply_to is not None:
+                self.send(reply_to, ErrorReply(request_id, "internal_error", f"{type(exc).__name__}: {exc}"))
+
+    def receiveUnrecognizedMessage(self, message, sender) -> None:  # noqa: N802
+        log.warning("owner %s got an unknown message %s", self._path, type(message).__name__)
+        request_id = getattr(message, "request_id", "")
+        self.send(sender, ErrorReply(request_id, "unknown_message", f"unknown message {type(message).__name__}"))
+
+    # -- activation ------------------------------------------------------------------------
+
+    def receiveMsg_ActivateOwner(self, msg: ActivateOwner, sender) -> None:
+        self._directory = sender
+        self._config = msg.config
+        self._provider = msg.provider
+        self._can_steer = bool(getattr(msg.provider, "supports_steering", False))
+        self._session_key, self._session_id, self._path = msg.session_key, msg.session_id, msg.path
+        self._keys = msg.keys or (msg.session_key,)
+        now = time.time()
+        path = Path(msg.path)
+        try:
+            self._file, report = TranscriptFile.open(
+                path,
+                header=E.header(msg.session_id, cwd=msg.config.cwd, now=now),
+                durability=msg.config.durability,
+            )
+        except SessionOwnedElsewhereError as exc:
+            self._fail_activation(sender, "owned_elsewhere", str(exc))
+            return
+        except BadInputError as exc:
+            self._fail_activation(sender, "corrupt_transcript", str(exc))
+            return
+        except OSError as exc:
+            self._fail_activation(sender, "io_error", str(exc))
+            return
+        self._inbox = Inbox(
+            path.with_name(path.name + ".inbox"),
+            fsync=msg.config.durability is not Durability.NEVER,
+        )
+        replayed = self._replay(now)
+        self._state = "idle"
+        self.send(sender, OwnerActivated(msg.path, os.getpid(), report, replayed))
+        self._maybe_start_next()
+        self._arm_idle_timer()
+
+    def _fail_activation(self, directory, kind: str, message: str) -> None:
+        self._state = "stopping"
+        self.send(directory, OwnerActivationFailed(self._path, kind, message))
+        self.send(self.myAddress, ActorExitRequest())
+
+    def _replay(self, now: float) -> tuple[str, ...]:
+        """Re-queue (or fail) turns acknowledged by a previous owner that never finished."""
+        accepted, finished = self._inbox.load()
+        plan = plan_replay(
+            accepted,
+            finished,
+            self._file.entries,
+            policy=self._config.replay_policy,
+        )
+        for done in plan.already_completed:
+            # The reply is in the file but the turn_end is not: close it, never re-run it.
+            turn = done.turn
+            self._append([self._turn_end_entry(turn.turn_id, "completed", None, now, turn.idempotency_key)])
+            if done.reply_to is not None:
+                self.send(done.reply_to, OutcomeMessage(TurnOutcome(
+                    turn.turn_id, self._session_key, TurnStatus.COMPLETED, reply=done.reply,
+                    lane=turn.lane, request_id=done.request_id, finished_time=now)))
+        pending: list[InboxTurn] = []
+        for item in plan.requeue:
+            turn = attrs.evolve(item.turn, attempts=item.turn.attempts + 1)
+            pending.append(turn)
+            ticket = _Ticket(
+                turn.turn_id, turn.lane, turn.text, turn.mode, turn.accepted_time,
+                reply_to=item.reply_to, request_id=item.request_id, want_deltas=False,
+                idempotency_key=turn.idempotency_key, replayed=True,
+            )
+            self._tickets[turn.turn_id] = ticket
+            if turn.idempotency_key:
+                self._idempotency[turn.idempotency_key] = turn.turn_id
+            self._queue = qp.admit(
+                self._queue,
+                qp.PendingTurn(turn.turn_id, turn.lane, turn.text, qp.QueueMode.FOLLOWUP, turn.accepted_time),
+                running=None, can_steer=False, policy=self._config.queue, now=now,
+            ).queue
+        for item in plan.fail:
+            self._append([self._turn_end_entry(item.turn.turn_id, "failed", OutcomeReason.OWNER_LOST, now, item.turn.idempotency_key)])
+            if item.reply_to is not None:
+                self.send(item.reply_to, OutcomeMessage(TurnOutcome(
+                    item.turn.turn_id, self._session_key, TurnStatus.FAILED,
+                    reason=OutcomeReason.OWNER_LOST, detail="the owner died before this turn ran; replay policy is 'fail'",
+                    lane=item.turn.lane, request_id=item.request_id, finished_time=now,
+                )))
+        self._file.sync()
+        self._inbox.rewrite([_with_reply(t, self._tickets[t.turn_id]) for t in pending])
+        return tuple(t.turn_id for t in pending)
+
+    # -- submit ------------------------------------------------------------------------------
+
+    def receiveMsg_SubmitTurn(self, msg: SubmitTurn, sender) -> None:
+        reply_to = msg.reply_to or sender
+        now = time.time()
+        if self._state in ("fenced", "stopping"):
+            reason = OutcomeReason.FENCED if self._state == "fenced" else OutcomeReason.SHUT_DOWN
+            self._refuse(msg, reply_to, reason, f"session is {self._state}")
+            return
+        try:
+            validate_text(msg.text, self._config.max_message_bytes)
+        except BadInputError as exc:
+            self.send(reply_to, ErrorReply(msg.request_id, "invalid_message", str(exc)))
+            return
+        if msg.idempotency_key and msg.idempotency_key in self._idempotency:
+            self._answer_duplicate(msg, reply_to)
+            return
+        mode = qp.QueueMode(msg.mode) if msg.mode else self._config.queue.default_mode
+        turn_id = uuid.uuid4().hex[:16]
+        running = qp.RunningTurn(self._current.ticket.turn_id, self._current.ticket.lane) if self._current else None
+        admission = qp.admit(
+            self._queue,
+            qp.PendingTurn(turn_id, msg.lane, msg.text, mode, now),
+            running=running, can_steer=self._can_steer, policy=self._config.queue, now=now,
+        )
+        decision = admission.decision
+        if isinstance(decision, qp.Refused):
+            if decision.reason == "heartbeat_skipped":
+                self._counts["heartbeat_skipped"] += 1
+                self._refuse(msg, reply_to, OutcomeReason.HEARTBEAT_SKIPPED, "session busy", TurnStatus.CANCELLED)
+            else:
+                self._refuse(msg, reply_to, OutcomeReason.BUSY, f"queue is full ({self._config.queue.max_queued})")
+            return
+        ticket = _Ticket(turn_id, msg.lane, msg.text, mode.value, now, reply_to, msg.request_id,
+                         msg.want_deltas, msg.idempotency_key)
+        # Invariant: the turn is in the inbox (fsynced unless durability is 'never')
+        # before anyone hears it was accepted.
+        self._inbox.record_accepted(_with_reply(
+            InboxTurn(turn_id, msg.lane, msg.text, mode.value, now, msg.idempotency_key), ticket))
+        self._tickets[turn_id] = ticket
+        if msg.idempotency_key:
+            self._idempotency[msg.idempotency_key] = turn_id
+        self._queue = admission.queue
+        label, position, applied = _describe(decision, mode)
+        ticket.mode = applied
+        self.send(reply_to, TurnAccepted(msg.request_id, self._session_key, turn_id, label, position, applied))
+        if isinstance(decision, qp.Steered):
+            self._steer(ticket, decision.into_turn_id, now)
+        elif isinstance(decision, qp.Interrupting):
+            self._abort_current(OutcomeReason.INTERRUPTED, f"interrupted by turn {turn_id}", now)
+        self._maybe_start_next()
+        self._arm_collect_timer()
+
+    def _refuse(self, msg: SubmitTurn, reply_to, reason: OutcomeReason, detail: str,
+                status: TurnStatus = TurnStatus.FAILED) -> None:
+        self.send(reply_to, OutcomeMessage(TurnOutcome(
+            "", self._session_key, status, reason=reason, detail=detail, lane=msg.lane,
+            request_id=msg.request_id, finished_time=time.time(),
+        )))
+
+    def _answer_duplicate(self, msg: SubmitTurn, reply_to) -> None:
+        turn_id = self._idempotency[msg.idempotency_key]
+        self.send(reply_to, TurnAccepted(msg.request_id, self._session_key, turn_id, "duplicate"))
+        done = self._finished.get(turn_id)
+        if done is not None:
+            self.send(reply_to, OutcomeMessage(attrs.evolve(done, request_id=msg.request_id)))
+        elif turn_id in self._tickets:
+            # The retry's client waits for the same turn: send the outcome there too.
+            self._tickets[turn_id].riders.append(f"dup:{msg.request_id}")
+            self._tickets[f"dup:{msg.request_id}"] = _Ticket(
+                turn_id, msg.lane, msg.text, "duplicate", time.time(), reply_to, msg.request_id, False, None)
+
+    def _steer(self, ticket: _Ticket, into_turn_id: str, now: float) -> None:
+        self.send(self._worker, SteerStream(into_turn_id, ticket.text))
+        self._tickets[into_turn_id].riders.append(ticket.turn_id)
+        self._send_outcome(ticket, TurnOutcome(
+            ticket.turn_id, self._session_key, TurnStatus.MERGED, merged_into=into_turn_id,
+            lane=ticket.lane, mode_applied="steer", request_id=ticket.request_id,
+        ), final=False)
+
+    # -- running turns ---------------------------------------------------------------------------
+
+    def _maybe_start_next(self) -> None:
+        if self._current is not None or self._state != "idle":
+            return
+        now = time.time()
+        taken = qp.take_next(self._queue, policy=self._config.queue, now=now)
+        self._queue = taken.queue
+        for merged in taken.merged:
+            ticket = self._tickets.get(merged.turn_id)
+            if ticket is None:
+                continue
+            self._tickets[merged.into_turn_id].riders.append(merged.turn_id)
+            self._send_outcome(ticket, TurnOutcome(
+                ticket.turn_id, self._session_key, TurnStatus.MERGED, merged_into=merged.into_turn_id,
+                lane=ticket.lane, mode_applied="collect", request_id=ticket.request_id,
+            ), final=False)
+        for dropped in taken.dropped:
+            ticket = self._tickets.get(dropped.turn_id)
+            if ticket is not None:
+                self._finish_ticket(ticket, TurnStatus.CANCELLED, OutcomeReason.DROPPED,
+                                    "dropped by the collect cap", now, write_end=True)
+        if taken.turn is None:
+            self._arm_collect_timer()
+            return
+        ticket = self._tickets[taken.turn.turn_id]
+        ticket.text = taken.turn.text  # a collect carrier's text holds its riders' texts
+        self._start(ticket, now)
+
+    def _start(self, ticket: _Ticket, now: float) -> None:
+        self._current = _Current(ticket, now, now)
+        self._state = "running"
+        prior = [e for e in self._file.entries if e.get("turnId") != ticket.turn_id]
+        if not any(e.get("turnId") == ticket.turn_id for e in self._file.entries):
+            entry = E.user_entry(ticket.text, turn_id=ticket.turn_id, lane=ticket.lane,
+                                 ids=self._file.ids, parent_id=self._file.leaf_id, now=now)
+            if not self._append([entry]):
+                return
+        request = ProviderRequest(self._session_key, ticket.turn_id, ticket.text,
+                                  build_context(prior), ticket.lane)
+        if self._worker is None:
+            from sessionward.actors.worker import TurnWorker
+
+            self._worker = self.createActor(TurnWorker)
+            self.send(self._worker, StartWorker(self._provider, self._config.stream_batch_window,
+                                                self._config.stream_batch_max))
+        self.send(self._worker, RunTurn(ticket.turn_id, request))
+
+    def receiveMsg_StreamBatch(self, msg: StreamBatch, sender) -> None:
+        current = self._current
+        if current is None or current.ticket.turn_id != msg.turn_id:
+            return  # a late batch from an aborted turn: ignored by design
+        now = time.time()
+        current.last_progress_time = now
+        current.stream_seconds = msg.stream_seconds
+        pending: list[dict] = []
+        failure: ProviderFailure | None = None
+        delta_text: list[str] = []
+        for event in msg.events:
+            if isinstance(event, TextDelta):
+                _add_text(current.content, "text", event.text)
+                current.reply_parts.append(event.text)
+                delta_text.append(event.text)
+            elif isinstance(event, ThinkingDelta):
+                _add_text(current.content, "thinking", event.text)
+            elif isinstance(event, ToolCall):
+                current.content.append({"type": "toolCall", "id": event.call_id, "name": event.name,
+                                        "arguments": event.arguments})
+            elif isinstance(event, MessageEnd):
+                pending.append(self._close_message(current, event.stop_reason, now, pending))
+            elif isinstance(event, ToolResult):
+                if current.content:
+                    pending.append(self._close_message(current, "toolUse", now, pending))
+                pending.append(E.tool_result_entry(
+                    call_id=event.call_id, name=event.name, content=event.content, is_error=event.is_error,
+                    turn_id=current.ticket.turn_id, ids=self._ids_with(pending),
+                    parent_id=self._leaf_with(pending), now=now))
+            elif isinstance(event, ProviderFailure):
+                failure = event
+                break
+        if delta_text and current.ticket.want_deltas:
+            self.send(current.ticket.reply_to, StreamDelta(current.ticket.request_id, current.ticket.turn_id,
+                                                           "".join(delta_text)))
+        if failure is not None:
+            if current.content or not pending:
+                pending.append(self._close_message(current, "error", now, pending, failure.message))
+            self._end_current(pending, TurnStatus.FAILED, OutcomeReason.PROVIDER_ERROR, now,
+                              detail=f"{failure.provider or 'provider'}: {failure.kind}: {failure.message}",
+                              provider_error=str(failure.kind))
+        elif msg.done:
+            if current.content:
+                pending.append(self._close_message(current, "stop", now, pending))
+            self._end_current(pending, TurnStatus.COMPLETED, None, now)
+        elif pending:
+            self._append(pending)
+
+    def _close_message(self, current: _Current, stop_reason: str, now: float, pending: list[dict],
+                       error: str | None = None) -> dict:
+        entry = E.assistant_entry(
+            current.content, stop_reason=stop_reason, provider=getattr(self._provider, "name", "provider"),
+            turn_id=current.ticket.turn_id, ids=self._ids_with(pending), parent_id=self._leaf_with(pending),
+            now=now, error_message=error)
+        current.content = []
+        return entry
+
+    def _ids_with(self, pending: list[dict]):
+        return _Ids(self._file.ids, pending)
+
+    def _leaf_with(self, pending: list[dict]) -> str | None:
+        return pending[-1]["id"] if pending else self._file.leaf_id
+
+    def _end_current(self, pending: list[dict], status: TurnStatus, reason: OutcomeReason | None, now: float,
+                     detail: str = "", provider_error: str | None = None) -> None:
+        current = self._current
+        ticket = current.ticket
+        pending.append(self._turn_end_entry(ticket.turn_id, status.value, reason, now, ticket.idempotency_key,
+                                            pending))
+        if not self._append(pending):
+            return  # fenced: _fence delivered every outcome
+        self._file.sync()
+        self._current = None
+        self._state = "idle"
+        self._idle_since = now
+        outcome = TurnOutcome(
+            ticket.turn_id, self._session_key, status, reply="".join(current.reply_parts),
+            reason=reason, detail=detail, provider_error=provider_error, lane=ticket.lane,
+            mode_applied=ticket.mode, request_id=ticket.request_id, accepted_time=ticket.accepted_time,
+            started_time=current.started_time, finished_time=now, stream_seconds=current.stream_seconds,
+        )
+        self._deliver_final(ticket, outcome)
+        self._maybe_start_next()
+        self._arm_idle_timer()
+
+    def _turn_end_entry(self, turn_id: str, status: str, reason, now: float, idem: str | None,
+                        pending: list[dict] | None = None) -> dict:
+        pending = pending or []
+        return E.turn_end_entry(turn_id=turn_id, status=status, reason=None if reason is None else str(reason),
+                                ids=self._ids_with(pending), parent_id=self._leaf_with(pending), now=now,
+                                idempotency_key=idem)
+
+    def _deliver_final(self, ticket: _Ticket, outcome: TurnOutcome) -> None:
+        """Send the final outcome to the turn and every turn merged into it; forget them."""
+        self._inbox.record_finished(ticket.turn_id, outcome.status.value)
+        self._remember(ticket, outcome)
+        self._send_outcome(ticket, outcome, final=True)
+        for rider_id in ticket.riders:
+            rider = self._tickets.pop(rider_id, None)
+            if rider is None:
+                continue
+            if not rider_id.startswith("dup:"):
+                self._inbox.record_finished(rider_id, outcome.status.value)
+            self._send_outcome(rider, attrs.evolve(outcome, request_id=rider.request_id, lane=rider.lane))
+        self._tickets.pop(ticket.turn_id, None)
+
+    def _remember(self, ticket: _Ticket, outcome: TurnOutcome) -> None:
+        self._finished[ticket.turn_id] = outcome
+        if len(self._finished) > 1000:  # bounded: idempotent retries are for recent turns
+            self._finished.pop(next(iter(self._finished)))
+        key = "completed" if outcome.status is TurnStatus.COMPLETED else "failed"
+        self._counts[key] += 1
+        self._history.append(TurnRecord(ticket.turn_id, ticket.lane, outcome.status.value,
+                                        None if outcome.reason is None else outcome.reason.value,
+                                        outcome.finished_time or time.time()))
+        del self._history[:-HISTORY_SIZE]
+
+    def _send_outcome(self, ticket: _Ticket, outcome: TurnOutcome, final: bool = True) -> None:
+        if ticket.reply_to is not None:
+            self.send(ticket.reply_to, OutcomeMessage(outcome))
+
+    def _finish_ticket(self, ticket: _Ticket, status: TurnStatus, reason: OutcomeReason, detail: str,
+                       now: float, write_end: bool) -> None:
+        """Give a turn that never ran (or whose file can no longer be written) its outcome."""
+        if write_end and self._state not in ("fenced",):
+            self._append([self._turn_end_entry(ticket.turn_id, status.value, reason, now, ticket.idempotency_key)])
+        self._deliver_final(ticket, TurnOutcome(
+            ticket.turn_id, self._session_key, status, reason=reason, detail=detail, lane=ticket.lane,
+            mode_applied=ticket.mode, request_id=ticket.request_id, accepted_time=ticket.accepted_time,
+            finished_time=now))
+
+    # -- abort, cancel, nudge --------------------------------------------------------------------
+
+    def receiveMsg_AbortTurn(self, msg: AbortTurn, sender) -> None:
+        reply_to = msg.reply_to or sender
+        current = self._current
+        if current is None:
+            self.send(reply_to, CommandResult(msg.request_id, False, "no turn is running", msg.turn_id))
+            return
+        if msg.turn_id is not None and msg.turn_id != current.ticket.turn_id:
+            # A stale abort (recovery saw an older turn) must never hit the newer turn.
+            self.send(reply_to, CommandResult(
+                msg.request_id, False, f"stale: turn {msg.turn_id} is not running", msg.turn_id))
+            return
+        turn_id = current.ticket.turn_id
+        try:
+            reason = OutcomeReason(msg.reason)
+        except ValueError:
+            reason = OutcomeReason.ABORTED
+        self._abort_current(reason, f"{reason.value} on request", time.time())
+        self.send(reply_to, CommandResult(msg.request_id, True, f"turn {turn_id} aborted", turn_id))
+        self._maybe_start_next()
+
+    def _abort_current(self, reason: OutcomeReason, detail: str, now: float) -> None:
+        current = self._current
+        if current is None:
+            return
+        self._retire_worker(current.ticket.turn_id)
+        pending: list[dict] = []
+        if current.content:
+            # A partial assistant message is closed, never left dangling.
+            pending.append(self._close_message(current, "aborted", now, pending))
+        status = TurnStatus.FAILED if reason is OutcomeReason.STALLED else TurnStatus.CANCELLED
+        self._end_current(pending, status, reason, now, detail=detail)
+
+    def _retire_worker(self, turn_id: str) -> None:
+        """Stop the stream and replace the worker: a hung provider thread dies with its process."""
+        if self._worker is not None:
+            self.send(self._worker, StopStream(turn_id))
+            self.send(self._worker, ActorExitRequest())
+            self._worker = None
+
+    def receiveMsg_CancelTurn(self, msg: CancelTurn, sender) -> None:
+        reply_to = msg.reply_to or sender
+        self._queue, found = qp.cancel(self._queue, msg.turn_id)
+        ticket = self._tickets.get(msg.turn_id)
+        if not found or ticket is None:
+            self.send(reply_to, CommandResult(msg.request_id, False, f"turn {msg.turn_id} is not queued", msg.turn_id))
+            return
+        self._finish_ticket(ticket, TurnStatus.CANCELLED, OutcomeReason.CANCELLED, "cancelled on request",
+                            time.time(), write_end=True)
+        self.send(reply_to, CommandResult(msg.request_id, True, f"turn {msg.turn_id} cancelled", msg.turn_id))
+
+    def receiveMsg_NudgeTurn(self, msg: NudgeTurn, sender) -> None:
+        reply_to = msg.reply_to or sender
+        ok = self._current is not None and self._current.ticket.turn_id == msg.turn_id
+        if ok:
+            self.send(self._worker, PingStream(msg.turn_id))
+        self.send(reply_to, CommandResult(msg.request_id, ok, "nudged" if ok else "stale", msg.turn_id))
+
+    # -- state -----------------------------------------------------------------------------------
+
+    def receiveMsg_QueryOwnerState(self, msg: QueryOwnerState, sender) -> None:
+        self.send(msg.reply_to or sender, self.snapshot(msg.request_id, msg.include_history))
+
+    def snapshot(self, request_id: str = "", include_history: bool = False) -> OwnerState:
+        current = self._current
+        queued = qp.snapshot(self._queue)
+        return OwnerState(
+            session_key=self._session_key, session_id=self._session_id, file=self._path, state=self._state,
+            turn_id=current.ticket.turn_id if current else None,
+            lane=current.ticket.lane if current else None,
+            turn_started_time=current.started_time if current else None,
+            last_progress_time=current.last_progress_time if current else None,
+            queue_depth=qp.depth(self._queue), queued_lanes=tuple(t.lane for t in queued),
+            pid=os.getpid(), keys=self._keys,
+            turns_completed=self._counts["completed"], turns_failed=self._counts["failed"],
+            heartbeats_skipped=self._counts["heartbeat_skipped"],
+            history=tuple(self._history) if include_history else (),
+            request_id=request_id, snapshot_time=time.time(),
+        )
+
+    def receiveMsg_WorkerReady(self, msg: WorkerReady, sender) -> None:
+        if self._worker is not None and sender == self._worker and self._directory is not None:
+            self.send(self._directory, OwnerWorkerStarted(self._path, msg.pid))
+
+    def receiveMsg_KeysChanged(self, msg: KeysChanged, sender) -> None:
+        self._keys = msg.keys
+
+    def receiveMsg_WedgeOwner(self, msg: WedgeOwner, sender) -> None:
+        # Test hook for recovery: a handler that blocks, as a wedged owner would.
+        time.sleep(msg.seconds)
+
+    # -- fence -----------------------------------------------------------------------------------
+
+    def _append(self, entries: list[dict]) -> bool:
+        """Append, or on an outside write stop the session as ``fenced``. True if written."""
+        if self._state == "fenced":
+            return False
+        try:
+            self._file.append(entries)
+            return True
+        except FencedError as exc:
+            self._fence(str(exc))
+            return False
+
+    def _fence(self, detail: str) -> None:
+        """Stop this session: every accepted turn fails with ``fenced``; the file is released."""
+        log.error("session %s fenced: %s", self._session_key, detail)
+        self._state = "fenced"
+        now = time.time()
+        if self._current is not None:
+            self._retire_worker(self._current.ticket.turn_id)
+        for ticket in self._ordered_tickets():
+            self._finish_ticket(ticket, TurnStatus.FAILED, OutcomeReason.FENCED, detail, now, write_end=False)
+        self._current = None
+        self._queue, _ = qp.drain(self._queue)
+        self._close_files()
+        self.send(self._directory, OwnerFenced(self._path, detail))
+        self.send(self.myAddress, ActorExitRequest())
+
+    def _ordered_tickets(self) -> list[_Ticket]:
+        first = [self._current.ticket] if self._current is not None else []
+        rest = [t for t in self._tickets.values() if not t.turn_id.startswith("dup:")
+                and (not first or t is not first[0])]
+        return first + [t for t in rest if not any(t.turn_id in other.riders for other in rest + first)]
+
+    # -- idle, collect, passivation ------------------------------------------------------------
+
+    def _arm_idle_timer(self) -> None:
+        if self._current is None and qp.depth(self._queue) == 0:
+            self.wakeupAfter(self._config.idle_timeout, payload="idle")
+
+    def _arm_collect_timer(self) -> None:
+        wake = qp.next_wakeup(self._queue)
+        if wake is not None:
+            self.wakeupAfter(max(0.0, wake - time.time()) + 0.001, payload="collect")
+
+    def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender) -> None:
+        if msg.payload == "collect":
+            self._maybe_start_next()
+        elif msg.payload == "idle":
+            idle = self._current is None and qp.depth(self._queue) == 0 and self._state == "idle"
+            if idle and time.time() - self._idle_since >= self._config.idle_timeout * 0.99:
+                self.send(self._directory, OwnerIdle(self._path))
+
+    def receiveMsg_PassivateOwner(self, msg: PassivateOwner, sender) -> None:
+        if self._current is not None or qp.depth(self._queue) or self._state != "idle":
+            self.send(sender, PassivationRefused(self._path))
+            return
+        self._state = "stopping"
+        self._close_files()
+        self.send(sender, OwnerPassivated(self._path))
+        self.send(self.myAddress, ActorExitRequest())
+
+    def receiveMsg_ActorExitRequest(self, msg: ActorExitRequest, sender) -> None:
+        # Nobody is left waiting: every accepted turn gets an outcome before the owner ends.
+        if self._state not in ("stopping", "fenced") and self._file is not None:
+            self._state = "draining"
+            now = time.time()
+            if self._current is not None:
+                self._retire_worker(self._current.ticket.turn_id)
+            for ticket in self._ordered_tickets():
+                if self._current is not None and ticket is self._current.ticket and self._current.content:
+                    self._append([self._close_message(self._current, "aborted", now, [])])
+                self._finish_ticket(ticket, TurnStatus.CANCELLED, OutcomeReason.SHUT_DOWN,
+                                    "the runtime shut down", now, write_end=True)
+            self._current = None
+            self._queue, _ = qp.drain(self._queue)
+        self._close_files()
+
+    def _close_files(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+        if self._inbox is not None:
+            self._inbox.close()
+            self._inbox = None
+
+    def receiveMsg_ChildActorExited(self, msg: ChildActorExited, sender) -> None:
+        if self._worker is not None and msg.childAddress == self._worker:
+            self._worker = None
+            if self._current is not None:
+                # The worker died under a running turn: fail it rather than wait forever.
+                self._end_current([], TurnStatus.FAILED, OutcomeReason.PROVIDER_ERROR, time.time(),
+                                  detail="the turn worker exited", provider_error="connection")
+
+    def receiveMsg_PoisonMessage(self, msg: PoisonMessage, sender) -> None:
+        log.warning("owner %s could not deliver %s", self._path, type(msg.poisonMessage).__name__)
+
+
+class _Ids:
+    """The file's entry ids plus those of entries about to be appended (for unique ids)."""
+
+    __slots__ = ("_ids", "_pending")
+
+    def __init__(self, ids: set[str], pending: list[dict]) -> None:
+        self._ids, self._pending = ids, pending
+
+    def __contains__(self, item: object) -> bool:
+        return item in self._ids or any(e["id"] == item for e in self._pending)
+
+
+def _add_text(content: list[dict], kind: str, text: str) -> None:
+    if content and content[-1].get("type") == kind:
+        content[-1][kind] += text
+    else:
+        content.append({"type": kind, kind: text})
+
+
+def _describe(decision, mode: qp.QueueMode) -> tuple[str, int, str]:
+    if isinstance(decision, qp.Queued):
+        fell_back = getattr(decision, "fell_back_from", None)
+        return "queued", decision.position, ("followup" if fell_back else mode.value)
+    if isinstance(decision, qp.Collecting):
+        return "collecting", 0, "collect"
+    if isinstance(decision, qp.Steered):
+        return "steered", 0, "steer"
+    if isinstance(decision, qp.Interrupting):
+        return "interrupting", 0, "interrupt"
+    return type(decision).__name__.lower(), 0, mode.value
+
+
+def _with_reply(turn: InboxTurn, ticket: _Ticket) -> InboxTurn:
+    """The inbox keeps where the outcome goes, so a new owner can still deliver it."""
+    try:
+        blob = base64.b64encode(pickle.dumps((ticket.reply_to, ticket.request_id))).decode("ascii")
+    except Exception:  # an address that does not pickle: the outcome stays queryable only
+        blob = None
+    return attrs.evolve(turn, reply=blob)

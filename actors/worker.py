@@ -1,0 +1,161 @@
+"""TurnWorker: runs one provider stream at a time and forwards its events to the owner.
+
+The provider runs in a background thread, never in a handler: Thespian holds an actor's
+sends until its handler returns, so a handler that iterated a stream would deliver
+nothing until the stream ended. Instead the handler for ``PumpStream`` waits at most one
+batch window on the thread's queue, sends what arrived as one ``StreamBatch``, and sends
+itself the next ``PumpStream``. Batching (``batch_window`` seconds or ``batch_max``
+events) keeps a stream of thousands of tokens per second from flooding the actor system,
+and the bounded wait keeps the worker responsive to ``StopStream``.
+
+The worker never touches the transcript. It stamps every batch with its turn id, so the
+owner can ignore anything from a turn that is no longer current.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import threading
+import time
+
+from thespian.actors import ActorExitRequest, ActorTypeDispatcher
+
+from sessionward.actors.messages import (
+    PingStream,
+    PumpStream,
+    RunTurn,
+    StartWorker,
+    SteerStream,
+    StopStream,
+    StreamBatch,
+    WorkerReady,
+)
+from sessionward.providers.base import ProviderFailure, ProviderErrorKind, StreamControl, build_provider
+
+log = logging.getLogger("sessionward.worker")
+
+_END = object()
+
+
+class _Stream:
+    """One turn's stream: a thread feeding a queue. Mutable; lives in the worker only."""
+
+    def __init__(self, turn_id: str, provider, request) -> None:
+        self.turn_id = turn_id
+        self.control = StreamControl()
+        self.events: queue.SimpleQueue = queue.SimpleQueue()
+        self.started = time.monotonic()
+        self.finished: float | None = None
+        self.error: str | None = None
+        self.thread = threading.Thread(
+            target=self._run, args=(provider, request), name=f"stream-{turn_id}", daemon=True
+        )
+        self.thread.start()
+
+    def _run(self, provider, request) -> None:
+        try:
+            for event in provider.stream(request, self.control):
+                if self.control.cancelled:
+                    break
+                self.events.put(event)
+        except BaseException as exc:  # the provider's bug becomes a typed failure
+            self.error = f"{type(exc).__name__}: {exc}"
+            self.events.put(
+                ProviderFailure(ProviderErrorKind.UNKNOWN, self.error, getattr(provider, "name", ""))
+            )
+        finally:
+            self.finished = time.monotonic()
+            self.events.put(_END)
+
+
+class TurnWorker(ActorTypeDispatcher):
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self._provider = None
+        self._owner = None
+        self._stream: _Stream | None = None
+        self._batch_window = 0.02
+        self._batch_max = 256
+        self._parent_pid = os.getppid()
+
+    def receiveMessage(self, message, sender):  # noqa: N802 (Thespian's name)
+        # Nothing may escape a handler: Thespian would re-run the message, and a re-run
+        # RunTurn would start a second provider stream.
+        try:
+            super().receiveMessage(message, sender)
+        except Exception:
+            log.exception("worker failed handling %s", type(message).__name__)
+
+    def receiveMsg_StartWorker(self, msg: StartWorker, sender) -> None:
+        self._owner = sender
+        self._batch_window = msg.batch_window
+        self._batch_max = msg.batch_max
+        self._provider = build_provider(msg.provider)
+        self._parent_pid = os.getppid()
+        self.send(sender, WorkerReady(os.getpid()))
+
+    def receiveMsg_RunTurn(self, msg: RunTurn, sender) -> None:
+        if self._stream is not None and self._stream.finished is None:
+            self._stream.control.cancel()
+        self._stream = _Stream(msg.turn_id, self._provider, msg.request)
+        self._pump(msg.turn_id)
+
+    def receiveMsg_PumpStream(self, msg: PumpStream, sender) -> None:
+        self._pump(msg.turn_id)
+
+    def _pump(self, turn_id: str) -> None:
+        stream = self._stream
+        if stream is None or stream.turn_id != turn_id:
+            return
+        events = []
+        done = False
+        deadline = time.monotonic() + self._batch_window
+        while len(events) < self._batch_max:
+            remaining = deadline - time.monotonic()
+            try:
+                event = stream.events.get(timeout=max(0.0, remaining)) if remaining > 0 else (
+                    stream.events.get_nowait()
+                )
+            except queue.Empty:
+                break
+            if event is _END:
+                done = True
+                break
+            events.append(event)
+        if events or done:
+            elapsed = (stream.finished or time.monotonic()) - stream.started
+            self.send(
+                self._owner,
+                StreamBatch(turn_id, tuple(events), done, stream_seconds=elapsed, error=stream.error),
+            )
+        if done:
+            self._stream = None
+        elif os.getppid() != self._parent_pid:
+            # The owner's process died (SIGKILL): stop streaming for nobody and exit.
+            stream.control.cancel()
+            self._stream = None
+            self.send(self.myAddress, ActorExitRequest())
+        else:
+            self.send(self.myAddress, PumpStream(turn_id))
+
+    def receiveMsg_StopStream(self, msg: StopStream, sender) -> None:
+        if self._stream is not None and self._stream.turn_id == msg.turn_id:
+            self._stream.control.cancel()
+            self._stream = None
+
+    def receiveMsg_PingStream(self, msg: PingStream, sender) -> None:
+        if self._stream is not None and self._stream.turn_id == msg.turn_id:
+            self._stream.control.ping()
+
+    def receiveMsg_SteerStream(self, msg: SteerStream, sender) -> None:
+        if self._stream is not None and self._stream.turn_id == msg.turn_id:
+            self._stream.control.steer(msg.text)
+
+    def receiveMsg_ActorExitRequest(self, msg: ActorExitRequest, sender) -> None:
+        if self._stream is not None:
+            self._stream.control.cancel()
+
+    def receiveUnrecognizedMessage(self, msg, sender) -> None:  # noqa: N802
+        log.warning("worker ignored unknown message %s", type(msg).__name__)

@@ -1,0 +1,86 @@
+"""What a new owner does with turns a previous owner acknowledged but never finished. Pure.
+
+A turn is *finished* when the transcript holds its ``turn_end`` entry (or the inbox its
+``finished`` line). Of the rest:
+
+- a turn whose reply is already in the transcript (an assistant entry with
+  ``stopReason: "stop"``) was completed, and only its ``turn_end`` is missing: it is
+  closed as completed with that reply, never run again (a reply is never written twice);
+- otherwise, by policy: ``requeue`` runs it once more (``attempts`` counts the replays,
+  and a turn already replayed once is failed instead, so a turn that crashes its owner
+  cannot loop), or ``fail`` ends it with reason ``owner_lost``.
+"""
+
+from __future__ import annotations
+
+import base64
+import pickle
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+import attrs
+
+from sessionward.entries import assistant_text, is_turn_end
+from sessionward.inbox import InboxTurn
+
+MAX_REPLAYS = 1
+"""A turn is re-queued at most this many times after owner crashes."""
+
+
+@attrs.frozen
+class ReplayItem:
+    turn: InboxTurn
+    reply_to: Any
+    """The submitter's address, if the inbox kept it."""
+    request_id: str
+    reply: str = ""
+    """For ``already_completed``: the reply found in the transcript."""
+
+
+@attrs.frozen
+class ReplayPlan:
+    requeue: tuple[ReplayItem, ...] = ()
+    fail: tuple[ReplayItem, ...] = ()
+    already_completed: tuple[ReplayItem, ...] = ()
+
+
+def plan_replay(
+    accepted: Iterable[InboxTurn],
+    finished: set[str],
+    entries: Sequence[dict[str, Any]],
+    *,
+    policy: str,
+) -> ReplayPlan:
+    """Sort unfinished turns into re-queue, fail and already-completed."""
+    ended = {e.get("turnId") for e in entries if is_turn_end(e)}
+    replies: dict[str, list[str]] = {}
+    for e in entries:
+        message = e.get("message") if e.get("type") == "message" else None
+        if isinstance(message, dict) and message.get("role") == "assistant" and message.get("stopReason") == "stop":
+            replies.setdefault(e.get("turnId"), []).append(assistant_text(e))
+    requeue, fail, done = [], [], []
+    seen: set[str] = set()
+    for turn in accepted:
+        if turn.turn_id in finished or turn.turn_id in ended or turn.turn_id in seen:
+            continue
+        seen.add(turn.turn_id)
+        reply_to, request_id = decode_reply(turn.reply)
+        item = ReplayItem(turn, reply_to, request_id)
+        if turn.turn_id in replies:
+            done.append(attrs.evolve(item, reply="".join(replies[turn.turn_id])))
+        elif policy == "requeue" and turn.attempts < MAX_REPLAYS:
+            requeue.append(item)
+        else:
+            fail.append(item)
+    return ReplayPlan(tuple(requeue), tuple(fail), tuple(done))
+
+
+def decode_reply(blob: str | None) -> tuple[Any, str]:
+    """The (address, request id) an inbox line kept; (None, "") when absent or unreadable."""
+    if not blob:
+        return None, ""
+    try:
+        reply_to, request_id = pickle.loads(base64.b64decode(blob))  # noqa: S301 (store-trusted)
+        return reply_to, str(request_id)
+    except Exception:
+        return None, ""

@@ -1,0 +1,261 @@
+"""The client side of the actor system: a mailbox thread, request ids, and turn handles.
+
+Thespian's ``ActorSystem`` handle is not thread-safe. A ``Mailbox`` gives one background
+thread the system handle, for ``listen`` only: every acceptance, delta and outcome comes
+to that one address and is matched to its ``TurnHandle`` by request id. Callers send
+through a private context per thread (``ActorSystem.private()``), and ask queries there,
+matching replies by request id too, so a late reply to a timed-out query is never taken
+for the answer to the next one.
+
+With ``simpleSystemBase`` (everything in this process) the mailbox thread's ``listen`` is
+also what runs the actors.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from typing import Any
+
+from sessionward import errors
+from sessionward.actors.messages import (
+    ClientRegistered,
+    ErrorReply,
+    OutcomeMessage,
+    RegisterClient,
+    StreamDelta,
+    TurnAccepted,
+)
+from sessionward.outcomes import TurnOutcome
+
+log = logging.getLogger("sessionward.client")
+
+ERROR_KINDS: dict[str, type[errors.SessionwardError]] = {
+    "bad_input": errors.BadInputError,
+    "invalid_message": errors.InvalidMessageError,
+    "invalid_session_key": errors.InvalidSessionKeyError,
+    "path_escapes_store": errors.PathEscapesStoreError,
+    "corrupt_transcript": errors.CorruptTranscriptError,
+    "owned_elsewhere": errors.SessionOwnedElsewhereError,
+    "unavailable": errors.CoordinationError,
+    "unknown_message": errors.SessionwardError,
+    "internal_error": errors.SessionwardError,
+    "not_found": errors.SessionwardError,
+}
+"""``ErrorReply.kind`` -> the exception ``Runtime`` raises for it."""
+
+
+def new_request_id() -> str:
+    return uuid.uuid4().hex
+
+
+def error_from_reply(reply: ErrorReply) -> errors.SessionwardError:
+    return ERROR_KINDS.get(reply.kind, errors.SessionwardError)(reply.message)
+
+
+class TurnHandle:
+    """A submitted turn: wait for its acceptance, its deltas and its final outcome.
+
+    ``result()`` blocks; ``await handle`` waits in asyncio. Thread-safe.
+    """
+
+    def __init__(self, request_id: str, session_key: str, on_delta: Callable[[str], None] | None = None):
+        self.request_id = request_id
+        self.session_key = session_key
+        self.turn_id: str | None = None
+        self.decision: str | None = None
+        self.outcomes: list[TurnOutcome] = []
+        """Every outcome received: ``merged`` ones first, then the final one."""
+        self.error: errors.SessionwardError | None = None
+        self.submitted_time = time.time()
+        self._on_delta = on_delta
+        self._accepted = threading.Event()
+        self._done = threading.Event()
+        self._lock = threading.Lock()
+        self._waiters: list[tuple[asyncio.AbstractEventLoop, asyncio.Future]] = []
+
+    # called by the mailbox thread
+    def _accept(self, msg: TurnAccepted) -> None:
+        self.turn_id, self.decision = msg.turn_id, msg.decision
+        self._accepted.set()
+
+    def _outcome(self, outcome: TurnOutcome) -> None:
+        with self._lock:
+            self.outcomes.append(outcome)
+            if self.turn_id is None and outcome.turn_id:
+                self.turn_id = outcome.turn_id
+            if outcome.final:
+                self._finish()
+
+    def _fail(self, error: errors.SessionwardError) -> None:
+        with self._lock:
+            self.error = error
+            self._finish()
+
+    def _delta(self, text: str) -> None:
+        if self._on_delta is not None:
+            try:
+                self._on_delta(text)
+            except Exception:
+                log.exception("on_delta callback failed")
+
+    def _finish(self) -> None:
+        self._accepted.set()
+        self._done.set()
+        for loop, fut in self._waiters:
+            loop.call_soon_threadsafe(_settle, fut, self)
+        self._waiters.clear()
+
+    # caller side
+    @property
+    def done(self) -> bool:
+        return self._done.is_set()
+
+    def wait_accepted(self, timeout: float | None = None) -> bool:
+        """True once the turn was accepted (or refused, or failed)."""
+        return self._accepted.wait(timeout)
+
+    def result(self, timeout: float | None = None) -> TurnOutcome:
+        """The final outcome.
+
+        Raises:
+            TimeoutError: no final outcome within ``timeout`` seconds.
+            SessionwardError: the request itself was refused (bad key, owned elsewhere, ...).
+        """
+        if not self._done.wait(timeout):
+            raise TimeoutError(f"turn {self.turn_id or self.request_id} has no outcome after {timeout}s")
+        if self.error is not None:
+            raise self.error
+        return self.outcomes[-1]
+
+    def __await__(self):
+        loop = asyncio.get_running_loop()
+        fut = loop.create_future()
+        with self._lock:
+            if self._done.is_set():
+                _settle(fut, self)
+            else:
+                self._waiters.append((loop, fut))
+        return fut.__await__()
+
+    def __repr__(self) -> str:
+        state = self.outcomes[-1].status.value if self.done and self.outcomes else "pending"
+        return f"<TurnHandle {self.session_key} turn={self.turn_id} {state}>"
+
+
+def _settle(fut: asyncio.Future, handle: TurnHandle) -> None:
+    if fut.done():
+        return
+    if handle.error is not None:
+        fut.set_exception(handle.error)
+    else:
+        fut.set_result(handle.outcomes[-1])
+
+
+class Mailbox:
+    """The client's receiving address and its listener thread."""
+
+    def __init__(self, system, directory, *, simple: bool) -> None:
+        self._system = system
+        self._directory = directory
+        self._simple = simple
+        self._handles: dict[str, TurnHandle] = {}
+        self._lock = threading.Lock()
+        self._stop = threading.Event()
+        self._local = threading.local()
+        self._contexts: list[contextlib.ExitStack] = []
+        reply = self._system.ask(directory, RegisterClient(new_request_id()), 30)
+        if not isinstance(reply, ClientRegistered):
+            raise errors.CoordinationError(f"the actor system did not answer (got {reply!r})")
+        self.address = reply.address
+        self._thread = threading.Thread(target=self._run, name="sessionward-mailbox", daemon=True)
+        self._thread.start()
+
+    def track(self, handle: TurnHandle) -> None:
+        with self._lock:
+            self._handles[handle.request_id] = handle
+
+    def pending(self) -> list[TurnHandle]:
+        with self._lock:
+            return list(self._handles.values())
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                msg = self._system.listen(0.05)
+            except Exception:
+                if self._stop.is_set():
+                    return
+                log.exception("mailbox listen failed")
+                self._stop.wait(0.05)
+                continue
+            if msg is None:
+                if self._simple:
+                    self._stop.wait(0.001)  # simple base: listen returns at once when idle
+                continue
+            self._dispatch(msg)
+
+    def _dispatch(self, msg: Any) -> None:
+        if isinstance(msg, OutcomeMessage):
+            request_id = msg.outcome.request_id
+        else:
+            request_id = getattr(msg, "request_id", None)
+        with self._lock:
+            handle = self._handles.get(request_id)
+        if handle is None:
+            return
+        if isinstance(msg, TurnAccepted):
+            handle._accept(msg)
+        elif isinstance(msg, StreamDelta):
+            handle._delta(msg.text)
+        elif isinstance(msg, OutcomeMessage):
+            handle._outcome(msg.outcome)
+            if msg.outcome.final:
+                with self._lock:
+                    self._handles.pop(request_id, None)
+        elif isinstance(msg, ErrorReply):
+            handle._fail(error_from_reply(msg))
+            with self._lock:
+                self._handles.pop(request_id, None)
+
+    # -- sending, from any thread ------------------------------------------------------------
+
+    def _context(self):
+        ctx = getattr(self._local, "ctx", None)
+        if ctx is None:
+            stack = contextlib.ExitStack()
+            ctx = stack.enter_context(self._system.private())
+            self._local.ctx = ctx
+            with self._lock:
+                self._contexts.append(stack)
+        return ctx
+
+    def tell(self, target, msg) -> None:
+        self._context().tell(target, msg)
+
+    def ask(self, target, msg, timeout: float) -> Any:
+        """Send ``msg`` and return the reply with the same request id (None on timeout)."""
+        ctx = self._context()
+        ctx.tell(target, msg)
+        deadline = time.monotonic() + timeout
+        while (remaining := deadline - time.monotonic()) > 0:
+            reply = ctx.listen(remaining)
+            if reply is None:
+                return None
+            if getattr(reply, "request_id", None) == msg.request_id:
+                return reply
+        return None
+
+    def close(self) -> None:
+        self._stop.set()
+        self._thread.join(timeout=5)
+        with self._lock:
+            contexts, self._contexts = self._contexts, []
+        for stack in contexts:
+            with contextlib.suppress(Exception):
+                stack.close()

@@ -1,0 +1,56 @@
+"""Runtime configuration: one frozen record, passed to every actor."""
+
+from __future__ import annotations
+
+import os
+
+import attrs
+
+from sessionward.lanes.queue_policy import QueuePolicy
+from sessionward.transcript import Durability
+
+
+@attrs.frozen
+class RecoveryConfig:
+    """Recovery thresholds (seconds). See ``sessionward.recovery.stall``."""
+
+    recovery_tick: float = 30.0
+    """How often recovery asks every owner for its state."""
+    stall_after: float = 120.0
+    """No stream progress for this long: the turn is stalled (the owner is nudged)."""
+    abort_after: float | None = None
+    """Stalled this long: the turn is aborted. Default ``max(300, 3 * stall_after)``."""
+    status_timeout: float = 5.0
+    """An owner that does not answer a status query within this is counted as a miss."""
+    enabled: bool = True
+
+
+@attrs.frozen
+class RuntimeConfig:
+    """How a runtime's owners behave. Every field has a default fit for production."""
+
+    durability: Durability = Durability.TURN
+    """When transcript appends are fsynced (``entry``, ``turn``, ``never``)."""
+    max_message_bytes: int = 1 << 20
+    """Largest accepted turn text, in UTF-8 bytes."""
+    idle_timeout: float = 300.0
+    """An owner with no turn for this long is passivated (its process ends)."""
+    queue: QueuePolicy = QueuePolicy()
+    stream_batch_window: float = 0.02
+    """A worker forwards stream events at most this often (seconds) ..."""
+    stream_batch_max: int = 256
+    """... or when this many events are waiting."""
+    replay_policy: str = "requeue"
+    """After an owner crash, an acknowledged unfinished turn is re-queued once
+    (``requeue``) or failed with ``owner_lost`` (``fail``)."""
+    recovery: RecoveryConfig = RecoveryConfig()
+    cwd: str = attrs.field(factory=os.getcwd)
+    """The ``cwd`` written in new transcript headers."""
+    index_flush_after: float = 0.2
+    """How long the Directory batches ``sessions.json`` writes (seconds)."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.replay_policy not in ("requeue", "fail"):
+            raise ValueError("replay_policy must be 'requeue' or 'fail'")
+        if self.max_message_bytes <= 0 or self.idle_timeout <= 0:
+            raise ValueError("max_message_bytes and idle_timeout must be positive")

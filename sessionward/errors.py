@@ -1,0 +1,65 @@
+"""The error tree: one root, then coordination, provider and bad-input branches.
+
+Errors are raised only on the caller's side (``Runtime`` and pure helpers). Actors never
+send exceptions to each other: they send outcome records (``TurnOutcome``), because
+Thespian pickles messages and exceptions with custom ``__init__`` arguments fail to
+unpickle.
+"""
+
+from __future__ import annotations
+
+
+class SessionwardError(Exception):
+    """Root of every error sessionward raises."""
+
+
+class CoordinationError(SessionwardError):
+    """The runtime refused or stopped a turn for a coordination reason.
+
+    Busy, aborted, fenced, draining, shut down, owned elsewhere. Never a reason for model
+    fallback: trying another model cannot fix a coordination problem.
+    """
+
+
+class SessionBusyError(CoordinationError):
+    """A session's queue is full; the turn was not accepted."""
+
+
+class SessionOwnedElsewhereError(CoordinationError):
+    """Another process (another runtime on the same store) holds the session file's lock."""
+
+
+class FencedError(CoordinationError):
+    """Something outside the owner changed the transcript; the owner stopped writing."""
+
+
+class RuntimeClosedError(CoordinationError):
+    """The runtime is shut down or shutting down."""
+
+
+class ProviderError(SessionwardError):
+    """A model provider failed (rate limit, overload, timeout, 5xx, connection, ...)."""
+
+
+class TurnFailedError(SessionwardError):
+    """``TurnHandle.result(raise_on_failure=True)`` saw an outcome other than completed."""
+
+
+class BadInputError(SessionwardError, ValueError):
+    """Input the runtime refuses: nothing already written is touched."""
+
+
+class InvalidSessionKeyError(BadInputError):
+    """A session key is empty, malformed, too long, or holds forbidden characters."""
+
+
+class PathEscapesStoreError(BadInputError):
+    """A session id or file path would leave the store directory."""
+
+
+class InvalidMessageError(BadInputError):
+    """A message's text is not valid UTF-8, is too large, or is otherwise unusable."""
+
+
+class CorruptTranscriptError(BadInputError):
+    """A transcript cannot be used (for example its header is missing or not a session)."""

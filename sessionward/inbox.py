@@ -1,0 +1,125 @@
+"""The session inbox: accepted turns, recorded before they are acknowledged.
+
+A sidecar ``sessions/<id>.jsonl.inbox`` beside the transcript, written only by the
+session's owner. ``accepted`` lines are fsynced before ``TurnAccepted`` is sent (unless
+durability is ``never``), so an acknowledged turn survives an owner crash; ``finished``
+lines mark turns that got their outcome. On activation the owner compares the inbox with
+the transcript's ``turn_end`` entries to find turns that were acknowledged and never
+finished (see ``sessionward.recovery.replay``).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from sessionward.store import write_atomically
+
+
+@attrs.frozen
+class InboxTurn:
+    """An accepted turn as the inbox remembers it."""
+
+    turn_id: str
+    lane: str
+    text: str
+    mode: str
+    accepted_time: float
+    idempotency_key: str | None = None
+    attempts: int = 0
+    """How many times a new owner has already re-queued this turn after a crash."""
+    reply: str | None = None
+    """Where the outcome goes (the submitter's pickled address and request id, base64),
+    so that a new owner can still deliver it. The inbox is the store's own file, written
+    only by owners, and is trusted like the rest of the store."""
+
+
+class Inbox:
+    """Append-only record of accepted and finished turns. Its owner is its only writer."""
+
+    def __init__(self, path: Path, *, fsync: bool) -> None:
+        self.path = path
+        self._fsync = fsync
+        self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+
+    def load(self) -> tuple[list[InboxTurn], set[str]]:
+        """Accepted turns in order, and the ids of those marked finished.
+
+        A torn or foreign line is skipped: the transcript, not the inbox, is the record of
+        what was written, and the inbox only adds turns that might otherwise be lost.
+        """
+        accepted: list[InboxTurn] = []
+        finished: set[str] = set()
+        try:
+            raw = self.path.read_bytes()
+        except FileNotFoundError:
+            return accepted, finished
+        for line in raw.split(b"\n"):
+            try:
+                rec = json.loads(line)
+            except ValueError:
+                continue
+            if not isinstance(rec, dict):
+                continue
+            if rec.get("kind") == "accepted":
+                try:
+                    accepted.append(
+                        InboxTurn(
+                            turn_id=str(rec["turnId"]),
+                            lane=str(rec["lane"]),
+                            text=str(rec["text"]),
+                            mode=str(rec.get("mode", "followup")),
+                            accepted_time=float(rec["acceptedTime"]),
+                            idempotency_key=rec.get("idempotencyKey"),
+                            attempts=int(rec.get("attempts", 0)),
+                            reply=rec.get("reply"),
+                        )
+                    )
+                except (KeyError, TypeError, ValueError):
+                    continue
+            elif rec.get("kind") == "finished" and isinstance(rec.get("turnId"), str):
+                finished.add(rec["turnId"])
+        return accepted, finished
+
+    def record_accepted(self, turn: InboxTurn) -> None:
+        self._write(_accepted_record(turn), sync=self._fsync)
+
+    def record_finished(self, turn_id: str, status: str) -> None:
+        # Not fsynced: the transcript's turn_end entry is the durable terminal record; this
+        # line only saves a lookup on the next activation.
+        self._write({"kind": "finished", "turnId": turn_id, "status": status}, sync=False)
+
+    def rewrite(self, pending: list[InboxTurn]) -> None:
+        """Replace the inbox with only ``pending`` (compaction on activation)."""
+        os.close(self._fd)
+        lines = [json.dumps(_accepted_record(t), ensure_ascii=False) + "\n" for t in pending]
+        write_atomically(self.path, "".join(lines).encode("utf-8"))
+        self._fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CLOEXEC)
+
+    def _write(self, rec: dict[str, Any], *, sync: bool) -> None:
+        os.write(self._fd, (json.dumps(rec, ensure_ascii=False) + "\n").encode("utf-8"))
+        if sync:
+            os.fsync(self._fd)
+
+    def close(self) -> None:
+        if self._fd >= 0:
+            os.close(self._fd)
+            self._fd = -1
+
+
+def _accepted_record(turn: InboxTurn) -> dict[str, Any]:
+    return {
+        "kind": "accepted",
+        "turnId": turn.turn_id,
+        "lane": turn.lane,
+        "text": turn.text,
+        "mode": turn.mode,
+        "acceptedTime": turn.accepted_time,
+        "idempotencyKey": turn.idempotency_key,
+        "attempts": turn.attempts,
+        "reply": turn.reply,
+    }

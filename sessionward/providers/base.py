@@ -1,0 +1,182 @@
+"""The streaming protocol a model provider implements.
+
+A provider turns one request (the turn's text and the session's model context) into a
+stream of events: text deltas, tool calls and results, message boundaries, and at most
+one typed failure. It runs in a TurnWorker's background thread, never in an actor
+handler, so a slow or hung stream cannot stop the owner from answering.
+
+A provider is given to the runtime either as a picklable object or as a
+``ProviderSpec("package.module:factory", kwargs)`` that every actor process can build
+for itself (an object holding sockets or threads should be built where it is used).
+"""
+
+from __future__ import annotations
+
+import enum
+import importlib
+import threading
+from collections.abc import Iterator
+from typing import Any, Protocol, runtime_checkable
+
+import attrs
+
+
+class ProviderErrorKind(enum.StrEnum):
+    """Why a provider failed. ``sessionward.recovery.failover`` says which kinds fail over."""
+
+    RATE_LIMIT = "rate_limit"
+    OVERLOADED = "overloaded"
+    TIMEOUT = "timeout"
+    SERVER_ERROR = "server_error"
+    CONNECTION = "connection"
+    AUTH = "auth"
+    BAD_REQUEST = "bad_request"
+    UNKNOWN = "unknown"
+
+
+@attrs.frozen
+class ProviderRequest:
+    """What a provider is asked to answer."""
+
+    session_key: str
+    """The session the turn belongs to."""
+    turn_id: str
+    """The turn's id (stable across a failover chain's attempts)."""
+    text: str
+    """The user text of this turn."""
+    context: tuple[dict[str, Any], ...] = ()
+    """The session's model context before this turn: message dicts, oldest first."""
+    lane: str = ""
+    """The lane that submitted the turn."""
+
+
+@attrs.frozen
+class TextDelta:
+    """A piece of assistant text."""
+
+    text: str
+
+
+@attrs.frozen
+class ThinkingDelta:
+    """A piece of the model's visible reasoning."""
+
+    text: str
+
+
+@attrs.frozen
+class ToolCall:
+    """The model asks for a tool; ends the current assistant message's content."""
+
+    call_id: str
+    name: str
+    arguments: dict[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class ToolResult:
+    """The result of a tool call, run by the host's agent loop inside the provider."""
+
+    call_id: str
+    name: str
+    content: str
+    is_error: bool = False
+
+
+@attrs.frozen
+class MessageEnd:
+    """The current assistant message is complete (a model/tool boundary).
+
+    A provider that streams several assistant messages (tool use) yields one of these per
+    message. The stream's end closes the last message even without one.
+    """
+
+    stop_reason: str = "stop"
+    """pi's ``stopReason``: ``stop``, ``toolUse``, ``length``, ..."""
+
+
+@attrs.frozen
+class ProviderFailure:
+    """The stream failed; no event follows it."""
+
+    kind: ProviderErrorKind
+    message: str = ""
+    provider: str = ""
+    """Which provider failed (filled in by a failover chain when empty)."""
+
+
+ProviderEvent = TextDelta | ThinkingDelta | ToolCall | ToolResult | MessageEnd | ProviderFailure
+
+
+class StreamControl:
+    """What a running stream can see of its turn: cancellation and steering input.
+
+    Thread-safe: the worker's actor handler sets it, the provider's thread reads it.
+    """
+
+    def __init__(self) -> None:
+        self._cancelled = threading.Event()
+        self._lock = threading.Lock()
+        self._steering: list[str] = []
+        self._pings = 0
+
+    def cancel(self) -> None:
+        self._cancelled.set()
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled.is_set()
+
+    def wait_cancelled(self, timeout: float) -> bool:
+        """Sleep up to ``timeout`` seconds; returns True as soon as the turn is cancelled."""
+        return self._cancelled.wait(timeout)
+
+    def steer(self, text: str) -> None:
+        with self._lock:
+            self._steering.append(text)
+
+    def take_steering(self) -> list[str]:
+        """Steering texts that arrived since the last call (empty when none)."""
+        with self._lock:
+            taken, self._steering = self._steering, []
+        return taken
+
+    def ping(self) -> None:
+        """Recovery's nudge: counted, for providers that can use it to re-check a socket."""
+        with self._lock:
+            self._pings += 1
+
+    @property
+    def pings(self) -> int:
+        return self._pings
+
+
+@runtime_checkable
+class Provider(Protocol):
+    """A streaming model provider."""
+
+    name: str
+    supports_steering: bool
+
+    def stream(self, request: ProviderRequest, control: StreamControl) -> Iterator[ProviderEvent]:
+        """Yield the turn's events. Should return soon after ``control.cancelled``."""
+        ...
+
+
+@attrs.frozen
+class ProviderSpec:
+    """An importable factory and its keyword arguments: ``"package.module:callable"``."""
+
+    factory: str
+    kwargs: dict[str, Any] = attrs.field(factory=dict)
+
+
+def build_provider(provider: Provider | ProviderSpec) -> Provider:
+    """Return a ready provider: build it from a spec, or return the object given."""
+    if isinstance(provider, ProviderSpec):
+        module_name, _, attr = provider.factory.partition(":")
+        if not module_name or not attr:
+            raise ValueError(f"provider factory must be 'module:callable', got {provider.factory!r}")
+        factory = getattr(importlib.import_module(module_name), attr)
+        return factory(**provider.kwargs)
+    return provider

@@ -1,0 +1,117 @@
+"""ScriptedProvider: a deterministic provider for tests, the demo and benchmarks."""
+
+from __future__ import annotations
+
+import os
+import threading
+from collections.abc import Iterator
+
+from sessionward.providers.base import (
+    MessageEnd,
+    ProviderErrorKind,
+    ProviderEvent,
+    ProviderFailure,
+    ProviderRequest,
+    StreamControl,
+    TextDelta,
+)
+
+
+class ScriptedProvider:
+    """Streams a fixed reply in ``chunks`` pieces with ``chunk_delay`` seconds between them.
+
+    Args:
+        reply: The reply text. ``{text}`` and ``{turn_id}`` are replaced by the request's.
+        chunks: How many text deltas the reply is split into (at least 1).
+        chunk_delay: Seconds before each chunk after the first.
+        hang_after: After this many chunks, stop yielding until cancelled (a hung stream).
+        fail_with: Fail with this provider error kind after ``fail_after`` chunks.
+        fail_after: How many chunks come before ``fail_with`` (default 0).
+        supports_steering: Declare that the stream takes steering input; steering text is
+            echoed into the reply at the next chunk boundary as ``[steer: ...]``.
+        count_file: A file that gets one line per stream started (``pid turn_id``), so a
+            test can count runs across actor processes.
+        name: The provider's name in outcomes and failover records.
+
+    Example:
+        ScriptedProvider(reply="hello", chunks=5, chunk_delay=0.05)
+    """
+
+    def __init__(
+        self,
+        reply: str = "ok",
+        chunks: int = 1,
+        chunk_delay: float = 0.0,
+        hang_after: int | None = None,
+        fail_with: ProviderErrorKind | str | None = None,
+        fail_after: int = 0,
+        supports_steering: bool = False,
+        count_file: str | None = None,
+        name: str = "scripted",
+    ) -> None:
+        if chunks < 1:
+            raise ValueError("chunks must be at least 1")
+        self.reply = reply
+        self.chunks = chunks
+        self.chunk_delay = chunk_delay
+        self.hang_after = hang_after
+        self.fail_with = ProviderErrorKind(fail_with) if fail_with is not None else None
+        self.fail_after = fail_after
+        self.supports_steering = supports_steering
+        self.count_file = count_file
+        self.name = name
+        self._lock = threading.Lock()
+        self.streams_started = 0
+
+    def __getstate__(self) -> dict:
+        state = self.__dict__.copy()
+        del state["_lock"]
+        return state
+
+    def __setstate__(self, state: dict) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    def _pieces(self, text: str) -> list[str]:
+        n = max(1, min(self.chunks, len(text))) if text else 1
+        size, extra = divmod(len(text), n)
+        pieces, start = [], 0
+        for i in range(self.chunks):
+            if i < n:
+                end = start + size + (1 if i < extra else 0)
+                pieces.append(text[start:end])
+                start = end
+            else:
+                pieces.append("")
+        return pieces
+
+    def stream(self, request: ProviderRequest, control: StreamControl) -> Iterator[ProviderEvent]:
+        with self._lock:
+            self.streams_started += 1
+        if self.count_file:
+            with open(self.count_file, "a", encoding="utf-8") as f:
+                f.write(f"{os.getpid()} {request.turn_id}\n")
+        text = self.reply.replace("{text}", request.text).replace("{turn_id}", request.turn_id)
+        for i, piece in enumerate(self._pieces(text)):
+            if self.fail_with is not None and i == self.fail_after:
+                yield ProviderFailure(self.fail_with, f"scripted {self.fail_with}", self.name)
+                return
+            if self.hang_after is not None and i == self.hang_after:
+                control.wait_cancelled(3600.0)
+                return
+            if i and self.chunk_delay:
+                if control.wait_cancelled(self.chunk_delay):
+                    return
+            elif control.cancelled:
+                return
+            if self.supports_steering:
+                for steer in control.take_steering():
+                    yield TextDelta(f"[steer: {steer}]")
+            if piece:
+                yield TextDelta(piece)
+        if self.fail_with is not None and self.fail_after >= self.chunks:
+            yield ProviderFailure(self.fail_with, f"scripted {self.fail_with}", self.name)
+            return
+        yield MessageEnd("stop")
+
+

@@ -1,0 +1,310 @@
+"""Runtime: the embedding API. Starts an actor system, submits turns, answers queries.
+
+Example::
+
+    from sessionward import Runtime, ScriptedProvider
+
+    with Runtime("./state", provider=ScriptedProvider(reply="hi", chunks=5)) as rt:
+        handle = rt.submit("agent:main:main", "hello", lane="direct:cli:alice")
+        outcome = handle.result(timeout=30)      # .turn_id .status .reply .reason
+        rt.session("agent:main:main")            # OwnerState snapshot
+"""
+
+from __future__ import annotations
+
+import atexit
+import logging
+import os
+import threading
+import weakref
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import attrs
+
+from sessionward.actors.directory import DIRECTORY_NAME, Directory
+from sessionward.actors.messages import (
+    AbortTurn,
+    BindSession,
+    CancelTurn,
+    CommandResult,
+    ConfigureDirectory,
+    DirectoryReady,
+    ErrorReply,
+    OwnerState,
+    QueryOwnerState,
+    QuerySessions,
+    QuerySystem,
+    SessionsPage,
+    SubmitTurn,
+    SystemStatus,
+    WedgeOwner,
+)
+from sessionward.client import Mailbox, TurnHandle, error_from_reply, new_request_id
+from sessionward.config import RecoveryConfig, RuntimeConfig
+from sessionward.errors import CoordinationError, RuntimeClosedError
+from sessionward.keys import validate_session_key
+from sessionward.lanes.queue_policy import QueueMode
+from sessionward.providers.base import Provider, ProviderSpec
+from sessionward.providers.scripted import ScriptedProvider
+from sessionward.store import SessionStore
+from sessionward.system import children, descendants, kill_all, process_group_members, reap, start_system
+from sessionward.validation import validate_text
+
+log = logging.getLogger("sessionward")
+
+_live_runtimes: weakref.WeakSet[Runtime] = weakref.WeakSet()
+
+
+@atexit.register
+def _close_all() -> None:  # interpreter exit shuts every runtime down: no process left behind
+    for rt in list(_live_runtimes):
+        rt.close()
+
+
+class Runtime:
+    """An actor system that owns the sessions of one store directory.
+
+    Args:
+        store: The store directory (created if missing).
+        provider: The model provider (a picklable object or a ``ProviderSpec``);
+            default: ``ScriptedProvider()``.
+        base: ``"tcp"`` (default: multiprocTCPBase, every actor its own process, on a free
+            loopback port) or ``"simple"`` (everything in this process; for tests).
+        config: Owner behaviour (durability, limits, queue policy, recovery thresholds).
+        port: The actor system's admin port (default: a free one).
+        bind: The interface actor sockets listen on. Default 127.0.0.1. Anything wider
+            exposes an unauthenticated pickle endpoint: see the README.
+        log_file: Where the actor system logs (default ``<store>/sessionward.log``).
+        recovery: Start the recovery actor (thresholds from ``config.recovery``).
+        recovery_tick, stall_after, abort_after: Shortcuts that override
+            ``config.recovery`` (seconds).
+
+    Raises:
+        CoordinationError: the actor system did not start or answer.
+    """
+
+    def __init__(
+        self,
+        store: str | os.PathLike[str],
+        provider: Provider | ProviderSpec | None = None,
+        *,
+        base: str = "tcp",
+        config: RuntimeConfig | None = None,
+        port: int | None = None,
+        bind: str = "127.0.0.1",
+        log_file: str | os.PathLike[str] | None = None,
+        recovery: bool = True,
+        recovery_tick: float | None = None,
+        stall_after: float | None = None,
+        abort_after: float | None = None,
+        start_timeout: float = 30.0,
+    ) -> None:
+        self.store = SessionStore(store)
+        config = config or RuntimeConfig()
+        overrides = {k: v for k, v in (("recovery_tick", recovery_tick), ("stall_after", stall_after),
+                                       ("abort_after", abort_after)) if v is not None}
+        if overrides or not recovery:
+            config = attrs.evolve(config, recovery=attrs.evolve(config.recovery, enabled=recovery, **overrides))
+        self.config = config
+        self.provider = provider if provider is not None else ScriptedProvider()
+        self.base = base
+        self._closed = False
+        self._close_lock = threading.Lock()
+        self._pid = os.getpid()
+        self.log_file = Path(log_file) if log_file else self.store.root / "sessionward.log"
+        before = children(self._pid)
+        self._system = start_system(base, port=port, bind=bind, log_file=self.log_file)
+        # The process this system forked: every actor process of ours lives in the process
+        # group it created (see ``system.process_group_members``), and nothing else in
+        # this process is touched at shutdown.
+        self._roots = children(self._pid) - before if base == "tcp" else set()
+        try:
+            self._directory = self._system.createActor(Directory, globalName=DIRECTORY_NAME)
+            ready = self._system.ask(
+                self._directory,
+                ConfigureDirectory(new_request_id(), str(self.store.root), config, self.provider),
+                start_timeout,
+            )
+            if not isinstance(ready, DirectoryReady):
+                raise CoordinationError(f"the directory did not start (got {ready!r})")
+            # Recovery first: from here on the mailbox thread owns the system handle.
+            self._recovery = self._start_recovery(start_timeout) if config.recovery.enabled else None
+            self._mailbox = Mailbox(self._system, self._directory, simple=(base == "simple"))
+        except BaseException:
+            self._shutdown_system()
+            raise
+        _live_runtimes.add(self)
+
+    def _start_recovery(self, timeout: float):
+        from sessionward.recovery.actor import RECOVERY_NAME, ConfigureRecovery, RecoveryActor, RecoveryReady
+
+        address = self._system.createActor(RecoveryActor, globalName=RECOVERY_NAME)
+        ready = self._system.ask(address, ConfigureRecovery(new_request_id(), self._directory,
+                                                            self.config.recovery), timeout)
+        if not isinstance(ready, RecoveryReady):
+            raise CoordinationError(f"the recovery actor did not start (got {ready!r})")
+        return address
+
+    # -- context manager -----------------------------------------------------------------------
+
+    def __enter__(self) -> Runtime:
+        return self
+
+    def __exit__(self, *exc_info: Any) -> None:
+        self.close()
+
+    # -- turns ---------------------------------------------------------------------------------
+
+    def submit(
+        self,
+        session_key: str,
+        text: str,
+        *,
+        lane: str = "direct",
+        mode: QueueMode | str | None = None,
+        idempotency_key: str | None = None,
+        on_delta: Callable[[str], None] | None = None,
+    ) -> TurnHandle:
+        """Submit a turn; returns at once with a handle.
+
+        Raises:
+            InvalidSessionKeyError, InvalidMessageError: bad input (nothing is sent).
+            RuntimeClosedError: the runtime is closed.
+        """
+        self._check_open()
+        validate_session_key(session_key)
+        text = validate_text(text, self.config.max_message_bytes)
+        mode_value = QueueMode(mode).value if mode is not None else None
+        handle = TurnHandle(new_request_id(), session_key, on_delta)
+        self._mailbox.track(handle)
+        self._mailbox.tell(self._directory, SubmitTurn(
+            handle.request_id, session_key, lane, text, mode_value, idempotency_key,
+            reply_to=self._mailbox.address, want_deltas=on_delta is not None,
+        ))
+        return handle
+
+    async def asubmit(self, session_key: str, text: str, **kwargs: Any) -> TurnHandle:
+        """``submit`` for asyncio: ``outcome = await (await rt.asubmit(...))``."""
+        return self.submit(session_key, text, **kwargs)
+
+    def abort(self, session_key: str, turn_id: str | None = None, *, timeout: float = 10.0) -> CommandResult:
+        """Abort the session's running turn (only ``turn_id`` if given). Its outcome: cancelled/aborted."""
+        validate_session_key(session_key)
+        return self._command(AbortTurn(new_request_id(), session_key, turn_id), timeout)
+
+    def cancel(self, session_key: str, turn_id: str, *, timeout: float = 10.0) -> CommandResult:
+        """Cancel a queued turn. Its outcome: cancelled/cancelled."""
+        validate_session_key(session_key)
+        return self._command(CancelTurn(new_request_id(), session_key, turn_id), timeout)
+
+    def bind(self, session_key: str, target_key: str, *, timeout: float = 10.0) -> CommandResult:
+        """Make ``session_key`` share ``target_key``'s transcript (one file, one owner)."""
+        validate_session_key(session_key)
+        validate_session_key(target_key)
+        return self._command(BindSession(new_request_id(), session_key, target_key), timeout)
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def session(self, session_key: str, *, history: bool = True, timeout: float = 10.0) -> OwnerState:
+        """A snapshot of the session's owner (state ``passive`` when no owner is live)."""
+        validate_session_key(session_key)
+        reply = self._ask(QueryOwnerState(new_request_id(), session_key, include_history=history), timeout)
+        if not isinstance(reply, OwnerState):
+            raise CoordinationError(f"unexpected reply {reply!r}")
+        return reply
+
+    def sessions(self, *, active_only: bool = False, lane: str | None = None, limit: int = 100,
+                 offset: int = 0, timeout: float = 10.0) -> list[OwnerState]:
+        """Snapshots of live sessions, sorted by key, paged."""
+        return list(self.sessions_page(active_only=active_only, lane=lane, limit=limit, offset=offset,
+                                       timeout=timeout).sessions)
+
+    def sessions_page(self, *, active_only: bool = False, lane: str | None = None, limit: int = 100,
+                      offset: int = 0, timeout: float = 10.0) -> SessionsPage:
+        reply = self._ask(QuerySessions(new_request_id(), active_only, lane, limit, offset), timeout)
+        if not isinstance(reply, SessionsPage):
+            raise CoordinationError(f"unexpected reply {reply!r}")
+        return reply
+
+    def status(self, *, timeout: float = 10.0) -> SystemStatus:
+        reply = self._ask(QuerySystem(new_request_id()), timeout)
+        if not isinstance(reply, SystemStatus):
+            raise CoordinationError(f"unexpected reply {reply!r}")
+        return reply
+
+    def recovery_history(self, *, timeout: float = 10.0):
+        """Recovery's recorded actions (``RecoveryHistoryReply``)."""
+        from sessionward.recovery.actor import QueryRecoveryHistory
+
+        if self._recovery is None:
+            raise CoordinationError("recovery is disabled")
+        self._check_open()
+        reply = self._mailbox.ask(self._recovery, QueryRecoveryHistory(new_request_id()), timeout)
+        if reply is None:
+            raise TimeoutError("recovery did not answer")
+        return reply
+
+    def _wedge(self, session_key: str, seconds: float) -> None:
+        """Test hook: block the session owner's handler for ``seconds``."""
+        self._mailbox.tell(self._directory, WedgeOwner(new_request_id(), session_key, seconds))
+
+    def _command(self, msg, timeout: float) -> CommandResult:
+        reply = self._ask(msg, timeout)
+        if not isinstance(reply, CommandResult):
+            raise CoordinationError(f"unexpected reply {reply!r}")
+        return reply
+
+    def _ask(self, msg, timeout: float):
+        self._check_open()
+        reply = self._mailbox.ask(self._directory, msg, timeout)
+        if reply is None:
+            raise TimeoutError(f"no answer to {type(msg).__name__} within {timeout}s")
+        if isinstance(reply, ErrorReply):
+            raise error_from_reply(reply)
+        return reply
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeClosedError("the runtime is closed")
+
+    # -- shutdown ------------------------------------------------------------------------------
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Shut the actor system down; every pending turn gets an outcome first.
+
+        Leaves no process behind: whatever survives Thespian's shutdown is ended by pid.
+        Idempotent.
+        """
+        with self._close_lock:
+            if self._closed:
+                return
+            self._closed = True
+        _live_runtimes.discard(self)
+        self._shutdown_system(timeout)
+
+    def _processes(self) -> set[int]:
+        """Every live process of this runtime's actor system."""
+        return process_group_members(self._roots) | {p for r in self._roots for p in descendants(r)}
+
+    def _shutdown_system(self, timeout: float = 10.0) -> None:
+        mailbox = getattr(self, "_mailbox", None)
+        ours = self._processes()
+        try:
+            if mailbox is not None:
+                mailbox.close()
+            self._system.shutdown()
+        except Exception:
+            log.exception("actor system shutdown failed")
+        finally:
+            leftover = ours | self._processes()
+            leftover.discard(os.getpid())
+            kill_all(sorted(leftover))
+            reap(self._roots)
+            if mailbox is not None:
+                from sessionward.errors import RuntimeClosedError as _Closed
+
+                for handle in mailbox.pending():
+                    if not handle.done:
+                        handle._fail(_Closed("the runtime closed before this turn's outcome arrived"))

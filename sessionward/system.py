@@ -1,0 +1,199 @@
+"""Starting and stopping a Thespian actor system. The one non-actor module that imports Thespian.
+
+Loopback only, by default. Thespian's TCP transport unpickles whatever it receives and,
+as measured here, binds every actor's socket to all interfaces (``''``) even when its
+advertised address is 127.0.0.1 (``IPActorAddress.bindname`` in
+``thespian/system/transport/IPBase.py``). We set ``THESPIAN_BASE_IPADDR`` so that every
+address is advertised as the chosen host, and wrap ``IPActorAddress.__init__`` so that the
+bind address is that host too. Actor processes are forked (Thespian's default start
+method on Linux), so they inherit the wrapper; the environment variable carries the
+choice to any process started another way. Binding wider is an explicit option
+(``bind="0.0.0.0"``) and the README says what it exposes.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import socket
+import time
+from pathlib import Path
+
+from thespian.actors import ActorSystem
+from thespian.system.transport import IPBase
+
+BIND_ENV = "SESSIONWARD_BIND"
+"""The interface actor sockets bind to (default 127.0.0.1)."""
+
+_original_init = IPBase.IPActorAddress.__init__
+
+
+def _bind_to_chosen_interface(self, *args, **kwargs) -> None:
+    _original_init(self, *args, **kwargs)
+    host = os.environ.get(BIND_ENV, "127.0.0.1")
+    if host not in ("", "0.0.0.0") and self.bindname[0] == "":
+        self.bindname = (host, self.bindname[1])
+
+
+IPBase.IPActorAddress.__init__ = _bind_to_chosen_interface
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port that is free on ``host`` right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind((host, 0))
+        return s.getsockname()[1]
+
+
+def log_defs(log_file: Path | None, level: int = logging.INFO) -> dict:
+    """Thespian ``logDefs``: stdlib logging to one file (``logDefs=False`` breaks multiproc)."""
+    handlers: dict = {}
+    if log_file is not None:
+        handlers["file"] = {
+            "class": "logging.FileHandler",
+            "filename": str(log_file),
+            "formatter": "plain",
+            "level": level,
+        }
+    else:
+        handlers["file"] = {"class": "logging.NullHandler", "level": level}
+    return {
+        "version": 1,
+        "disable_existing_loggers": False,
+        "formatters": {
+            "plain": {"format": "%(asctime)s %(levelname)s pid=%(process)d %(name)s: %(message)s"}
+        },
+        "handlers": handlers,
+        "root": {"handlers": ["file"], "level": level},
+    }
+
+
+def start_system(
+    base: str,
+    *,
+    port: int | None = None,
+    bind: str = "127.0.0.1",
+    log_file: Path | None = None,
+    capabilities: dict | None = None,
+) -> ActorSystem:
+    """Start a private actor system: ``base`` is ``"tcp"`` or ``"simple"``.
+
+    ``transientUnique=True``, so two runtimes in one process never share a system.
+    """
+    if base == "simple":
+        return ActorSystem("simpleSystemBase", transientUnique=True, logDefs=log_defs(log_file))
+    if base != "tcp":
+        raise ValueError(f"base must be 'tcp' or 'simple', got {base!r}")
+    os.environ[BIND_ENV] = bind
+    if bind not in ("", "0.0.0.0"):
+        os.environ["THESPIAN_BASE_IPADDR"] = bind
+    caps = {"Admin Port": port or free_port(bind or "127.0.0.1")}
+    caps.update(capabilities or {})
+    return ActorSystem("multiprocTCPBase", caps, logDefs=log_defs(log_file), transientUnique=True)
+
+
+def children(pid: int) -> set[int]:
+    """Process ids of the direct children of ``pid``."""
+    return set(_process_tree().get(pid, []))
+
+
+def descendants(pid: int) -> list[int]:
+    """Process ids of every live descendant of ``pid`` (from /proc)."""
+    tree = _process_tree()
+    out, todo = [], [pid]
+    while todo:
+        for child in tree.get(todo.pop(), []):
+            out.append(child)
+            todo.append(child)
+    return out
+
+
+def process_group_members(pgids: set[int]) -> set[int]:
+    """Live (non-zombie) processes whose process group is one of ``pgids``.
+
+    Thespian's TCP admin daemonizes: the child we fork calls ``setsid`` and forks the
+    admin, so actor processes are not our descendants, but every one of them stays in
+    the process group named after that first child's pid. Orphans (a worker whose owner
+    was SIGKILLed) keep it too.
+    """
+    found = set()
+    for pid, (pgrp, state) in _stats().items():
+        if pgrp in pgids and state != "Z":
+            found.add(pid)
+    return found
+
+
+def _stats() -> dict[int, tuple[int, str]]:
+    out = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                fields = f.read().decode("utf-8", "replace").rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[int(entry)] = (int(fields[2]), fields[0])
+    return out
+
+
+def reap(pids: set[int]) -> None:
+    """Collect the exit status of our own exited children (no zombies left)."""
+    for pid in pids:
+        try:
+            os.waitpid(pid, os.WNOHANG)
+        except ChildProcessError:
+            pass
+
+
+def _process_tree() -> dict[int, list[int]]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat", "rb") as f:
+                stat = f.read().decode("utf-8", "replace")
+        except OSError:
+            continue
+        ppid = int(stat.rsplit(")", 1)[1].split()[1])
+        children.setdefault(ppid, []).append(int(entry))
+    return children
+
+
+def kill_all(pids: list[int], grace: float = 2.0) -> list[int]:
+    """SIGTERM, wait up to ``grace`` seconds, then SIGKILL whatever is left. Returns the killed."""
+    alive = [p for p in pids if _alive(p)]
+    for pid in alive:
+        _signal(pid, signal.SIGTERM)
+    deadline = time.monotonic() + grace
+    while alive and time.monotonic() < deadline:
+        alive = [p for p in alive if _alive(p)]
+        if alive:
+            time.sleep(0.02)  # polling another process's exit: there is no event to await
+    for pid in alive:
+        _signal(pid, signal.SIGKILL)
+    return alive
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+        if state == b"Z":
+            try:
+                os.waitpid(pid, os.WNOHANG)
+            except ChildProcessError:
+                pass
+            return False
+        return True
+    except OSError:
+        return False
+
+
+def _signal(pid: int, sig: int) -> None:
+    try:
+        os.kill(pid, sig)
+    except ProcessLookupError:
+        pass
