@@ -277,7 +277,8 @@ class Directory(ActorTypeDispatcher):
             return
         slot.expected_exit = True
         del self._slots[msg.path]
-        reason = OutcomeReason.OWNED_ELSEWHERE if msg.kind == "owned_elsewhere" else OutcomeReason.UNAVAILABLE
+        reason = {"owned_elsewhere": OutcomeReason.OWNED_ELSEWHERE,
+                  "corrupt_transcript": OutcomeReason.BAD_INPUT}.get(msg.kind, OutcomeReason.UNAVAILABLE)
         for held, held_sender in slot.held:
             reply_to = getattr(held, "reply_to", None) or held_sender
             if isinstance(held, SubmitTurn):

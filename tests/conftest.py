@@ -1,0 +1,81 @@
+"""Shared fixtures: runtimes on both Thespian bases that always shut down and leave no process."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+from sessionward import Runtime
+from sessionward.system import process_group_members
+
+BASES = ["simple", "tcp"]
+
+
+@pytest.fixture(params=BASES)
+def base(request) -> str:
+    return request.param
+
+
+@pytest.fixture
+def make_runtime(tmp_path):
+    """A factory for runtimes; every one is closed after the test, and its processes checked."""
+    made: list[Runtime] = []
+
+    def make(store: Path | None = None, *, base: str = "simple", recovery: bool = False, **kwargs) -> Runtime:
+        rt = Runtime(store or tmp_path / "store", base=base, recovery=recovery, **kwargs)
+        made.append(rt)
+        return rt
+
+    yield make
+    for rt in made:
+        rt.close()
+    for rt in made:
+        left = process_group_members(rt._roots)
+        assert not left, f"processes left behind: {sorted(left)}"
+
+
+def read_entries(path: Path) -> list[dict]:
+    """Every JSON line of a transcript (fails the test if any line does not parse)."""
+    lines = path.read_bytes().split(b"\n")
+    assert lines[-1] == b"", "transcript does not end with a newline"
+    return [json.loads(line) for line in lines[:-1]]
+
+
+def transcript_of(rt: Runtime, session_key: str) -> Path:
+    return Path(rt.session(session_key).file)
+
+
+def assert_no_interleaving(entries: list[dict]) -> None:
+    """No entry of one turn lies between another turn's first and last entry."""
+    spans: dict[str, list[int]] = {}
+    for i, e in enumerate(entries):
+        if "turnId" in e:
+            spans.setdefault(e["turnId"], []).append(i)
+    for turn, idx in spans.items():
+        inside = {entries[j].get("turnId") for j in range(idx[0], idx[-1] + 1)}
+        assert inside == {turn}, f"turn {turn} is interleaved with {inside - {turn}}"
+
+
+def assert_one_parent_chain(entries: list[dict]) -> None:
+    """Every entry's parentId is the entry written before it (one linear chain)."""
+    body = [e for e in entries if e.get("type") != "session"]
+    for prev, cur in zip(body, body[1:]):
+        assert cur["parentId"] == prev["id"]
+
+
+@pytest.fixture
+def count_file(tmp_path) -> Path:
+    """A file a ScriptedProvider appends one line to per stream it starts (across processes)."""
+    return tmp_path / "streams.txt"
+
+
+def streams_started(count_file: Path) -> list[str]:
+    if not count_file.exists():
+        return []
+    return [line.split()[1] for line in count_file.read_text().splitlines()]
+
+
+os.environ.setdefault("PYTHONHASHSEED", "0")
