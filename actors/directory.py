@@ -85,6 +85,10 @@ class _Slot:
     pid: int = 0
     worker_pid: int = 0
     expected_exit: bool = False
+    recent: list[tuple[float, Any]] = attrs.Factory(list)
+    """Submits forwarded to this owner lately. If the owner dies, they are forwarded again
+    to its successor, which drops those it already accepted (every submit carries an
+    idempotency key): a submit still in a dead owner's mailbox is not lost."""
 
 
 @attrs.define
@@ -172,6 +176,10 @@ class Directory(ActorTypeDispatcher):
             slot.keys.append(msg.session_key)
             if slot.state == "live":
                 self.send(slot.address, KeysChanged(path, tuple(slot.keys)))
+        if isinstance(msg, SubmitTurn):
+            if msg.idempotency_key is None:
+                msg = attrs.evolve(msg, idempotency_key=msg.request_id)
+            _remember_submit(slot, msg)
         if slot.state == "live":
             self.send(slot.address, msg)
         else:
@@ -328,8 +336,11 @@ class Directory(ActorTypeDispatcher):
         _kill(slot.worker_pid)
         del self._slots[slot.path]
         self._replaced += 1
-        self._activate(self._index.get(slot.session_key) or self._record(slot.session_key), slot.path,
-                       held=slot.held)
+        held_ids = {id(m) for m, _ in slot.held}
+        again = [(m, None) for _, m in slot.recent if id(m) not in held_ids]
+        new = self._activate(self._index.get(slot.session_key) or self._record(slot.session_key), slot.path,
+                             held=again + slot.held)
+        new.recent = slot.recent
 
     def receiveMsg_ReplaceOwner(self, msg: ReplaceOwner, sender) -> None:
         reply_to = msg.reply_to or sender
@@ -429,6 +440,19 @@ class Directory(ActorTypeDispatcher):
         self._flush_index()
         for slot in self._slots.values():
             slot.expected_exit = True
+
+
+RECENT_SUBMITS = 512
+"""How many forwarded submits a slot remembers for re-forwarding after an owner crash."""
+RECENT_SUBMITS_AFTER = 600.0
+"""... and for how long (seconds)."""
+
+
+def _remember_submit(slot: _Slot, msg: SubmitTurn) -> None:
+    now = time.time()
+    slot.recent.append((now, msg))
+    if len(slot.recent) > RECENT_SUBMITS or now - slot.recent[0][0] > RECENT_SUBMITS_AFTER:
+        slot.recent = [(t, m) for t, m in slot.recent[-RECENT_SUBMITS:] if now - t <= RECENT_SUBMITS_AFTER]
 
 
 def _kill(pid: int) -> None:

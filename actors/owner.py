@@ -70,7 +70,7 @@ from sessionward.providers.base import (
     ToolCall,
     ToolResult,
 )
-from sessionward.recovery.replay import plan_replay
+from sessionward.recovery.replay import finished_turns, plan_replay
 from sessionward.transcript import Durability, TranscriptFile
 from sessionward.transcript_format import build_context
 from sessionward.validation import validate_text
@@ -198,6 +198,12 @@ class SessionOwner(ActorTypeDispatcher):
 
     def _replay(self, now: float) -> tuple[str, ...]:
         """Re-queue (or fail) turns acknowledged by a previous owner that never finished."""
+        for done in finished_turns(self._file.entries):
+            if done.idempotency_key:
+                self._idempotency[done.idempotency_key] = done.turn_id
+                self._finished[done.turn_id] = TurnOutcome(
+                    done.turn_id, self._session_key, _status(done.status),
+                    reply=done.reply, reason=_reason(done.reason), lane=done.lane)
         accepted, finished = self._inbox.load()
         plan = plan_replay(
             accepted,
@@ -304,6 +310,9 @@ class SessionOwner(ActorTypeDispatcher):
 
     def _answer_duplicate(self, msg: SubmitTurn, reply_to) -> None:
         turn_id = self._idempotency[msg.idempotency_key]
+        ticket = self._tickets.get(turn_id)
+        if ticket is not None and ticket.request_id == msg.request_id:
+            return  # the Directory re-forwarded a submit this owner already holds
         self.send(reply_to, TurnAccepted(msg.request_id, self._session_key, turn_id, "duplicate"))
         done = self._finished.get(turn_id)
         if done is not None:
@@ -701,6 +710,20 @@ class _Ids:
 
     def __contains__(self, item: object) -> bool:
         return item in self._ids or any(e["id"] == item for e in self._pending)
+
+
+def _status(value: str) -> TurnStatus:
+    try:
+        return TurnStatus(value)
+    except ValueError:
+        return TurnStatus.FAILED
+
+
+def _reason(value: str | None) -> OutcomeReason | None:
+    try:
+        return None if value is None else OutcomeReason(value)
+    except ValueError:
+        return OutcomeReason.INTERNAL_ERROR
 
 
 def _add_text(content: list[dict], kind: str, text: str) -> None:

@@ -84,3 +84,44 @@ def decode_reply(blob: str | None) -> tuple[Any, str]:
         return reply_to, str(request_id)
     except Exception:
         return None, ""
+
+
+@attrs.frozen
+class FinishedTurn:
+    """A turn the transcript records as ended (its ``turn_end`` entry)."""
+
+    turn_id: str
+    status: str
+    reason: str | None
+    idempotency_key: str | None
+    reply: str
+    lane: str
+
+
+def finished_turns(entries: Sequence[dict[str, Any]], limit: int = 1000) -> list[FinishedTurn]:
+    """The last ``limit`` ended turns, oldest first, with their replies and idempotency keys.
+
+    A new owner answers a retried submit (same idempotency key) from these, so a client's
+    retry after a lost acknowledgement, or the Directory's re-forward after an owner
+    crash, never runs a turn twice.
+    """
+    replies: dict[str, list[str]] = {}
+    lanes: dict[str, str] = {}
+    out: list[FinishedTurn] = []
+    for e in entries:
+        turn_id = e.get("turnId")
+        if not isinstance(turn_id, str):
+            continue
+        if is_turn_end(e):
+            data = e.get("data") if isinstance(e.get("data"), dict) else {}
+            out.append(FinishedTurn(turn_id, str(data.get("status", "")), data.get("reason"),
+                                    data.get("idempotencyKey"), "".join(replies.pop(turn_id, [])),
+                                    lanes.pop(turn_id, "")))
+            continue
+        message = e.get("message") if e.get("type") == "message" else None
+        if isinstance(message, dict):
+            if message.get("role") == "assistant":
+                replies.setdefault(turn_id, []).append(assistant_text(e))
+            elif message.get("role") == "user" and isinstance(e.get("lane"), str):
+                lanes[turn_id] = e["lane"]
+    return out[-limit:]

@@ -31,6 +31,8 @@ class ScriptedProvider:
             echoed into the reply at the next chunk boundary as ``[steer: ...]``.
         count_file: A file that gets one line per stream started (``pid turn_id``), so a
             test can count runs across actor processes.
+        only_when: Apply ``hang_after`` and ``fail_with`` only to turns whose text
+            contains this string (other turns stream normally).
         name: The provider's name in outcomes and failover records.
 
     Example:
@@ -47,6 +49,7 @@ class ScriptedProvider:
         fail_after: int = 0,
         supports_steering: bool = False,
         count_file: str | None = None,
+        only_when: str | None = None,
         name: str = "scripted",
     ) -> None:
         if chunks < 1:
@@ -59,6 +62,7 @@ class ScriptedProvider:
         self.fail_after = fail_after
         self.supports_steering = supports_steering
         self.count_file = count_file
+        self.only_when = only_when
         self.name = name
         self._lock = threading.Lock()
         self.streams_started = 0
@@ -92,11 +96,14 @@ class ScriptedProvider:
             with open(self.count_file, "a", encoding="utf-8") as f:
                 f.write(f"{os.getpid()} {request.turn_id}\n")
         text = self.reply.replace("{text}", request.text).replace("{turn_id}", request.turn_id)
+        scripted = self.only_when is None or self.only_when in request.text
+        fail_with = self.fail_with if scripted else None
+        hang_after = self.hang_after if scripted else None
         for i, piece in enumerate(self._pieces(text)):
-            if self.fail_with is not None and i == self.fail_after:
-                yield ProviderFailure(self.fail_with, f"scripted {self.fail_with}", self.name)
+            if fail_with is not None and i == self.fail_after:
+                yield ProviderFailure(fail_with, f"scripted {fail_with}", self.name)
                 return
-            if self.hang_after is not None and i == self.hang_after:
+            if hang_after is not None and i == hang_after:
                 control.wait_cancelled(3600.0)
                 return
             if i and self.chunk_delay:
@@ -109,8 +116,8 @@ class ScriptedProvider:
                     yield TextDelta(f"[steer: {steer}]")
             if piece:
                 yield TextDelta(piece)
-        if self.fail_with is not None and self.fail_after >= self.chunks:
-            yield ProviderFailure(self.fail_with, f"scripted {self.fail_with}", self.name)
+        if fail_with is not None and self.fail_after >= self.chunks:
+            yield ProviderFailure(fail_with, f"scripted {fail_with}", self.name)
             return
         yield MessageEnd("stop")
 
