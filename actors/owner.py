@@ -363,8 +363,12 @@ class SessionOwner(ActorTypeDispatcher):
     def _start(self, ticket: _Ticket, now: float) -> None:
         self._current = _Current(ticket, now, now)
         self._state = "running"
-        prior = [e for e in self._file.entries if e.get("turnId") != ticket.turn_id]
-        if not any(e.get("turnId") == ticket.turn_id for e in self._file.entries):
+        # The context is what came before this turn. A replayed turn's user entry is
+        # already in the file: it is not written again, and not part of its own context.
+        entries = self._file.entries
+        first = next((i for i, e in enumerate(entries) if e.get("turnId") == ticket.turn_id), None)
+        prior = entries if first is None else entries[:first]
+        if first is None:
             entry = E.user_entry(ticket.text, turn_id=ticket.turn_id, lane=ticket.lane,
                                  ids=self._file.ids, parent_id=self._file.leaf_id, now=now)
             if not self._append([entry]):

@@ -225,20 +225,25 @@ def _quarantine(path: Path, parsed: Any) -> str:
     import base64
 
     qpath = path.with_name(path.name + ".quarantine.jsonl")
-    lines = [
-        json.dumps(
-            {
-                "lineNo": bad.line_no,
-                "rawBase64": base64.b64encode(bad.raw).decode("ascii"),
-                "error": bad.error,
-            }
-        )
-        + "\n"
-        for bad in parsed.bad_lines
-    ]
-    from sessionward.store import write_atomically
-
-    write_atomically(qpath, "".join(lines).encode("utf-8"))
+    known = set()
+    if qpath.exists():  # appended to, never rewritten: each bad line is recorded once
+        for line in qpath.read_bytes().splitlines():
+            try:
+                rec = json.loads(line)
+                known.add((rec.get("lineNo"), rec.get("rawBase64")))
+            except ValueError:
+                continue
+    lines = []
+    for bad in parsed.bad_lines:
+        raw64 = base64.b64encode(bad.raw).decode("ascii")
+        if (bad.line_no, raw64) not in known:
+            lines.append(json.dumps({"lineNo": bad.line_no, "kind": "bad_line", "rawBase64": raw64,
+                                     "error": bad.error}) + "\n")
+    if lines:
+        with open(qpath, "ab") as f:
+            f.write("".join(lines).encode("utf-8"))
+            f.flush()
+            os.fsync(f.fileno())
     return str(qpath)
 
 
