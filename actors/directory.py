@@ -67,9 +67,6 @@ log = logging.getLogger("sessionward.directory")
 DIRECTORY_NAME = "sessionward.directory"
 """The Directory's global name in its actor system."""
 
-_ROUTED = (SubmitTurn, AbortTurn, CancelTurn, NudgeTurn, QueryOwnerState, WedgeOwner)
-
-
 @attrs.define
 class _Slot:
     """One session file's owner, as the Directory tracks it. Mutable, private."""
@@ -315,14 +312,16 @@ class Directory(ActorTypeDispatcher):
     def receiveMsg_OwnerFenced(self, msg: OwnerFenced, sender) -> None:
         self._fenced.append(msg.path)
         del self._fenced[:-100]
-        self._retire(msg.path, sender)
+        self._retire(msg.path, sender, end=True)
 
-    def _retire(self, path: str, sender) -> None:
+    def _retire(self, path: str, sender, *, end: bool = False) -> None:
         slot = self._slots.get(path)
         if slot is None or slot.address != sender:
             return
         slot.expected_exit = True
         del self._slots[path]
+        if end:
+            self.send(sender, ActorExitRequest())
         if slot.held:
             self._activate(self._index[slot.session_key], path, held=slot.held)
 

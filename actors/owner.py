@@ -142,6 +142,11 @@ class SessionOwner(ActorTypeDispatcher):
         # Nothing may escape a handler: Thespian would re-run the message (a provider call
         # could fire twice). A bug becomes an ``internal_error`` reply instead.
         try:
+            if self._state in ("fenced", "stopping") and isinstance(message, _ROUTED):
+                # This owner no longer serves its file; the Directory has been told and
+                # routes the message to the file's next owner.
+                self.send(self._directory, message)
+                return
             super().receiveMessage(message, sender)
         except Exception as exc:
             log.exception("owner %s failed handling %s", self._path, type(message).__name__)
@@ -231,11 +236,9 @@ class SessionOwner(ActorTypeDispatcher):
             self._tickets[turn.turn_id] = ticket
             if turn.idempotency_key:
                 self._idempotency[turn.idempotency_key] = turn.turn_id
-            self._queue = qp.admit(
+            self._queue = qp.restore(
                 self._queue,
-                qp.PendingTurn(turn.turn_id, turn.lane, turn.text, qp.QueueMode.FOLLOWUP, turn.accepted_time),
-                running=None, can_steer=False, policy=self._config.queue, now=now,
-            ).queue
+                qp.PendingTurn(turn.turn_id, turn.lane, turn.text, qp.QueueMode.FOLLOWUP, turn.accepted_time))
         for item in plan.fail:
             self._append([self._turn_end_entry(item.turn.turn_id, "failed", OutcomeReason.OWNER_LOST, now, item.turn.idempotency_key)])
             if item.reply_to is not None:
@@ -253,9 +256,8 @@ class SessionOwner(ActorTypeDispatcher):
     def receiveMsg_SubmitTurn(self, msg: SubmitTurn, sender) -> None:
         reply_to = msg.reply_to or sender
         now = time.time()
-        if self._state in ("fenced", "stopping"):
-            reason = OutcomeReason.FENCED if self._state == "fenced" else OutcomeReason.SHUT_DOWN
-            self._refuse(msg, reply_to, reason, f"session is {self._state}")
+        if self._state == "draining":
+            self._refuse(msg, reply_to, OutcomeReason.SHUT_DOWN, "the runtime is shutting down")
             return
         try:
             validate_text(msg.text, self._config.max_message_bytes)
@@ -631,8 +633,9 @@ class SessionOwner(ActorTypeDispatcher):
         self._current = None
         self._queue, _ = qp.drain(self._queue)
         self._close_files()
+        # The Directory ends this actor once it knows (see ``Directory._retire``): exiting
+        # here could drop a message it forwarded before it heard.
         self.send(self._directory, OwnerFenced(self._path, detail))
-        self.send(self.myAddress, ActorExitRequest())
 
     def _ordered_tickets(self) -> list[_Ticket]:
         first = [self._current.ticket] if self._current is not None else []
@@ -702,6 +705,9 @@ class SessionOwner(ActorTypeDispatcher):
 
     def receiveMsg_PoisonMessage(self, msg: PoisonMessage, sender) -> None:
         log.warning("owner %s could not deliver %s", self._path, type(msg.poisonMessage).__name__)
+
+
+_ROUTED = (SubmitTurn, AbortTurn, CancelTurn, NudgeTurn, QueryOwnerState, WedgeOwner)
 
 
 class _Ids:
