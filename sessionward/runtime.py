@@ -49,7 +49,7 @@ from sessionward.lanes.queue_policy import QueueMode
 from sessionward.providers.base import Provider, ProviderSpec
 from sessionward.providers.scripted import ScriptedProvider
 from sessionward.store import SessionStore
-from sessionward.system import children, descendants, kill_all, process_group_members, reap, start_system
+from sessionward.system import children, descendants, free_port, kill_all, process_group_members, reap, start_system
 from sessionward.validation import validate_text
 
 log = logging.getLogger("sessionward")
@@ -115,7 +115,8 @@ class Runtime:
         self._pid = os.getpid()
         self.log_file = Path(log_file) if log_file else self.store.root / "sessionward.log"
         before = children(self._pid)
-        self._system = start_system(base, port=port, bind=bind, log_file=self.log_file)
+        self.port = (port or free_port(bind if bind not in ("", "0.0.0.0") else "127.0.0.1")) if base == "tcp" else None
+        self._system = start_system(base, port=self.port, bind=bind, log_file=self.log_file)
         # The process this system forked: every actor process of ours lives in the process
         # group it created (see ``system.process_group_members``), and nothing else in
         # this process is touched at shutdown.

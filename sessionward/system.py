@@ -58,15 +58,36 @@ def log_defs(log_file: Path | None, level: int = logging.INFO) -> dict:
         }
     else:
         handlers["file"] = {"class": "logging.NullHandler", "level": level}
+    for handler in handlers.values():
+        handler["filters"] = ["context"]
     return {
         "version": 1,
         "disable_existing_loggers": False,
+        "filters": {"context": {"()": "sessionward.system.ContextFilter"}},
         "formatters": {
-            "plain": {"format": "%(asctime)s %(levelname)s pid=%(process)d %(name)s: %(message)s"}
+            "plain": {
+                "format": "%(asctime)s %(levelname)s pid=%(process)d %(name)s "
+                "session=%(session)s turn=%(turn)s: %(message)s"
+            }
         },
         "handlers": handlers,
         "root": {"handlers": ["file"], "level": level},
     }
+
+
+class ContextFilter(logging.Filter):
+    """Gives every log record ``session`` and ``turn`` (``-`` where the record has none).
+
+    Actors log with ``extra={"session": key, "turn": turn_id}``; Thespian pickles the
+    record, extras included, to its logging process, where this filter runs.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if not hasattr(record, "session"):
+            record.session = "-"
+        if not hasattr(record, "turn"):
+            record.turn = "-"
+        return True
 
 
 def start_system(
@@ -197,3 +218,28 @@ def _signal(pid: int, sig: int) -> None:
         os.kill(pid, sig)
     except ProcessLookupError:
         pass
+
+
+def connect_system(port: int, *, host: str = "127.0.0.1") -> ActorSystem:
+    """Attach to a running multiprocTCPBase system (a daemon's) as an external client.
+
+    Never call ``shutdown()`` on the result: that would stop the daemon's system. Only
+    drop it.
+    """
+    os.environ[BIND_ENV] = host
+    os.environ["THESPIAN_BASE_IPADDR"] = host
+    return ActorSystem(
+        "multiprocTCPBase",
+        {"Admin Port": port, "Convention Address.IPv4": (host, port)},
+        logDefs=log_defs(None),
+        transientUnique=True,
+    )
+
+
+def admin_reachable(port: int, host: str = "127.0.0.1", timeout: float = 1.0) -> bool:
+    """True if something accepts TCP connections on the admin port."""
+    try:
+        with socket.create_connection((host, port), timeout=timeout):
+            return True
+    except OSError:
+        return False

@@ -1,0 +1,5 @@
+import sys
+
+from sessionward.cli import main
+
+sys.exit(main())

@@ -1,0 +1,134 @@
+"""AdminClient: the Runtime's API against a running daemon's actor system.
+
+It attaches to the daemon's actor system on its loopback admin port, finds the Directory
+and Recovery by their global names, and offers the same calls as ``Runtime`` (submit,
+session, sessions, status, abort, cancel, recovery_history), plus Thespian's own view of
+the system (``actors``). Closing it detaches; it never shuts the daemon's system down.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections import Counter
+from pathlib import Path
+
+import attrs
+
+from sessionward.actors.directory import DIRECTORY_NAME, Directory
+from sessionward.client import Mailbox
+from sessionward.config import RuntimeConfig
+from sessionward.errors import CoordinationError
+from sessionward.runtime import Runtime
+from sessionward.system import admin_reachable, connect_system
+
+DAEMON_FILE = "daemon.json"
+"""Written by the daemon in its store: pid, port, bind, process groups."""
+
+
+class DaemonUnreachableError(CoordinationError):
+    """No daemon answers for this store or port."""
+
+
+@attrs.frozen
+class DaemonInfo:
+    pid: int
+    port: int
+    bind: str
+    store: str
+    started_time: float
+    process_groups: tuple[int, ...] = ()
+    log_file: str = ""
+
+
+def read_daemon_info(store: str | os.PathLike[str]) -> DaemonInfo | None:
+    """The daemon record of ``store`` (None if no daemon wrote one)."""
+    path = Path(store) / DAEMON_FILE
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return None
+    return DaemonInfo(data["pid"], data["port"], data.get("bind", "127.0.0.1"), data.get("store", str(store)),
+                      data.get("startedTime", 0.0), tuple(data.get("processGroups", ())), data.get("logFile", ""))
+
+
+@attrs.frozen
+class ActorsView:
+    """Thespian's own view of the system: its status and live actors counted by class."""
+
+    admin_address: str
+    in_shutdown: bool
+    global_actors: dict[str, str]
+    actors_by_class: dict[str, int]
+    capabilities: dict[str, str]
+
+
+class AdminClient(Runtime):
+    """A client of a running daemon. Same calls as ``Runtime``; ``close()`` only detaches.
+
+    Args:
+        store: The daemon's store directory (its ``daemon.json`` gives the port), or None
+            with ``port``.
+        port: The daemon's admin port.
+        timeout: How long to wait for the system to answer.
+
+    Raises:
+        DaemonUnreachableError: nothing answers on the port.
+    """
+
+    def __init__(self, store: str | os.PathLike[str] | None = None, *, port: int | None = None,
+                 timeout: float = 10.0) -> None:  # noqa: D107 (does not call Runtime.__init__ on purpose)
+        if port is None:
+            info = read_daemon_info(store) if store is not None else None
+            if info is None:
+                raise DaemonUnreachableError(f"no daemon record in {store}; is the daemon running?")
+            port = info.port
+        if not admin_reachable(port):
+            raise DaemonUnreachableError(f"no actor system answers on 127.0.0.1:{port}")
+        self.port = port
+        self.config = RuntimeConfig()
+        self.base = "tcp"
+        self._closed = False
+        self._roots = set()
+        self._system = connect_system(port)
+        self._directory = self._system.createActor(Directory, globalName=DIRECTORY_NAME)
+        from sessionward.recovery.actor import RECOVERY_NAME, RecoveryActor
+
+        self._recovery = self._system.createActor(RecoveryActor, globalName=RECOVERY_NAME)
+        try:
+            self._mailbox = Mailbox(self._system, self._directory, simple=False)
+        except CoordinationError as exc:
+            raise DaemonUnreachableError(str(exc)) from None
+
+    def close(self, timeout: float = 10.0) -> None:
+        """Detach from the daemon (its actor system keeps running)."""
+        if not self._closed:
+            self._closed = True
+            self._mailbox.close()
+
+    def actors(self, timeout: float = 10.0) -> ActorsView:
+        """Thespian's status of the admin and every actor, counted by class."""
+        from thespian.actors import ActorAddress
+        from thespian.system.messages.status import Thespian_ActorStatus, Thespian_StatusReq, Thespian_SystemStatus
+        from thespian.system.transport.IPBase import TCPv4ActorAddress
+
+        self._check_open()
+        admin = ActorAddress(TCPv4ActorAddress("127.0.0.1", self.port, external=True))
+        with self._system.private() as ctx:
+            status = ctx.ask(admin, Thespian_StatusReq(), timeout)
+            if not isinstance(status, Thespian_SystemStatus):
+                raise DaemonUnreachableError("the actor system did not answer a status request")
+            counts: Counter[str] = Counter()
+            todo = list(status.childActors)
+            seen = 0
+            while todo and seen < 100_000:
+                address = todo.pop()
+                seen += 1
+                reply = ctx.ask(address, Thespian_StatusReq(), timeout)
+                if isinstance(reply, Thespian_ActorStatus):
+                    counts[reply.actorClass.rsplit(".", 1)[-1]] += 1
+                    todo.extend(reply.childActors)
+        caps = {k: str(v) for k, v in status.capabilities.items()
+                if k in ("Admin Port", "Thespian Version", "Thespian ActorSystem Name", "Python Version")}
+        return ActorsView(str(status.adminAddress), bool(status.inShutdown),
+                          {k: str(v) for k, v in status.globalActors.items()}, dict(counts), caps)

@@ -1,0 +1,408 @@
+"""The ``sessionward`` command: a thin shell over ``Runtime`` and ``AdminClient``.
+
+Exit codes: 0 ok, 1 not found (or refused), 2 usage, 3 cannot reach the actor system.
+This is the one module that sets up logging for a terminal.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+EXIT_OK, EXIT_NOT_FOUND, EXIT_USAGE, EXIT_UNREACHABLE = 0, 1, 2, 3
+
+DEFAULT_STORE = os.environ.get("SESSIONWARD_STORE", "./state")
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = _parser()
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    if not getattr(args, "func", None):
+        parser.print_help()
+        return EXIT_USAGE
+    from sessionward.admin import DaemonUnreachableError
+    from sessionward.errors import BadInputError
+
+    try:
+        return args.func(args)
+    except DaemonUnreachableError as exc:
+        print(f"sessionward: cannot reach the actor system: {exc}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    except BadInputError as exc:
+        print(f"sessionward: {exc}", file=sys.stderr)
+        return EXIT_USAGE
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+# -- daemon ---------------------------------------------------------------------------------
+
+
+def cmd_start(args) -> int:
+    from sessionward.admin import read_daemon_info
+    from sessionward.daemon import LOCK_FILE
+    from sessionward.system import admin_reachable
+
+    store = Path(args.store).resolve()
+    store.mkdir(parents=True, exist_ok=True)
+    info = read_daemon_info(store)
+    if info is not None and _alive(info.pid):
+        print(f"sessionward: a daemon already runs on {store} (pid {info.pid}, port {info.port})",
+              file=sys.stderr)
+        return EXIT_NOT_FOUND
+    command = [sys.executable, "-m", "sessionward.daemon", "--store", str(store), "--bind", args.bind]
+    if args.port:
+        command += ["--port", str(args.port)]
+    if args.config:
+        command += ["--config", str(Path(args.config).resolve())]
+    if info is not None:  # a record left by a daemon that died
+        (store / "daemon.json").unlink(missing_ok=True)
+    # Detached: a new session, no inherited stdout/stderr (Thespian's processes would hold a
+    # capturing parent's pipes open, and the parent would hang), logs in the store.
+    with open(store / "daemon.out", "ab") as out:
+        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
+                                start_new_session=True, close_fds=True, cwd=store)
+    deadline = time.monotonic() + args.timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            tail = (store / "daemon.out").read_text(errors="replace")[-2000:]
+            print(f"sessionward: the daemon exited with code {proc.returncode}\n{tail}", file=sys.stderr)
+            return EXIT_NOT_FOUND
+        info = read_daemon_info(store)
+        if info is not None and info.pid == proc.pid and admin_reachable(info.port):
+            print(f"sessionward: started pid {info.pid} on {info.bind}:{info.port}, store {store}")
+            print(f"sessionward: log {info.log_file}")
+            return EXIT_OK
+        time.sleep(0.1)  # waiting on another process's file: no event to await
+    print("sessionward: the daemon did not report ready in time; see daemon.out", file=sys.stderr)
+    return EXIT_UNREACHABLE
+
+
+def cmd_stop(args) -> int:
+    from sessionward.admin import read_daemon_info
+    from sessionward.system import kill_all, process_group_members
+
+    store = Path(args.store).resolve()
+    info = read_daemon_info(store)
+    if info is None or not _alive(info.pid):
+        print(f"sessionward: no daemon runs on {store}", file=sys.stderr)
+        return EXIT_UNREACHABLE
+    os.kill(info.pid, signal.SIGTERM)
+    deadline = time.monotonic() + args.timeout
+    while _alive(info.pid) and time.monotonic() < deadline:
+        time.sleep(0.1)  # waiting for another process to exit: no event to await
+    groups = set(info.process_groups) | {info.pid}
+    left = process_group_members(groups)
+    if left:
+        kill_all(sorted(left))
+    print(f"sessionward: stopped pid {info.pid}" + (f" (ended {len(left)} leftover processes)" if left else ""))
+    return EXIT_OK
+
+
+# -- admin queries --------------------------------------------------------------------------
+
+
+def _client(args):
+    from sessionward.admin import AdminClient
+
+    return AdminClient(args.store if not args.port else None, port=args.port)
+
+
+def cmd_status(args) -> int:
+    with _client(args) as client:
+        status = client.status()
+        try:
+            history = client.recovery_history()
+            recovery = history.counts_last_hour
+        except Exception:
+            recovery = {}
+    if args.json:
+        return _print_json({"kind": "status", "system": _data(status), "recovery_last_hour": recovery})
+    rows = [
+        ("actor system", f"up (directory pid {status.pid}, port {client.port})"),
+        ("live owners", str(status.live_owners)),
+        ("known sessions", str(status.known_sessions)),
+        ("running by lane", _counts(status.running_by_lane)),
+        ("queued by lane", _counts(status.queued_by_lane)),
+        ("recovery, last hour", _counts(recovery)),
+        ("owners replaced", str(status.owners_replaced)),
+        ("fenced files", str(len(status.fenced_files))),
+        ("versions", ", ".join(f"{k} {v}" for k, v in status.versions.items())),
+    ]
+    print(_table(("", ""), rows, header=False))
+    return EXIT_OK
+
+
+def cmd_sessions(args) -> int:
+    with _client(args) as client:
+        page = client.sessions_page(active_only=args.active, lane=args.lane, limit=args.limit, offset=args.offset)
+    if args.json:
+        return _print_json(_data(page))
+    now = time.time()
+    rows = [
+        (s.session_key, Path(s.file).name, s.state, s.turn_id or "-", s.lane or "-",
+         _age(s.turn_started_time, now), _age(s.last_progress_time, now), str(s.queue_depth))
+        for s in page.sessions
+    ]
+    print(_table(("KEY", "FILE", "STATE", "TURN", "LANE", "TURN AGE", "PROGRESS", "QUEUE"), rows))
+    shown = f"{args.offset + 1}-{args.offset + len(rows)}" if rows else "0"
+    print(f"{shown} of {page.total} live sessions" + (f"; not answering: {', '.join(page.unanswered)}"
+                                                      if page.unanswered else ""))
+    return EXIT_OK
+
+
+def cmd_session(args) -> int:
+    with _client(args) as client:
+        state = client.session(args.key)
+    if args.json:
+        return _print_json(_data(state))
+    if state.state == "passive" and not Path(state.file).exists():
+        print(f"sessionward: no session {args.key}", file=sys.stderr)
+        return EXIT_NOT_FOUND
+    now = time.time()
+    rows = [
+        ("key", state.session_key), ("keys", ", ".join(state.keys)), ("file", state.file),
+        ("state", state.state), ("owner pid", str(state.pid or "-")),
+        ("turn", state.turn_id or "-"), ("lane", state.lane or "-"),
+        ("turn age", _age(state.turn_started_time, now)), ("last progress", _age(state.last_progress_time, now)),
+        ("queue", f"{state.queue_depth} ({', '.join(state.queued_lanes) or 'empty'})"),
+        ("turns", f"{state.turns_completed} completed, {state.turns_failed} not completed, "
+                  f"{state.heartbeats_skipped} heartbeats skipped"),
+    ]
+    print(_table(("", ""), rows, header=False))
+    if state.history:
+        print()
+        print(_table(("LAST TURNS", "LANE", "STATUS", "REASON", "FINISHED"),
+                     [(t.turn_id, t.lane, t.status, t.reason or "-", time.strftime("%H:%M:%S", time.localtime(t.finished_time)))
+                      for t in state.history]))
+    return EXIT_OK
+
+
+def cmd_abort(args) -> int:
+    with _client(args) as client:
+        result = client.abort(args.key, args.turn)
+    print(("aborted: " if result.ok else "not aborted: ") + result.detail)
+    return EXIT_OK if result.ok else EXIT_NOT_FOUND
+
+
+def cmd_cancel(args) -> int:
+    with _client(args) as client:
+        result = client.cancel(args.key, args.turn)
+    print(("cancelled: " if result.ok else "not cancelled: ") + result.detail)
+    return EXIT_OK if result.ok else EXIT_NOT_FOUND
+
+
+def cmd_submit(args) -> int:
+    with _client(args) as client:
+        handle = client.submit(args.key, args.text, lane=args.lane, mode=args.mode)
+        outcome = handle.result(timeout=args.timeout)
+    if args.json:
+        return _print_json(_data(outcome))
+    print(f"{outcome.status.value} {outcome.turn_id}" + (f" ({outcome.reason.value})" if outcome.reason else ""))
+    if outcome.reply:
+        print(outcome.reply)
+    return EXIT_OK
+
+
+def cmd_tail(args) -> int:
+    from sessionward.transcript_format import parse_transcript
+
+    with _client(args) as client:
+        state = client.session(args.key, history=False)
+    path = Path(state.file)
+    if not path.exists():
+        print(f"sessionward: no transcript for {args.key}", file=sys.stderr)
+        return EXIT_NOT_FOUND
+    data = path.read_bytes()
+    lines = data.split(b"\n")
+    # Follow the file as its owner appends, from whole lines only (a line being written
+    # is read on the next pass).
+    offset = len(data) - len(lines[-1])
+    start = b"\n".join(lines[:-1][-args.lines:]) + b"\n" if args.lines and len(lines) > 1 else b""
+    _print_entries(parse_transcript(start).entries if start.strip() else [])
+    deadline = time.monotonic() + args.follow_for if args.follow_for else None
+    while args.follow and (deadline is None or time.monotonic() < deadline):
+        with open(path, "rb") as f:
+            f.seek(offset)
+            chunk = f.read()
+        whole = chunk[: chunk.rfind(b"\n") + 1]
+        if whole:
+            offset += len(whole)
+            _print_entries(parse_transcript(whole).entries)
+        else:
+            time.sleep(0.2)  # tail -f: poll the file (the owner is in another process)
+    return EXIT_OK
+
+
+def _print_entries(entries) -> int:
+    from sessionward.entries import is_turn_end
+
+    for e in entries:
+        stamp = str(e.get("timestamp", ""))[11:19]
+        turn = str(e.get("turnId", ""))[:8]
+        if e.get("type") == "message":
+            m = e.get("message", {})
+            role = m.get("role", "?")
+            text = "".join(b.get("text", "") for b in m.get("content", []) if isinstance(b, dict)) \
+                if isinstance(m.get("content"), list) else str(m.get("content", ""))
+            extra = f" [{m.get('stopReason')}]" if role == "assistant" and m.get("stopReason") != "stop" else ""
+            lane = f" ({e['lane']})" if e.get("lane") else ""
+            print(f"{stamp} {turn} {role}{lane}{extra}: {text}", flush=True)
+        elif is_turn_end(e):
+            data = e.get("data", {})
+            reason = f" ({data.get('reason')})" if data.get("reason") else ""
+            print(f"{stamp} {turn} -- turn {data.get('status')}{reason}", flush=True)
+        else:
+            print(f"{stamp} {turn} {e.get('type')}", flush=True)
+    return len(entries)
+
+
+def cmd_actors(args) -> int:
+    with _client(args) as client:
+        view = client.actors()
+    if args.json:
+        return _print_json({"kind": "actors", "admin_address": view.admin_address, "in_shutdown": view.in_shutdown,
+                            "global_actors": view.global_actors, "actors_by_class": view.actors_by_class,
+                            "capabilities": view.capabilities})
+    print(f"admin {view.admin_address}" + (" (shutting down)" if view.in_shutdown else ""))
+    print(_table(("GLOBAL NAME", "ADDRESS"), sorted(view.global_actors.items())))
+    print()
+    print(_table(("ACTOR CLASS", "LIVE"), sorted((k, str(v)) for k, v in view.actors_by_class.items())))
+    return EXIT_OK
+
+
+def cmd_demo(args) -> int:
+    root = Path(__file__).resolve().parent.parent
+    if str(root) not in sys.path and (root / "examples").is_dir():
+        sys.path.insert(0, str(root))
+    try:
+        from examples.multilane_bot.demo import run_demo
+    except ImportError as exc:
+        print(f"sessionward: the demo bot lives in the source tree's examples/ ({exc})", file=sys.stderr)
+        return EXIT_NOT_FOUND
+    summary = run_demo(duration=args.duration, live=not args.no_live,
+                       store=Path(args.store) if args.store else None, base=args.base)
+    return EXIT_OK if getattr(summary, "replies_lost", 1) == 0 else EXIT_NOT_FOUND
+
+
+# -- output helpers ---------------------------------------------------------------------------
+
+
+def _data(record):
+    from sessionward.converter import to_json_data
+
+    return to_json_data(record)
+
+
+def _print_json(data) -> int:
+    print(json.dumps(data, indent=2, sort_keys=True))
+    return EXIT_OK
+
+
+def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], header: bool = True) -> str:
+    """Plain aligned columns (stable for scripts and for pasting into docs)."""
+    all_rows = ([tuple(headers)] if header else []) + [tuple(str(c) for c in r) for r in rows]
+    if not all_rows:
+        return ""
+    widths = [max(len(r[i]) for r in all_rows) for i in range(len(all_rows[0]))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in all_rows)
+
+
+def _counts(counts: dict) -> str:
+    return ", ".join(f"{k} {v}" for k, v in sorted(counts.items()) if v) or "none"
+
+
+def _age(t: float | None, now: float) -> str:
+    if t is None:
+        return "-"
+    seconds = max(0.0, now - t)
+    return f"{seconds:.1f}s" if seconds < 120 else f"{seconds / 60:.1f}m"
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except OSError:
+        return False
+
+
+# -- the parser --------------------------------------------------------------------------------
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sessionward",
+        description="One owner actor per chat-agent session transcript: run the daemon, query it, "
+                    "and run the demo bot.",
+        epilog="Exit codes: 0 ok, 1 not found or refused, 2 usage, 3 cannot reach the actor system.",
+    )
+    sub = parser.add_subparsers(title="commands", metavar="COMMAND")
+
+    def command(name: str, func, help_text: str, *, store: bool = True, json_flag: bool = False):
+        p = sub.add_parser(name, help=help_text, description=help_text)
+        p.set_defaults(func=func)
+        if store:
+            p.add_argument("--store", default=DEFAULT_STORE,
+                           help="the store directory (default: $SESSIONWARD_STORE or ./state)")
+            p.add_argument("--port", type=int, help="talk to the actor system on this loopback port instead")
+        if json_flag:
+            p.add_argument("--json", action="store_true", help="print JSON (stable; see the README)")
+        return p
+
+    p = command("start", cmd_start, "Start the daemon: an actor system that owns the store's sessions.")
+    p.add_argument("--config", help="a TOML file: [runtime], [provider], [[agents]] (see the README)")
+    p.add_argument("--bind", default="127.0.0.1",
+                   help="interface to listen on (default 127.0.0.1; anything wider exposes an "
+                        "unauthenticated pickle endpoint)")
+    p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the daemon (default 30)")
+    p = command("stop", cmd_stop, "Stop the store's daemon and end every process it started.")
+    p.add_argument("--timeout", type=float, default=20.0)
+    command("status", cmd_status, "Actor-system health, live owners, turns per lane, recovery actions.",
+            json_flag=True)
+    p = command("sessions", cmd_sessions, "One row per live session.", json_flag=True)
+    p.add_argument("--active", action="store_true", help="only sessions with a running or queued turn")
+    p.add_argument("--lane", help="only sessions with a running or queued turn from this lane")
+    p.add_argument("--limit", type=int, default=50, help="rows per page (max 1000; default 50)")
+    p.add_argument("--offset", type=int, default=0, help="rows to skip (paging)")
+    p = command("session", cmd_session, "One session in detail, with its last turns' outcomes.", json_flag=True)
+    p.add_argument("key", help="a session key, e.g. agent:main:main")
+    p = command("abort", cmd_abort, "Abort a session's running turn (only --turn ID if given).")
+    p.add_argument("key")
+    p.add_argument("--turn", help="abort only if this turn is the one running")
+    p = command("cancel", cmd_cancel, "Cancel a queued turn.")
+    p.add_argument("key")
+    p.add_argument("--turn", required=True)
+    p = command("submit", cmd_submit, "Submit a turn and wait for its outcome.", json_flag=True)
+    p.add_argument("key")
+    p.add_argument("text")
+    p.add_argument("--lane", default="direct:cli:admin")
+    p.add_argument("--mode", choices=["followup", "collect", "steer", "interrupt"])
+    p.add_argument("--timeout", type=float, default=300.0)
+    p = command("tail", cmd_tail, "Print a transcript and follow it as its owner appends.")
+    p.add_argument("key")
+    p.add_argument("--lines", type=int, default=20, help="entries of history to print first (default 20)")
+    p.add_argument("--no-follow", dest="follow", action="store_false", help="print and exit")
+    p.add_argument("--follow-for", type=float, help="stop following after this many seconds")
+    command("actors", cmd_actors, "Thespian's own view: system status and live actors by class.", json_flag=True)
+    p = command("demo", cmd_demo, "Run the multi-lane demo bot with scripted traffic and a live view.",
+                store=False)
+    p.add_argument("--duration", type=float, default=30.0, help="seconds of traffic (default 30)")
+    p.add_argument("--no-live", action="store_true", help="plain progress lines instead of a live table")
+    p.add_argument("--store", dest="store", default=None, help="keep the demo's store here (default: a temp dir)")
+    p.add_argument("--base", choices=["tcp", "simple"], default="tcp",
+                   help="Thespian base (default tcp: every actor its own process)")
+    return parser
+
+
+if __name__ == "__main__":
+    sys.exit(main())

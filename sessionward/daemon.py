@@ -1,0 +1,127 @@
+"""The long-running actor system behind ``sessionward start``.
+
+``python -m sessionward.daemon --store DIR [--port N] [--config FILE]`` runs a Runtime on
+multiprocTCPBase until SIGTERM or SIGINT, with the Directory, Recovery and the lanes the
+config names. ``sessionward start`` launches it detached (new session, no inherited
+stdout/stderr: Thespian hangs a parent that captures them) and waits for its
+``daemon.json``. One daemon per store: the daemon holds an exclusive lock on
+``<store>/daemon.lock`` for its whole life, so a second one is refused before it starts
+anything.
+"""
+
+from __future__ import annotations
+
+import argparse
+import fcntl
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+import time
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from sessionward.admin import DAEMON_FILE, read_daemon_info
+from sessionward.config import RuntimeConfig
+from sessionward.converter import structure_config
+from sessionward.errors import BadInputError, CoordinationError
+from sessionward.providers.base import ProviderSpec
+from sessionward.store import write_atomically
+
+log = logging.getLogger("sessionward.daemon")
+
+LOCK_FILE = "daemon.lock"
+
+
+class DaemonAlreadyRunningError(CoordinationError):
+    """Another daemon holds this store's lock."""
+
+
+def load_daemon_config(path: Path | None) -> tuple[RuntimeConfig, Any, tuple, tuple[str, ...]]:
+    """(runtime config, provider, agents, warnings) from a TOML file (defaults without one).
+
+    Sections: ``[runtime]`` (RuntimeConfig fields, ``[runtime.recovery]`` and
+    ``[runtime.queue]`` nested), ``[provider]`` (``factory = "module:callable"`` and
+    ``kwargs``), and ``[[agents]]`` (see ``sessionward.lanes.config``).
+
+    Raises:
+        BadInputError: unknown keys, wrong types, or an unreadable file.
+    """
+    if path is None:
+        return RuntimeConfig(), None, (), ()
+    try:
+        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise BadInputError(f"cannot read config {path}: {exc}") from None
+    unknown = set(data) - {"runtime", "provider", "agents"}
+    if unknown:
+        raise BadInputError(f"unknown config sections: {sorted(unknown)}")
+    config = structure_config(data.get("runtime", {}))
+    provider = None
+    if "provider" in data:
+        section = data["provider"]
+        extra = set(section) - {"factory", "kwargs"}
+        if extra or "factory" not in section:
+            raise BadInputError("[provider] takes 'factory' (module:callable) and optional 'kwargs'")
+        provider = ProviderSpec(section["factory"], dict(section.get("kwargs", {})))
+    agents: tuple = ()
+    warnings: tuple[str, ...] = ()
+    if "agents" in data:
+        from sessionward.lanes.config import config_from_mapping
+
+        agents, warnings = config_from_mapping({"agents": data["agents"]})
+    return config, provider, tuple(agents), tuple(warnings)
+
+
+def run(store: Path, *, port: int | None, bind: str, config_file: Path | None) -> int:
+    """Run the daemon in this process until SIGTERM/SIGINT. Returns an exit code."""
+    from sessionward.runtime import Runtime
+
+    store.mkdir(parents=True, exist_ok=True)
+    lock = open(store / LOCK_FILE, "a+b")  # noqa: SIM115 (held for the process's life)
+    try:
+        fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        info = read_daemon_info(store)
+        where = f" (pid {info.pid}, port {info.port})" if info else ""
+        print(f"sessionward: a daemon already runs on {store}{where}", file=sys.stderr)
+        return 1
+    stop = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stop.set())
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    config, provider, agents, warnings = load_daemon_config(config_file)
+    log_file = store / "sessionward.log"
+    rt = Runtime(store, provider, base="tcp", config=config, port=port, bind=bind, log_file=log_file)
+    try:
+        for warning in warnings:
+            log.warning("%s", warning)
+        if agents and hasattr(rt, "start_lanes"):
+            rt.start_lanes(agents)
+        record = {
+            "pid": os.getpid(), "port": rt.port, "bind": bind, "store": str(store),
+            "startedTime": time.time(), "processGroups": sorted(rt._roots), "logFile": str(log_file),
+        }
+        write_atomically(store / DAEMON_FILE, json.dumps(record).encode())
+        stop.wait()
+    finally:
+        rt.close()
+        (store / DAEMON_FILE).unlink(missing_ok=True)
+        lock.close()
+    return 0
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m sessionward.daemon")
+    parser.add_argument("--store", type=Path, required=True)
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--bind", default="127.0.0.1")
+    parser.add_argument("--config", type=Path)
+    args = parser.parse_args(argv)
+    return run(args.store.resolve(), port=args.port, bind=args.bind, config_file=args.config)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

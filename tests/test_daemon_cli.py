@@ -1,0 +1,142 @@
+"""The daemon, the admin client and every CLI command, end to end, and loopback-only listening."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from sessionward.admin import read_daemon_info
+from sessionward.system import free_port, process_group_members
+
+
+def _cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sessionward", *args], capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL)
+
+
+def listening_addresses(pids: set[int]) -> list[tuple[str, int]]:
+    """(address, port) of every TCP socket in LISTEN state owned by one of ``pids``."""
+    inodes: set[str] = set()
+    for pid in pids:
+        try:
+            for fd in os.listdir(f"/proc/{pid}/fd"):
+                try:
+                    target = os.readlink(f"/proc/{pid}/fd/{fd}")
+                except OSError:
+                    continue
+                if target.startswith("socket:["):
+                    inodes.add(target[8:-1])
+        except OSError:
+            continue
+    found = []
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            lines = Path(table).read_text().splitlines()[1:]
+        except OSError:
+            continue
+        for line in lines:
+            fields = line.split()
+            local, state, inode = fields[1], fields[3], fields[9]
+            if state == "0A" and inode in inodes:  # 0A: LISTEN
+                addr_hex, port_hex = local.split(":")
+                if len(addr_hex) == 8:
+                    addr = ".".join(str(int(addr_hex[i:i + 2], 16)) for i in (6, 4, 2, 0))
+                else:
+                    addr = "ipv6:" + addr_hex
+                found.append((addr, int(port_hex, 16)))
+    return found
+
+
+@pytest.fixture
+def daemon(tmp_path):
+    store = tmp_path / "store"
+    port = free_port()
+    started = _cli("start", "--store", str(store), "--port", str(port))
+    assert started.returncode == 0, started.stderr
+    info = read_daemon_info(store)
+    try:
+        yield store, info
+    finally:
+        _cli("stop", "--store", str(store))
+        groups = set(info.process_groups) | {info.pid}
+        assert not process_group_members(groups), "the daemon left processes behind"
+
+
+def test_every_cli_command_works_against_a_running_daemon(daemon):
+    store, info = daemon
+    s = str(store)
+    # a second daemon on the same store is refused, clearly
+    again = _cli("start", "--store", s)
+    assert again.returncode == 1 and "already runs" in again.stderr
+    # turns submitted from a separate process through the Python client
+    client = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
+        from sessionward.admin import AdminClient
+        with AdminClient({s!r}) as c:
+            hs = [c.submit("agent:main:main", f"hello {{i}}", lane="channel:discord:general") for i in range(3)]
+            print(",".join(h.result(timeout=60).status.value for h in hs))
+    """)], capture_output=True, text=True, timeout=120, stdin=subprocess.DEVNULL)
+    assert client.returncode == 0, client.stderr
+    assert client.stdout.strip() == "completed,completed,completed"
+
+    status = _cli("status", "--store", s)
+    assert status.returncode == 0 and "live owners" in status.stdout
+    assert json.loads(_cli("status", "--store", s, "--json").stdout)["system"]["live_owners"] == 1
+
+    table = _cli("sessions", "--store", s)
+    assert table.returncode == 0 and "agent:main:main" in table.stdout and "KEY" in table.stdout
+    page = json.loads(_cli("sessions", "--store", s, "--json").stdout)
+    assert page["kind"] == "sessions_page" and page["total"] == 1
+    assert page["sessions"][0]["session_key"] == "agent:main:main"
+
+    one = _cli("session", "agent:main:main", "--store", s)
+    assert one.returncode == 0 and "3 completed" in one.stdout
+    detail = json.loads(_cli("session", "agent:main:main", "--store", s, "--json").stdout)
+    assert detail["turns_completed"] == 3 and len(detail["history"]) == 3
+    assert _cli("session", "agent:main:nobody", "--store", s).returncode == 1
+
+    abort = _cli("abort", "agent:main:main", "--store", s)
+    assert abort.returncode == 1 and "no turn is running" in abort.stdout
+    cancel = _cli("cancel", "agent:main:main", "--turn", "nope", "--store", s)
+    assert cancel.returncode == 1
+
+    tail = _cli("tail", "agent:main:main", "--store", s, "--no-follow")
+    assert tail.returncode == 0 and tail.stdout.count("user (channel:discord:general): hello") == 3
+
+    actors = json.loads(_cli("actors", "--store", s, "--json").stdout)
+    assert actors["actors_by_class"]["SessionOwner"] == 1 and actors["actors_by_class"]["Directory"] == 1
+    assert "sessionward.directory" in _cli("actors", "--store", s).stdout
+
+    assert _cli("session", "not a key", "--store", s).returncode == 2
+
+
+def test_the_daemon_listens_on_loopback_only(daemon):
+    store, info = daemon
+    pids = process_group_members(set(info.process_groups) | {info.pid})
+    sockets = listening_addresses(pids)
+    assert sockets, "found no listening sockets to check"
+    assert all(addr == "127.0.0.1" for addr, _ in sockets), sockets
+    assert info.port in {port for _, port in sockets}
+
+
+def test_an_embedded_runtime_listens_on_loopback_only(make_runtime):
+    rt = make_runtime(base="tcp")
+    assert rt.submit("agent:main:main", "hi").result(timeout=30).reply
+    sockets = listening_addresses(rt._processes())
+    assert sockets and all(addr == "127.0.0.1" for addr, _ in sockets), sockets
+
+
+def test_commands_report_an_unreachable_system_with_exit_code_3(tmp_path):
+    for command in (["status"], ["sessions"], ["session", "agent:main:main"], ["stop"]):
+        result = _cli(*command, "--store", str(tmp_path / "nothing"))
+        assert result.returncode == 3, (command, result.stderr)
+
+
+def test_usage_errors_exit_with_code_2():
+    assert _cli("sessions", "--limit", "many").returncode == 2
+    assert _cli("bogus").returncode == 2
