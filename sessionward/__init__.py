@@ -31,6 +31,7 @@ from sessionward.errors import (
     SessionOwnedElsewhereError,
     SessionwardError,
     TurnFailedError,
+    UnavailableError,
 )
 from sessionward.outcomes import OutcomeReason, TurnOutcome, TurnStatus
 from sessionward.providers import ProviderSpec, ScriptedProvider
@@ -66,6 +67,7 @@ __all__ = [
     "TurnHandle",
     "TurnOutcome",
     "TurnStatus",
+    "UnavailableError",
 ]
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())

@@ -14,6 +14,7 @@ also what runs the actors.
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import threading
@@ -42,7 +43,7 @@ ERROR_KINDS: dict[str, type[errors.SessionwardError]] = {
     "path_escapes_store": errors.PathEscapesStoreError,
     "corrupt_transcript": errors.CorruptTranscriptError,
     "owned_elsewhere": errors.SessionOwnedElsewhereError,
-    "unavailable": errors.CoordinationError,
+    "unavailable": errors.UnavailableError,
     "unknown_message": errors.SessionwardError,
     "internal_error": errors.SessionwardError,
     "not_found": errors.SessionwardError,
@@ -64,9 +65,12 @@ class TurnHandle:
     ``result()`` blocks; ``await handle`` waits in asyncio. Thread-safe.
     """
 
-    def __init__(self, request_id: str, session_key: str, on_delta: Callable[[str], None] | None = None):
+    def __init__(self, request_id: str, session_key: str, on_delta: Callable[[str], None] | None = None,
+                 idempotency_key: str | None = None):
         self.request_id = request_id
         self.session_key = session_key
+        self.idempotency_key = idempotency_key or request_id
+        """Submit again with this key to get this turn's outcome without running it twice."""
         self.turn_id: str | None = None
         self.decision: str | None = None
         self.outcomes: list[TurnOutcome] = []
@@ -160,10 +164,12 @@ def _settle(fut: asyncio.Future, handle: TurnHandle) -> None:
 class Mailbox:
     """The client's receiving address and its listener thread."""
 
-    def __init__(self, system, directory, *, simple: bool) -> None:
+    def __init__(self, system, directory, *, simple: bool, accept_timeout: float | None = None) -> None:
         self._system = system
         self._directory = directory
         self._simple = simple
+        self._accept_timeout = accept_timeout
+        self._unaccepted: collections.deque[tuple[float, TurnHandle]] = collections.deque()
         self._handles: dict[str, TurnHandle] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -179,6 +185,28 @@ class Mailbox:
     def track(self, handle: TurnHandle) -> None:
         with self._lock:
             self._handles[handle.request_id] = handle
+            if self._accept_timeout is not None:
+                self._unaccepted.append((time.monotonic() + self._accept_timeout, handle))
+
+    def _expire_unaccepted(self) -> None:
+        """Fail handles that got no acknowledgement in time (the Directory is unreachable).
+
+        Handles are tracked in submit order, so only the head of the deque is looked at.
+        """
+        now = time.monotonic()
+        while True:
+            with self._lock:
+                if not self._unaccepted or self._unaccepted[0][0] > now:
+                    return
+                _, handle = self._unaccepted.popleft()
+                expired = not handle.wait_accepted(0) and not handle.done
+                if expired:
+                    self._handles.pop(handle.request_id, None)
+            if expired:
+                handle._fail(errors.UnavailableError(
+                    f"no acknowledgement for the turn within {self._accept_timeout}s: the actor system is "
+                    f"unreachable. It may still run: submit again with idempotency_key="
+                    f"{handle.idempotency_key!r} to learn its outcome."))
 
     def pending(self) -> list[TurnHandle]:
         with self._lock:
@@ -194,6 +222,8 @@ class Mailbox:
                 log.exception("mailbox listen failed")
                 self._stop.wait(0.05)
                 continue
+            if self._unaccepted:
+                self._expire_unaccepted()
             if msg is None:
                 if self._simple:
                     self._stop.wait(0.001)  # simple base: listen returns at once when idle

@@ -33,6 +33,14 @@ class FencedError(CoordinationError):
     """Something outside the owner changed the transcript; the owner stopped writing."""
 
 
+class UnavailableError(CoordinationError):
+    """The actor system (or a cluster's leader) did not acknowledge a request in time.
+
+    The request may still be served later: retry a submit with the same idempotency key
+    (``TurnHandle.idempotency_key``) to learn its outcome instead of running it twice.
+    """
+
+
 class RuntimeClosedError(CoordinationError):
     """The runtime is shut down or shutting down."""
 

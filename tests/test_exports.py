@@ -8,7 +8,7 @@ EXPECTED = {
     "PathEscapesStoreError", "ProviderError", "ProviderSpec", "QueueMode", "QueuePolicy",
     "RecoveryConfig", "Runtime", "RuntimeClosedError", "RuntimeConfig", "ScriptedProvider",
     "SessionBusyError", "SessionOwnedElsewhereError", "SessionwardError", "TurnFailedError",
-    "TurnHandle", "TurnOutcome", "TurnStatus",
+    "TurnHandle", "TurnOutcome", "TurnStatus", "UnavailableError",
 }
 
 
