@@ -15,7 +15,6 @@ owners: the second finds the first's slot.
 
 from __future__ import annotations
 
-import logging
 import os
 import signal
 import time
@@ -23,7 +22,14 @@ import uuid
 from typing import Any
 
 import attrs
-from thespian.actors import ActorExitRequest, ActorTypeDispatcher, ChildActorExited, PoisonMessage, WakeupMessage
+from thespian.actors import (
+    ActorExitRequest,
+    ActorSystemConventionUpdate,
+    ActorTypeDispatcher,
+    ChildActorExited,
+    PoisonMessage,
+    WakeupMessage,
+)
 
 from sessionward.actors.messages import (
     AbortTurn,
@@ -57,12 +63,15 @@ from sessionward.actors.messages import (
     SystemStatus,
     WedgeOwner,
 )
+from sessionward.actors.member_watch import MemberGone, UnwatchMember, WatchMember
+from sessionward.actors.placement import Strategy, place
 from sessionward.errors import BadInputError, InvalidSessionKeyError, PathEscapesStoreError
 from sessionward.outcomes import OutcomeReason, TurnOutcome, TurnStatus
 from sessionward.store import SessionRecord, SessionStore
 from sessionward.views import lane_figures, select_sessions
+from sessionward.logs import ActorLogger
 
-log = logging.getLogger("sessionward.directory")
+log = ActorLogger("sessionward.directory")  # resolved per call: see sessionward.logs
 
 DIRECTORY_NAME = "sessionward.directory"
 """The Directory's global name in its actor system."""
@@ -82,6 +91,12 @@ class _Slot:
     pid: int = 0
     worker_pid: int = 0
     expected_exit: bool = False
+    member: str = "local"
+    """The convention member hosting the owner."""
+    rehome_started: float | None = None
+    """Set while this slot replaces an owner lost with its member (for the re-homing time)."""
+    lost_owner: Any = None
+    """The owner this slot replaces after its member was declared gone (it may be alive)."""
     recent: list[tuple[float, Any]] = attrs.Factory(list)
     """Submits forwarded to this owner lately. If the owner dies, they are forwarded again
     to its successor, which drops those it already accepted (every submit carries an
@@ -112,6 +127,14 @@ class Directory(ActorTypeDispatcher):
         self._fenced: list[str] = []
         self._replaced = 0
         self._flush_armed = False
+        self._cluster = None
+        self._watch = None
+        self._members: dict[str, Any] = {"local": None}
+        """Live members: name -> admin address (None for this system)."""
+        self._rehomed = 0
+        self._last_rehome: float | None = None
+        self._waiting: dict[str, _Slot] = {}
+        """Re-homed files whose lock was still held: retried every REHOME_RETRY_AFTER."""
 
     def receiveMessage(self, message, sender):  # noqa: N802 (Thespian's name)
         # Nothing may escape a handler: Thespian would re-run the message.
@@ -132,10 +155,19 @@ class Directory(ActorTypeDispatcher):
     # -- set-up -------------------------------------------------------------------------------
 
     def receiveMsg_ConfigureDirectory(self, msg: ConfigureDirectory, sender) -> None:
-        self._store = SessionStore(msg.store_root)
+        self._store = SessionStore.from_locator(msg.store_root)
         self._config = msg.config
         self._provider = msg.provider
         self._index = self._store.load_index()
+        if msg.cluster is not None:
+            # Lead a convention: owners are placed on members, and Thespian tells us when a
+            # member joins or is declared gone (ActorSystemConventionUpdate).
+            self._cluster = msg.cluster
+            self._members = {msg.cluster.member: None}
+            self.notifyOnSystemRegistrationChanges(True)
+            from sessionward.actors.member_watch import MemberWatch
+
+            self._watch = self.createActor(MemberWatch)
         self.send(sender, DirectoryReady(msg.request_id, os.getpid()))
 
     def receiveMsg_RegisterClient(self, msg: RegisterClient, sender) -> None:
@@ -159,7 +191,7 @@ class Directory(ActorTypeDispatcher):
         except PathEscapesStoreError as exc:
             self.send(reply_to, ErrorReply(msg.request_id, "path_escapes_store", str(exc)))
             return
-        slot = self._slots.get(path)
+        slot = self._slots.get(path) or self._waiting.get(path)
         if slot is None:
             if isinstance(msg, QueryOwnerState) and not msg.activate:
                 self.send(reply_to, self._passive_state(record, path, msg.request_id))
@@ -200,11 +232,24 @@ class Directory(ActorTypeDispatcher):
 
         keys = [k for k, r in self._index.items() if r.session_id == record.session_id] or [record.session_key]
         slot = _Slot(path, record.session_key, record.session_id, keys, held=held or [])
-        slot.address = self.createActor(SessionOwner)
+        if self._cluster is None:
+            slot.address = self.createActor(SessionOwner)
+        else:
+            slot.member = self._place(path, record.session_key)
+            slot.address = self.createActor(SessionOwner,
+                                            targetActorRequirements={"sessionward.member": slot.member})
         self._slots[path] = slot
         self.send(slot.address, ActivateOwner(record.session_key, record.session_id, path, self._config,
-                                              self._provider, tuple(keys)))
+                                              self._provider, tuple(keys), slot.member))
         return slot
+
+    def _place(self, path: str, session_key: str) -> str:
+        loads = dict.fromkeys(self._members, 0)
+        for slot in self._slots.values():
+            if slot.member in loads:
+                loads[slot.member] += 1
+        return place(path, session_key, loads, strategy=Strategy(self._cluster.placement),
+                     pins=dict(self._cluster.pins))
 
     def receiveMsg_SubmitTurn(self, msg, sender) -> None:
         self._route(msg, sender)
@@ -264,6 +309,9 @@ class Directory(ActorTypeDispatcher):
         if slot is None or slot.address != sender:
             return
         slot.state, slot.pid = "live", msg.pid
+        if slot.rehome_started is not None:
+            self._last_rehome = time.time() - slot.rehome_started
+            slot.rehome_started = None
         report = msg.report
         if getattr(report, "torn_bytes", 0) or getattr(report, "bad_lines", 0) or getattr(report, "migrated_from", None):
             log.warning("session %s opened with repairs: %s", slot.session_key, report)
@@ -282,6 +330,17 @@ class Directory(ActorTypeDispatcher):
             return
         slot.expected_exit = True
         del self._slots[msg.path]
+        if (msg.kind == "owned_elsewhere" and slot.rehome_started is not None
+                and time.time() - slot.rehome_started < REHOME_LOCK_WAIT):
+            # Re-homing after a member was declared gone, but the file is still locked: the
+            # old owner is alive after all (a slow member, not a dead one). It finishes
+            # its accepted turns and passivates; until its lock is free we hold everything
+            # and try again. Its lock is what keeps the two from ever both writing.
+            self._waiting[msg.path] = slot
+            if slot.lost_owner is not None:
+                self.send(slot.lost_owner, PassivateOwner(msg.path))  # released at once if idle
+            self.wakeupAfter(REHOME_RETRY_AFTER, payload=("rehome", msg.path))
+            return
         reason = {"owned_elsewhere": OutcomeReason.OWNED_ELSEWHERE,
                   "corrupt_transcript": OutcomeReason.BAD_INPUT}.get(msg.kind, OutcomeReason.UNAVAILABLE)
         for held, held_sender in slot.held:
@@ -297,6 +356,10 @@ class Directory(ActorTypeDispatcher):
         slot = self._slots.get(msg.path)
         if slot is not None and slot.address == sender and slot.state == "live":
             slot.state = "passivating"
+            self.send(sender, PassivateOwner(msg.path))
+        elif slot is None or slot.address != sender:
+            # An owner this Directory no longer tracks (its member was declared gone, but it
+            # lived): let it release the file; it only goes if it is idle.
             self.send(sender, PassivateOwner(msg.path))
 
     def receiveMsg_PassivationRefused(self, msg: PassivationRefused, sender) -> None:
@@ -331,15 +394,69 @@ class Directory(ActorTypeDispatcher):
             return
         # An owner died under us (killed, crashed, or replaced): end its worker too, and
         # start a new owner at once so acknowledged turns are replayed.
-        log.error("owner of %s exited unexpectedly (pid %s); starting a new one", slot.path, slot.pid)
-        _kill(slot.worker_pid)
-        del self._slots[slot.path]
+        log.error("owner of %s exited unexpectedly (pid %s); starting a new one", slot.path, slot.pid,
+                  extra={"session": slot.session_key})
+        if slot.member == self._own_member:
+            _kill(slot.worker_pid)
         self._replaced += 1
+        self._restart(slot)
+
+    @property
+    def _own_member(self) -> str:
+        return self._cluster.member if self._cluster is not None else "local"
+
+    def _restart(self, slot: _Slot) -> _Slot:
+        """Start a new owner for a lost one's file; it replays the inbox, and the submits
+        recently forwarded to the lost one are forwarded again (it drops what it holds)."""
+        del self._slots[slot.path]
         held_ids = {id(m) for m, _ in slot.held}
         again = [(m, None) for _, m in slot.recent if id(m) not in held_ids]
         new = self._activate(self._index.get(slot.session_key) or self._record(slot.session_key), slot.path,
                              held=again + slot.held)
         new.recent = slot.recent
+        return new
+
+    def _restart_waiting(self, slot: _Slot) -> _Slot:
+        new = self._activate(self._index.get(slot.session_key) or self._record(slot.session_key), slot.path,
+                             held=slot.held)
+        new.recent = slot.recent
+        return new
+
+    def receiveMsg_ActorSystemConventionUpdate(self, msg: ActorSystemConventionUpdate, sender) -> None:
+        name = (msg.remoteCapabilities or {}).get("sessionward.member")
+        if self._cluster is None or not name or name == self._own_member:
+            return
+        if msg.remoteAdded:
+            log.warning("member %s joined (%s)", name, msg.remoteAdminAddress)
+            self._members[name] = msg.remoteAdminAddress
+            try:
+                host, port = msg.remoteAdminAddress.addressDetails.connectArgs[0][:2]
+                self.send(self._watch, WatchMember(name, host, port))
+            except (AttributeError, IndexError, TypeError):
+                log.warning("member %s: cannot watch admin address %s", name, msg.remoteAdminAddress)
+            return
+        # Thespian reports the member left the convention (it said goodbye, or missed its
+        # check-ins).
+        self._member_gone(name, "it left the convention")
+
+    def receiveMsg_MemberGone(self, msg: MemberGone, sender) -> None:
+        self._member_gone(msg.name, msg.detail)
+
+    def _member_gone(self, name: str, why: str) -> None:
+        """Re-home a lost member's sessions on the others (its owners died with it; if one
+        did not, its file lock makes the new owner wait until it lets go)."""
+        if name not in self._members:
+            return
+        self._members.pop(name, None)
+        self.send(self._watch, UnwatchMember(name))
+        lost = [s for s in self._slots.values() if s.member == name]
+        log.error("member %s is gone (%s); re-homing %d sessions", name, why, len(lost))
+        now = time.time()
+        for slot in lost:
+            slot.expected_exit = True
+            self._rehomed += 1
+            new = self._restart(slot)
+            new.rehome_started, new.lost_owner = now, slot.address
 
     def receiveMsg_ReplaceOwner(self, msg: ReplaceOwner, sender) -> None:
         reply_to = msg.reply_to or sender
@@ -355,6 +472,12 @@ class Directory(ActorTypeDispatcher):
             return
         if not slot.pid or slot.pid == os.getpid():
             self.send(reply_to, CommandResult(msg.request_id, False, "owner shares this process; cannot end it"))
+            return
+        if slot.member != self._own_member:
+            # A process on another host cannot be ended from here; its member must be
+            # restarted (then Thespian declares it gone and its sessions are re-homed).
+            self.send(reply_to, CommandResult(msg.request_id, False,
+                                              f"owner runs on member {slot.member}; restart that member"))
             return
         # End the wedged process for real, so its file lock is released; ChildActorExited
         # then starts the replacement.
@@ -414,7 +537,15 @@ class Directory(ActorTypeDispatcher):
             self.send(gather.reply_to, SystemStatus(
                 request.request_id, live_owners=len(self._slots), known_sessions=len(self._index),
                 running_by_lane=running, queued_by_lane=queued, fenced_files=tuple(self._fenced),
-                owners_replaced=self._replaced, pid=os.getpid(), versions=_versions()))
+                owners_replaced=self._replaced, pid=os.getpid(), versions=_versions(),
+                members=self._member_loads(), leader=self._own_member, rehomed_sessions=self._rehomed,
+                last_rehome_seconds=self._last_rehome))
+
+    def _member_loads(self) -> dict[str, int]:
+        loads = dict.fromkeys(self._members, 0)
+        for slot in self._slots.values():
+            loads[slot.member] = loads.get(slot.member, 0) + 1
+        return loads
 
     # -- timers and shutdown ------------------------------------------------------------------
 
@@ -434,12 +565,21 @@ class Directory(ActorTypeDispatcher):
             self._flush_index()
         elif isinstance(msg.payload, tuple) and msg.payload[0] == "gather":
             self._finish_gather(msg.payload[1])
+        elif isinstance(msg.payload, tuple) and msg.payload[0] == "rehome":
+            waiting = self._waiting.pop(msg.payload[1], None)
+            if waiting is not None and waiting.path not in self._slots:
+                again = self._restart_waiting(waiting)
+                again.rehome_started, again.lost_owner = waiting.rehome_started, waiting.lost_owner
 
     def receiveMsg_ActorExitRequest(self, msg: ActorExitRequest, sender) -> None:
         self._flush_index()
         for slot in self._slots.values():
             slot.expected_exit = True
 
+
+REHOME_LOCK_WAIT = 120.0
+"""How long a re-homed session waits for a lost-but-alive owner to release its file."""
+REHOME_RETRY_AFTER = 1.0
 
 RECENT_SUBMITS = 512
 """How many forwarded submits a slot remembers for re-forwarding after an owner crash."""

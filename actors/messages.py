@@ -242,6 +242,10 @@ class OwnerState:
     history: tuple[TurnRecord, ...] = ()
     request_id: str = ""
     snapshot_time: float = 0.0
+    member: str = "local"
+    """The convention member hosting this owner."""
+    owner_epoch: int = 0
+    """This owner's activation number for its file (written on every entry as ``ownerEpoch``)."""
 
 
 @attrs.frozen
@@ -264,6 +268,13 @@ class SystemStatus:
     owners_replaced: int
     pid: int
     versions: dict[str, str]
+    members: dict[str, int] = attrs.Factory(dict)
+    """Live owners per convention member (one entry, ``local``, without a convention)."""
+    leader: str = "local"
+    rehomed_sessions: int = 0
+    """Sessions moved to another member after their member was lost."""
+    last_rehome_seconds: float | None = None
+    """From a member's loss to the last of its sessions re-activated elsewhere."""
 
 
 # -- Directory <-> SessionOwner ---------------------------------------------------------
@@ -278,6 +289,8 @@ class ActivateOwner:
     provider: Any
     """A picklable provider or a ``ProviderSpec``."""
     keys: tuple[str, ...] = ()
+    member: str = "local"
+    """The convention member this owner was placed on."""
 
 
 @attrs.frozen
@@ -341,6 +354,9 @@ class StartWorker:
     provider: Any
     batch_window: float
     batch_max: int
+    inherited_fds: tuple[tuple[int, str], ...] = ()
+    """(descriptor, path) of the owner's transcript and inbox, which a forked worker inherits."""
+    owner_pid: int = 0
 
 
 @attrs.frozen
@@ -409,6 +425,8 @@ class ConfigureDirectory:
     store_root: str
     config: RuntimeConfig
     provider: Any
+    cluster: Any = None
+    """A ``ClusterConfig`` when this system leads a convention; None for one system."""
 
 
 @attrs.frozen

@@ -13,7 +13,6 @@ interrupt) and ``sessionward.recovery.replay`` (what an activation re-queues).
 from __future__ import annotations
 
 import base64
-import logging
 import os
 import pickle
 import time
@@ -58,6 +57,7 @@ from sessionward.actors.messages import (
     WorkerReady,
 )
 from sessionward.errors import BadInputError, FencedError, SessionOwnedElsewhereError
+from sessionward.actors.placement import next_epoch
 from sessionward.inbox import Inbox, InboxTurn
 from sessionward.lanes import queue_policy as qp
 from sessionward.outcomes import OutcomeReason, TurnOutcome, TurnStatus
@@ -74,8 +74,9 @@ from sessionward.recovery.replay import finished_turns, plan_replay
 from sessionward.transcript import Durability, TranscriptFile
 from sessionward.transcript_format import build_context
 from sessionward.validation import validate_text
+from sessionward.logs import ActorLogger
 
-log = logging.getLogger("sessionward.owner")
+log = ActorLogger("sessionward.owner")  # resolved per call: see sessionward.logs
 
 HISTORY_SIZE = 20
 """How many finished turns an owner remembers for ``sessionward session KEY``."""
@@ -113,8 +114,16 @@ class _Current:
 
 
 class SessionOwner(ActorTypeDispatcher):
+    @staticmethod
+    def actorSystemCapabilityCheck(capabilities: dict, requirements: dict) -> bool:  # noqa: N802
+        """Thespian asks this where to create an owner: on the member the Directory chose."""
+        wanted = (requirements or {}).get("sessionward.member")
+        return wanted is None or capabilities.get("sessionward.member", "local") == wanted
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
+        self._member = "local"
+        self._epoch = 0
         self._file: TranscriptFile | None = None
         self._inbox: Inbox | None = None
         self._directory = None
@@ -169,6 +178,7 @@ class SessionOwner(ActorTypeDispatcher):
         self._can_steer = bool(getattr(msg.provider, "supports_steering", False))
         self._session_key, self._session_id, self._path = msg.session_key, msg.session_id, msg.path
         self._keys = msg.keys or (msg.session_key,)
+        self._member = msg.member
         now = time.time()
         path = Path(msg.path)
         try:
@@ -190,6 +200,9 @@ class SessionOwner(ActorTypeDispatcher):
             path.with_name(path.name + ".inbox"),
             fsync=msg.config.durability is not Durability.NEVER,
         )
+        # Each activation takes the next epoch of its file and writes it on every entry, so
+        # a late write by a superseded owner is visible from the file alone.
+        self._epoch = next_epoch(self._file.entries)
         replayed = self._replay(now)
         self._state = "idle"
         self.send(sender, OwnerActivated(msg.path, os.getpid(), report, replayed))
@@ -369,7 +382,7 @@ class SessionOwner(ActorTypeDispatcher):
         # already in the file: it is not written again, and not part of its own context.
         entries = self._file.entries
         first = next((i for i, e in enumerate(entries) if e.get("turnId") == ticket.turn_id), None)
-        prior = entries if first is None else entries[:first]
+        prior = list(entries) if first is None else entries[:first]  # a copy: the user entry is appended below
         if first is None:
             entry = E.user_entry(ticket.text, turn_id=ticket.turn_id, lane=ticket.lane,
                                  ids=self._file.ids, parent_id=self._file.leaf_id, now=now)
@@ -382,7 +395,10 @@ class SessionOwner(ActorTypeDispatcher):
 
             self._worker = self.createActor(TurnWorker)
             self.send(self._worker, StartWorker(self._provider, self._config.stream_batch_window,
-                                                self._config.stream_batch_max))
+                                                self._config.stream_batch_max,
+                                                ((self._file.fileno(), str(self._file.path)),
+                                                 (self._inbox.fileno(), str(self._inbox.path))),
+                                                os.getpid()))
         self.send(self._worker, RunTurn(ticket.turn_id, request))
 
     def receiveMsg_StreamBatch(self, msg: StreamBatch, sender) -> None:
@@ -482,18 +498,25 @@ class SessionOwner(ActorTypeDispatcher):
         self._inbox.record_finished(ticket.turn_id, outcome.status.value)
         self._remember(ticket, outcome)
         self._send_outcome(ticket, outcome, final=True)
+        self._deliver_to_riders(ticket, outcome)
+        self._tickets.pop(ticket.turn_id, None)
+
+    def _deliver_to_riders(self, ticket: _Ticket, outcome: TurnOutcome) -> None:
         for rider_id in ticket.riders:
             rider = self._tickets.pop(rider_id, None)
             if rider is None:
                 continue
             if not rider_id.startswith("dup:"):
                 self._inbox.record_finished(rider_id, outcome.status.value)
+                # A later retry of a merged or steered submit finds its turn's outcome.
+                self._finished[rider_id] = outcome
             self._send_outcome(rider, attrs.evolve(outcome, request_id=rider.request_id, lane=rider.lane))
-        self._tickets.pop(ticket.turn_id, None)
+            # A retry that arrived while this rider waited rides on it, not on the carrier.
+            self._deliver_to_riders(rider, outcome)
 
     def _remember(self, ticket: _Ticket, outcome: TurnOutcome) -> None:
         self._finished[ticket.turn_id] = outcome
-        if len(self._finished) > 1000:  # bounded: idempotent retries are for recent turns
+        while len(self._finished) > 1000:  # bounded: idempotent retries are for recent turns
             self._finished.pop(next(iter(self._finished)))
         key = "completed" if outcome.status is TurnStatus.COMPLETED else "failed"
         self._counts[key] += 1
@@ -594,7 +617,7 @@ class SessionOwner(ActorTypeDispatcher):
             turns_completed=self._counts["completed"], turns_failed=self._counts["failed"],
             heartbeats_skipped=self._counts["heartbeat_skipped"],
             history=tuple(self._history) if include_history else (),
-            request_id=request_id, snapshot_time=time.time(),
+            request_id=request_id, snapshot_time=time.time(), member=self._member, owner_epoch=self._epoch,
         )
 
     def receiveMsg_WorkerReady(self, msg: WorkerReady, sender) -> None:
@@ -614,6 +637,8 @@ class SessionOwner(ActorTypeDispatcher):
         """Append, or on an outside write stop the session as ``fenced``. True if written."""
         if self._state == "fenced":
             return False
+        for entry in entries:
+            entry["ownerEpoch"] = self._epoch
         try:
             self._file.append(entries)
             return True

@@ -14,7 +14,6 @@ owner can ignore anything from a turn that is no longer current.
 
 from __future__ import annotations
 
-import logging
 import os
 import queue
 import threading
@@ -33,8 +32,9 @@ from sessionward.actors.messages import (
     WorkerReady,
 )
 from sessionward.providers.base import ProviderFailure, ProviderErrorKind, StreamControl, build_provider
+from sessionward.logs import ActorLogger
 
-log = logging.getLogger("sessionward.worker")
+log = ActorLogger("sessionward.worker")  # resolved per call: see sessionward.logs
 
 _END = object()
 
@@ -92,6 +92,16 @@ class TurnWorker(ActorTypeDispatcher):
         self._owner = sender
         self._batch_window = msg.batch_window
         self._batch_max = msg.batch_max
+        if msg.owner_pid and msg.owner_pid != os.getpid():
+            # Forked from the owner, this process holds copies of its descriptors, and a
+            # flock belongs to the open file, not the process: if the owner died first,
+            # our copy would keep its transcript locked. Drop them.
+            for fd, path in msg.inherited_fds:
+                try:
+                    if os.path.realpath(os.readlink(f"/proc/self/fd/{fd}")) == os.path.realpath(path):
+                        os.close(fd)  # only if the number still names that file here
+                except OSError:
+                    pass
         self._provider = build_provider(msg.provider)
         self._parent_pid = os.getppid()
         self.send(sender, WorkerReady(os.getpid()))

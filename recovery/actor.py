@@ -10,7 +10,6 @@ new owner, which replays the old one's inbox itself.
 
 from __future__ import annotations
 
-import logging
 import time
 import uuid
 
@@ -30,8 +29,9 @@ from sessionward.config import RecoveryConfig
 from sessionward.recovery import escalation as esc
 from sessionward.recovery.history import RecoveryAction, RecoveryHistory
 from sessionward.recovery.stall import Thresholds
+from sessionward.logs import ActorLogger
 
-log = logging.getLogger("sessionward.recovery")
+log = ActorLogger("sessionward.recovery")  # resolved per call: see sessionward.logs
 
 RECOVERY_NAME = "sessionward.recovery"
 

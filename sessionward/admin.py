@@ -39,17 +39,20 @@ class DaemonInfo:
     started_time: float
     process_groups: tuple[int, ...] = ()
     log_file: str = ""
+    member: str = "local"
+    join: str | None = None
 
 
-def read_daemon_info(store: str | os.PathLike[str]) -> DaemonInfo | None:
-    """The daemon record of ``store`` (None if no daemon wrote one)."""
-    path = Path(store) / DAEMON_FILE
+def read_daemon_info(store: str | os.PathLike[str], name: str = DAEMON_FILE) -> DaemonInfo | None:
+    """The daemon record ``name`` in ``store`` (None if no daemon wrote one)."""
+    path = Path(store) / name
     try:
         data = json.loads(path.read_text())
     except (OSError, ValueError):
         return None
     return DaemonInfo(data["pid"], data["port"], data.get("bind", "127.0.0.1"), data.get("store", str(store)),
-                      data.get("startedTime", 0.0), tuple(data.get("processGroups", ())), data.get("logFile", ""))
+                      data.get("startedTime", 0.0), tuple(data.get("processGroups", ())), data.get("logFile", ""),
+                      data.get("member", "local"), data.get("join"))
 
 
 @attrs.frozen

@@ -52,9 +52,12 @@ def cmd_start(args) -> int:
     from sessionward.daemon import LOCK_FILE
     from sessionward.system import admin_reachable
 
+    from sessionward.daemon import daemon_files
+
     store = Path(args.store).resolve()
     store.mkdir(parents=True, exist_ok=True)
-    info = read_daemon_info(store)
+    _, record_name = daemon_files(args.member, args.join)
+    info = read_daemon_info(store, record_name)
     if info is not None and _alive(info.pid):
         print(f"sessionward: a daemon already runs on {store} (pid {info.pid}, port {info.port})",
               file=sys.stderr)
@@ -64,22 +67,35 @@ def cmd_start(args) -> int:
         command += ["--port", str(args.port)]
     if args.config:
         command += ["--config", str(Path(args.config).resolve())]
+    if args.member:
+        command += ["--member", args.member]
+    if args.join:
+        command += ["--join", args.join]
+    env = dict(os.environ)
+    if args.convention_period:
+        # Thespian reads these when it starts: how often members check in with the leader,
+        # and after how many missed check-ins a member is declared gone.
+        seconds = max(1, int(args.convention_period))
+        env["CONVENTION_REREGISTRATION_PERIOD"] = f"{seconds // 60}:{seconds % 60}"
+        env.setdefault("CONVENTION_REGISTRATION_MISS_MAX", "3")
     if info is not None:  # a record left by a daemon that died
-        (store / "daemon.json").unlink(missing_ok=True)
+        (store / record_name).unlink(missing_ok=True)
     # Detached: a new session, no inherited stdout/stderr (Thespian's processes would hold a
     # capturing parent's pipes open, and the parent would hang), logs in the store.
     with open(store / "daemon.out", "ab") as out:
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                                start_new_session=True, close_fds=True, cwd=store)
+                                start_new_session=True, close_fds=True, cwd=store, env=env)
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
             tail = (store / "daemon.out").read_text(errors="replace")[-2000:]
             print(f"sessionward: the daemon exited with code {proc.returncode}\n{tail}", file=sys.stderr)
             return EXIT_NOT_FOUND
-        info = read_daemon_info(store)
+        info = read_daemon_info(store, record_name)
         if info is not None and info.pid == proc.pid and admin_reachable(info.port):
-            print(f"sessionward: started pid {info.pid} on {info.bind}:{info.port}, store {store}")
+            role = f", member {info.member} of {info.join}" if info.join else (
+                f", convention leader as {info.member}" if info.member != "local" else "")
+            print(f"sessionward: started pid {info.pid} on {info.bind}:{info.port}, store {store}{role}")
             print(f"sessionward: log {info.log_file}")
             return EXIT_OK
         time.sleep(0.1)  # waiting on another process's file: no event to await
@@ -91,8 +107,11 @@ def cmd_stop(args) -> int:
     from sessionward.admin import read_daemon_info
     from sessionward.system import kill_all, process_group_members
 
+    from sessionward.daemon import daemon_files
+
     store = Path(args.store).resolve()
-    info = read_daemon_info(store)
+    # ``--member`` names a joined member's daemon; without it, the store's own (leader) daemon.
+    info = read_daemon_info(store, daemon_files(args.member, "joined" if args.member else None)[1])
     if info is None or not _alive(info.pid):
         print(f"sessionward: no daemon runs on {store}", file=sys.stderr)
         return EXIT_UNREACHABLE
@@ -365,8 +384,15 @@ def _parser() -> argparse.ArgumentParser:
                    help="interface to listen on (default 127.0.0.1; anything wider exposes an "
                         "unauthenticated pickle endpoint)")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the daemon (default 30)")
+    p.add_argument("--member", help="this system's name in a convention of several systems")
+    p.add_argument("--join", metavar="HOST:PORT",
+                   help="join the convention led by the daemon at HOST:PORT (it holds the Directory)")
+    p.add_argument("--convention-period", type=float,
+                   help="seconds between members' check-ins with the leader (Thespian's default is "
+                        "7m22s; a member is declared gone after three missed check-ins)")
     p = command("stop", cmd_stop, "Stop the store's daemon and end every process it started.")
     p.add_argument("--timeout", type=float, default=20.0)
+    p.add_argument("--member", help="stop this joined member's daemon instead of the store's leader")
     command("status", cmd_status, "Actor-system health, live owners, turns per lane, recovery actions.",
             json_flag=True)
     p = command("sessions", cmd_sessions, "One row per live session.", json_flag=True)

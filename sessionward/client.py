@@ -196,9 +196,13 @@ class Mailbox:
         now = time.monotonic()
         while True:
             with self._lock:
-                if not self._unaccepted or self._unaccepted[0][0] > now:
+                if not self._unaccepted:
                     return
-                _, handle = self._unaccepted.popleft()
+                deadline, handle = self._unaccepted[0]
+                settled = handle.wait_accepted(0) or handle.done
+                if not settled and deadline > now:
+                    return
+                self._unaccepted.popleft()
                 expired = not handle.wait_accepted(0) and not handle.done
                 if expired:
                     self._handles.pop(handle.request_id, None)

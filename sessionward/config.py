@@ -26,6 +26,24 @@ class RecoveryConfig:
 
 
 @attrs.frozen
+class ClusterConfig:
+    """This system's place in a Thespian convention (several actor systems, one Directory)."""
+
+    member: str = "local"
+    """This member's name, advertised as the ``sessionward.member`` capability."""
+    join: str | None = None
+    """``HOST:PORT`` of the convention leader; None on the leader (it holds the Directory)."""
+    placement: str = "hash"
+    """Where the Directory places new owners: ``hash`` (rendezvous) or ``least_loaded``."""
+    pins: tuple[tuple[str, str], ...] = ()
+    """``(session key pattern, member)`` pairs: a matching session goes to that member."""
+
+    def __attrs_post_init__(self) -> None:
+        if self.placement not in ("hash", "least_loaded"):
+            raise ValueError("placement must be 'hash' or 'least_loaded'")
+
+
+@attrs.frozen
 class RuntimeConfig:
     """How a runtime's owners behave. Every field has a default fit for production."""
 

@@ -76,16 +76,31 @@ def load_daemon_config(path: Path | None) -> tuple[RuntimeConfig, Any, tuple, tu
     return config, provider, tuple(agents), tuple(warnings)
 
 
-def run(store: Path, *, port: int | None, bind: str, config_file: Path | None) -> int:
+def daemon_files(member: str | None, join: str | None) -> tuple[str, str]:
+    """(lock file, record file) names: one pair per store, or per member for a joined member.
+
+    Members of a convention share the store (shared storage), so each joined member has its
+    own pair; the leader (or a lone daemon) has the store's ``daemon.json``, which the CLI
+    reads to find the Directory.
+    """
+    if join and member:
+        return f"daemon.{member}.lock", f"daemon.{member}.json"
+    return LOCK_FILE, DAEMON_FILE
+
+
+def run(store: Path, *, port: int | None, bind: str, config_file: Path | None,
+        member: str | None = None, join: str | None = None) -> int:
     """Run the daemon in this process until SIGTERM/SIGINT. Returns an exit code."""
+    from sessionward.config import ClusterConfig
     from sessionward.runtime import Runtime
 
     store.mkdir(parents=True, exist_ok=True)
-    lock = open(store / LOCK_FILE, "a+b")  # noqa: SIM115 (held for the process's life)
+    lock_name, record_name = daemon_files(member, join)
+    lock = open(store / lock_name, "a+b")  # noqa: SIM115 (held for the process's life)
     try:
         fcntl.flock(lock.fileno(), fcntl.LOCK_EX | fcntl.LOCK_NB)
     except BlockingIOError:
-        info = read_daemon_info(store)
+        info = read_daemon_info(store, record_name)
         where = f" (pid {info.pid}, port {info.port})" if info else ""
         print(f"sessionward: a daemon already runs on {store}{where}", file=sys.stderr)
         return 1
@@ -93,22 +108,25 @@ def run(store: Path, *, port: int | None, bind: str, config_file: Path | None) -
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     config, provider, agents, warnings = load_daemon_config(config_file)
-    log_file = store / "sessionward.log"
-    rt = Runtime(store, provider, base="tcp", config=config, port=port, bind=bind, log_file=log_file)
+    log_file = store / (f"sessionward.{member}.log" if join and member else "sessionward.log")
+    cluster = ClusterConfig(member=member, join=join) if (member or join) else None
+    rt = Runtime(store, provider, base="tcp", config=config, port=port, bind=bind, log_file=log_file,
+                 cluster=cluster)
     try:
         for warning in warnings:
             log.warning("%s", warning)
-        if agents and hasattr(rt, "start_lanes"):
+        if agents and not join and hasattr(rt, "start_lanes"):
             rt.start_lanes(agents)
         record = {
             "pid": os.getpid(), "port": rt.port, "bind": bind, "store": str(store),
             "startedTime": time.time(), "processGroups": sorted(rt._roots), "logFile": str(log_file),
+            "member": member or "local", "join": join,
         }
-        write_atomically(store / DAEMON_FILE, json.dumps(record).encode())
+        write_atomically(store / record_name, json.dumps(record).encode())
         stop.wait()
     finally:
         rt.close()
-        (store / DAEMON_FILE).unlink(missing_ok=True)
+        (store / record_name).unlink(missing_ok=True)
         lock.close()
     return 0
 
@@ -119,8 +137,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int)
     parser.add_argument("--bind", default="127.0.0.1")
     parser.add_argument("--config", type=Path)
+    parser.add_argument("--member", help="this member's name in a convention")
+    parser.add_argument("--join", help="HOST:PORT of the convention leader to join")
     args = parser.parse_args(argv)
-    return run(args.store.resolve(), port=args.port, bind=args.bind, config_file=args.config)
+    return run(args.store.resolve(), port=args.port, bind=args.bind, config_file=args.config,
+               member=args.member, join=args.join)
 
 
 if __name__ == "__main__":

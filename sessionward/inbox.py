@@ -105,6 +105,9 @@ class Inbox:
         if sync:
             os.fsync(self._fd)
 
+    def fileno(self) -> int:
+        return self._fd
+
     def close(self) -> None:
         if self._fd >= 0:
             os.close(self._fd)

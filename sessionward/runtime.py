@@ -17,7 +17,7 @@ import logging
 import os
 import threading
 import weakref
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -42,14 +42,24 @@ from sessionward.actors.messages import (
     WedgeOwner,
 )
 from sessionward.client import Mailbox, TurnHandle, error_from_reply, new_request_id
-from sessionward.config import RecoveryConfig, RuntimeConfig
+from sessionward.config import ClusterConfig, RecoveryConfig, RuntimeConfig
 from sessionward.errors import CoordinationError, RuntimeClosedError
 from sessionward.keys import validate_session_key
+from sessionward.lanes.config import AgentConfig
 from sessionward.lanes.queue_policy import QueueMode
 from sessionward.providers.base import Provider, ProviderSpec
 from sessionward.providers.scripted import ScriptedProvider
 from sessionward.store import SessionStore
-from sessionward.system import children, descendants, free_port, kill_all, process_group_members, reap, start_system
+from sessionward.system import (
+    children,
+    connect_system,
+    descendants,
+    free_port,
+    kill_all,
+    process_group_members,
+    reap,
+    start_system,
+)
 from sessionward.validation import validate_text
 
 log = logging.getLogger("sessionward")
@@ -61,6 +71,13 @@ _live_runtimes: weakref.WeakSet[Runtime] = weakref.WeakSet()
 def _close_all() -> None:  # interpreter exit shuts every runtime down: no process left behind
     for rt in list(_live_runtimes):
         rt.close()
+
+
+def _host_port(text: str) -> tuple[str, int]:
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"expected HOST:PORT, got {text!r}")
+    return host, int(port)
 
 
 class Runtime:
@@ -80,9 +97,20 @@ class Runtime:
         recovery: Start the recovery actor (thresholds from ``config.recovery``).
         recovery_tick, stall_after, abort_after: Shortcuts that override
             ``config.recovery`` (seconds).
+        cluster: Run as a member of a Thespian convention (``ClusterConfig``): without
+            ``join`` this system leads it and holds the Directory, which places owners on
+            members; with ``join="HOST:PORT"`` it joins that leader as a member hosting
+            owners, and this object's calls go to the leader's Directory.
+        accept_timeout: A submit with no acknowledgement within this many seconds fails
+            with ``UnavailableError`` (the Directory, or a convention's leader, is gone).
+        openclaw_agent: Open ``store`` as an openclaw state directory and serve this
+            agent's sessions (``<store>/agents/<agent>/sessions/``, openclaw's index and
+            file names; see ``OpenclawSessionStore``). Default: a sessionward store.
 
     Raises:
         CoordinationError: the actor system did not start or answer.
+        PathEscapesStoreError, CorruptTranscriptError: an openclaw index is unusable
+            (checked before anything starts).
     """
 
     def __init__(
@@ -100,8 +128,12 @@ class Runtime:
         stall_after: float | None = None,
         abort_after: float | None = None,
         start_timeout: float = 30.0,
+        openclaw_agent: str | None = None,
+        cluster: ClusterConfig | None = None,
+        accept_timeout: float | None = 120.0,
     ) -> None:
-        self.store = SessionStore(store)
+        self.store = (SessionStore(store) if openclaw_agent is None
+                      else SessionStore.openclaw(store, agent=openclaw_agent))
         config = config or RuntimeConfig()
         overrides = {k: v for k, v in (("recovery_tick", recovery_tick), ("stall_after", stall_after),
                                        ("abort_after", abort_after)) if v is not None}
@@ -114,25 +146,46 @@ class Runtime:
         self._close_lock = threading.Lock()
         self._pid = os.getpid()
         self.log_file = Path(log_file) if log_file else self.store.root / "sessionward.log"
+        self.cluster = cluster
+        if cluster is not None and base != "tcp":
+            raise ValueError("a convention needs base='tcp'")
         before = children(self._pid)
         self.port = (port or free_port(bind if bind not in ("", "0.0.0.0") else "127.0.0.1")) if base == "tcp" else None
-        self._system = start_system(base, port=self.port, bind=bind, log_file=self.log_file)
+        capabilities = None
+        if cluster is not None:
+            capabilities = {"sessionward.member": cluster.member, "sessionward.store": self.store.locator}
+            if cluster.join:
+                capabilities["Convention Address.IPv4"] = _host_port(cluster.join)
+        self._system = start_system(base, port=self.port, bind=bind, log_file=self.log_file,
+                                    capabilities=capabilities)
         # The process this system forked: every actor process of ours lives in the process
         # group it created (see ``system.process_group_members``), and nothing else in
         # this process is touched at shutdown.
         self._roots = children(self._pid) - before if base == "tcp" else set()
+        self._member_system = None
         try:
-            self._directory = self._system.createActor(Directory, globalName=DIRECTORY_NAME)
-            ready = self._system.ask(
-                self._directory,
-                ConfigureDirectory(new_request_id(), str(self.store.root), config, self.provider),
-                start_timeout,
-            )
-            if not isinstance(ready, DirectoryReady):
-                raise CoordinationError(f"the directory did not start (got {ready!r})")
-            # Recovery first: from here on the mailbox thread owns the system handle.
-            self._recovery = self._start_recovery(start_timeout) if config.recovery.enabled else None
-            self._mailbox = Mailbox(self._system, self._directory, simple=(base == "simple"))
+            if cluster is not None and cluster.join:
+                # A member hosts owners; the leader holds the Directory. Our calls go there,
+                # through an external handle on the leader (never shut down from here).
+                self._member_system = self._system
+                self._system = connect_system(_host_port(cluster.join)[1], host=_host_port(cluster.join)[0])
+                self._directory = self._system.createActor(Directory, globalName=DIRECTORY_NAME)
+                from sessionward.recovery.actor import RECOVERY_NAME, RecoveryActor
+
+                self._recovery = self._system.createActor(RecoveryActor, globalName=RECOVERY_NAME)
+            else:
+                self._directory = self._system.createActor(Directory, globalName=DIRECTORY_NAME)
+                ready = self._system.ask(
+                    self._directory,
+                    ConfigureDirectory(new_request_id(), self.store.locator, config, self.provider, cluster),
+                    start_timeout,
+                )
+                if not isinstance(ready, DirectoryReady):
+                    raise CoordinationError(f"the directory did not start (got {ready!r})")
+                # Recovery first: from here on the mailbox thread owns the system handle.
+                self._recovery = self._start_recovery(start_timeout) if config.recovery.enabled else None
+            self._mailbox = Mailbox(self._system, self._directory, simple=(base == "simple"),
+                                    accept_timeout=accept_timeout)
         except BaseException:
             self._shutdown_system()
             raise
@@ -295,7 +348,8 @@ class Runtime:
         try:
             if mailbox is not None:
                 mailbox.close()
-            self._system.shutdown()
+            # A member shuts down its own system, never the leader's it talks to.
+            (self._member_system or self._system).shutdown()
         except Exception:
             log.exception("actor system shutdown failed")
         finally:
@@ -309,3 +363,77 @@ class Runtime:
                 for handle in mailbox.pending():
                     if not handle.done:
                         handle._fail(_Closed("the runtime closed before this turn's outcome arrived"))
+
+    # -- timer lanes ---------------------------------------------------------------------------
+
+    def start_lanes(self, agents: Sequence[AgentConfig], *, timeout: float = 10.0) -> None:
+        """Start the timer lanes of ``agents``: a heartbeat actor for each agent with a
+        heartbeat, and one cron actor for each agent with cron jobs.
+
+        Cron lanes keep each job's last run in ``<store>/lanes/<agent>.cron.json``, so the
+        runs that fell due while the runtime was down are reported (not run) at the next
+        start. Heartbeat turns go to ``route("heartbeat", agent)``, cron turns to the job's
+        session; both come back to their lane actor, which counts them (``lane_stats``).
+
+        Raises:
+            ValueError: the lanes of one of ``agents`` were already started.
+            CoordinationError: a lane actor did not start.
+        """
+        from sessionward.lanes.timers import (
+            ConfigureCronLane,
+            ConfigureHeartbeatLane,
+            CronLane,
+            HeartbeatLane,
+            cron_state_file,
+        )
+
+        self._check_open()
+        # Set on first use, so __init__ is untouched: (agent_id, kind) -> lane actor address.
+        lanes: dict[tuple[str, str], Any] = self.__dict__.setdefault("_lanes", {})
+        started = {agent_id for agent_id, _ in lanes}
+        if again := [a.agent_id for a in agents if a.agent_id in started]:
+            raise ValueError(f"lanes already started for agents {again}")
+        # The mailbox thread owns self._system (it listens there, and on the simple base it
+        # runs the actors): this thread creates and asks through its private context.
+        ctx = self._mailbox._context()
+        for agent in agents:
+            wanted = []
+            if agent.heartbeat is not None:
+                wanted.append(("heartbeat", HeartbeatLane,
+                               ConfigureHeartbeatLane(new_request_id(), self._directory, agent)))
+            if agent.cron:
+                state_file = str(cron_state_file(self.store.root, agent.agent_id))
+                wanted.append(("cron", CronLane,
+                               ConfigureCronLane(new_request_id(), self._directory, agent, state_file=state_file)))
+            for kind, actor_class, configure in wanted:
+                address = ctx.createActor(actor_class)
+                reply = self._mailbox.ask(address, configure, timeout)
+                if reply is None or isinstance(reply, ErrorReply):
+                    from thespian.actors import ActorExitRequest
+
+                    ctx.tell(address, ActorExitRequest())
+                    if reply is None:
+                        raise CoordinationError(f"the {kind} lane of agent {agent.agent_id!r} did not start")
+                    raise error_from_reply(reply)
+                lanes[(agent.agent_id, kind)] = address
+
+    def lane_stats(self, *, wait_idle: bool = False, timeout: float = 10.0) -> tuple[Any, ...]:
+        """The counters of every started timer lane, in start order: a ``HeartbeatLaneStats``
+        or ``CronLaneStats`` (from ``sessionward.lanes.timers``) each.
+
+        Args:
+            wait_idle: answer only once no lane has a submitted turn without its final outcome.
+
+        Raises:
+            TimeoutError: a lane did not answer within ``timeout`` seconds.
+        """
+        from sessionward.lanes.timers import QueryLaneStats
+
+        self._check_open()
+        out = []
+        for (agent_id, kind), address in self.__dict__.get("_lanes", {}).items():
+            reply = self._mailbox.ask(address, QueryLaneStats(new_request_id(), wait_idle=wait_idle), timeout)
+            if reply is None:
+                raise TimeoutError(f"the {kind} lane of agent {agent_id!r} did not answer within {timeout}s")
+            out.append(reply)
+        return tuple(out)

@@ -146,6 +146,9 @@ class TranscriptFile:
                 os.close(fd)
             raise
 
+    def fileno(self) -> int:
+        return self._fd
+
     @property
     def fingerprint(self) -> Fingerprint:
         return self._fingerprint

@@ -1,0 +1,99 @@
+"""Three members of one Thespian convention on loopback; one is SIGKILLed mid-stream."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import read_entries
+from sessionward.actors.placement import epochs_in_order
+from sessionward.admin import AdminClient, read_daemon_info
+from sessionward.outcomes import TurnStatus
+from sessionward.system import free_port, process_group_members
+
+LANES = ["main", "heartbeat", "channel:discord:general", "channel:slack:ops", "direct:telegram:alice", "cron:nightly"]
+
+
+def _cli(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "sessionward", *args], capture_output=True, text=True, timeout=90,
+                          stdin=subprocess.DEVNULL)
+
+
+def _wait_for(predicate, timeout: float, what: str):
+    """Poll another process's state (no event crosses the process boundary to await)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.1)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+@pytest.fixture
+def convention(tmp_path):
+    store = tmp_path / "shared-store"
+    config = tmp_path / "sessionward.toml"
+    config.write_text('[provider]\nfactory = "sessionward.providers.scripted:ScriptedProvider"\n'
+                      'kwargs = { reply = "reply to {text}", chunks = 12, chunk_delay = 0.05 }\n')
+    leader_port = free_port()
+    started = [_cli("start", "--store", str(store), "--port", str(leader_port), "--member", "m1",
+                    "--convention-period", "60", "--config", str(config))]
+    for name in ("m2", "m3"):
+        started.append(_cli("start", "--store", str(store), "--port", str(free_port()), "--member", name,
+                            "--join", f"127.0.0.1:{leader_port}", "--convention-period", "60",
+                            "--config", str(config)))
+    infos = [read_daemon_info(store), read_daemon_info(store, "daemon.m2.json"),
+             read_daemon_info(store, "daemon.m3.json")]
+    try:
+        assert all(r.returncode == 0 for r in started), [r.stderr for r in started]
+        yield store, infos
+    finally:
+        for args in (["--member", "m3"], ["--member", "m2"], []):
+            _cli("stop", "--store", str(store), *args)
+        groups = {g for info in infos if info for g in (*info.process_groups, info.pid)}
+        left = process_group_members(groups)
+        for pid in left:
+            os.kill(pid, signal.SIGKILL)
+        assert not left, f"processes left behind: {sorted(left)}"
+
+
+def test_a_member_killed_mid_stream_loses_nothing_and_no_file_ever_had_two_owners(convention):
+    store, (leader, m2, m3) = convention
+    with AdminClient(store) as client:
+        _wait_for(lambda: set(client.status().members) == {"m1", "m2", "m3"}, 30, "three members")
+        handles = []
+        for i in range(30):
+            key = f"agent:main:room{i:02d}"
+            for j in range(2):
+                handles.append(client.submit(key, f"t{i}-{j}", lane=LANES[(i + j) % len(LANES)]))
+        placed = {s.session_key: s.member for s in client.sessions(limit=100)}
+        assert set(placed.values()) == {"m1", "m2", "m3"}, placed
+        _wait_for(lambda: any(s.member == "m3" and s.state == "running" for s in client.sessions(limit=100)),
+                  30, "a turn streaming on m3")
+        for pid in process_group_members({m3.pid, *m3.process_groups}):
+            os.kill(pid, signal.SIGKILL)
+        outcomes = [h.result(timeout=120) for h in handles]
+        status = client.status()
+    final = [o for o in outcomes if o.final]
+    assert len(final) == len(handles)
+    assert all(o.status is TurnStatus.COMPLETED or o.reason.value == "heartbeat_skipped" for o in final), \
+        [(o.status, o.reason, o.detail) for o in final if o.status is not TurnStatus.COMPLETED]
+    assert set(status.members) == {"m1", "m2"}
+    assert status.rehomed_sessions >= 1 and status.last_rehome_seconds is not None
+    completed = {o.turn_id for o in final if o.status is TurnStatus.COMPLETED}
+    for path in (store / "sessions").glob("*.jsonl"):
+        entries = read_entries(path)
+        assert epochs_in_order(entries), f"{path.name}: a superseded owner wrote after its successor"
+        replies = [e["turnId"] for e in entries if e.get("message", {}).get("role") == "assistant"
+                   and e["message"].get("stopReason") == "stop"]
+        assert len(replies) == len(set(replies)), f"{path.name}: a reply was written twice"
+        completed -= set(replies)
+    assert not completed, "completed turns whose reply is not in any transcript"
