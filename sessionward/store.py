@@ -9,21 +9,40 @@ A new key's session id is derived from the key (a UUID5), so the mapping can alw
 recomputed: losing an index write loses only timestamps, never a conversation. That is
 what lets the Directory batch index writes instead of rewriting a 100,000-entry file on
 every first contact. Explicit bindings (two keys on one file) are written at once.
+
+``OpenclawSessionStore`` is the same store over an openclaw agent's session directory
+(``<state>/agents/<agent>/sessions/``): openclaw's index, openclaw's file names, openclaw's
+lock protocol. A store travels to the Directory as its ``locator`` string.
 """
 
 from __future__ import annotations
 
+import contextlib
+import datetime as dt
 import fcntl
 import json
+import math
 import os
+import re
 import tempfile
+import time
 import uuid
+from collections.abc import Iterator
+from json.encoder import encode_basestring  # json.dumps' escaper with ensure_ascii=False
 from pathlib import Path
+from typing import Any
 
 import attrs
 
-from sessionward.errors import CorruptTranscriptError, PathEscapesStoreError
+from sessionward.errors import (
+    CoordinationError,
+    CorruptTranscriptError,
+    InvalidSessionKeyError,
+    PathEscapesStoreError,
+)
 from sessionward.keys import validate_session_id, validate_session_key
+from sessionward.openclaw_store import INDEX_NAME, read_agent_index, resolve_session_file
+from sessionward.transcript_format import _js_number  # JavaScript's number layout, shared
 
 SESSION_ID_NAMESPACE = uuid.UUID("6f0c1f4e-2d7a-4e7b-9a43-5e55d0a1d001")
 """UUID5 namespace for session ids derived from session keys."""
@@ -55,6 +74,28 @@ class SessionStore:
         self.sessions_dir = self.root / "sessions"
         self.index_path = self.root / "sessions.json"
         self.sessions_dir.mkdir(parents=True, exist_ok=True)
+
+    @classmethod
+    def openclaw(cls, state_dir: str | os.PathLike[str], *, agent: str = "main") -> OpenclawSessionStore:
+        """One agent's sessions in an openclaw state directory (see ``OpenclawSessionStore``)."""
+        return OpenclawSessionStore(state_dir, agent=agent)
+
+    @property
+    def locator(self) -> str:
+        """What ``from_locator`` reopens this store from (in another process): the root."""
+        return str(self.root)
+
+    @staticmethod
+    def from_locator(locator: str) -> SessionStore:
+        """Reopen a store from its ``locator``: ``openclaw:<agent>:<state dir>`` or a root.
+
+        Raises:
+            CorruptTranscriptError, PathEscapesStoreError: an openclaw index is unusable.
+        """
+        if locator.startswith(_OPENCLAW_PREFIX):
+            agent, _, state_dir = locator.removeprefix(_OPENCLAW_PREFIX).partition(":")
+            return OpenclawSessionStore(state_dir, agent=agent)
+        return SessionStore(locator)
 
     # -- paths ---------------------------------------------------------------------------
 
@@ -130,11 +171,277 @@ class SessionStore:
             write_atomically(self.index_path, json.dumps(payload, indent=1).encode("utf-8"))
 
 
-def write_atomically(path: Path, data: bytes) -> None:
+_OPENCLAW_PREFIX = "openclaw:"
+_AGENT_ID = re.compile(r"[a-z0-9][a-z0-9_-]{0,63}", re.IGNORECASE)
+"""openclaw's agent ids (its ``normalizeAgentId``): a single safe path segment."""
+
+
+class OpenclawSessionStore(SessionStore):
+    """An openclaw agent's session directory, used as a sessionward store.
+
+    ``<state>/agents/<agent>/sessions/sessions.json`` maps session keys to ``sessionId``
+    and, optionally, ``sessionFile``. A key in it runs on the file openclaw named: each path
+    is validated by ``read_agent_index`` (symlinks followed; a path that leaves the sessions
+    directory is refused, and so is the whole store, before any actor starts). A new key
+    gets ``<derived id>.jsonl`` in that directory and an entry ``{"sessionId", "updatedAt"}``
+    (epoch milliseconds, as openclaw writes it).
+
+    The index stays openclaw's: it is rewritten as openclaw writes it (``openclaw_json``:
+    two-space JSON, key order kept, JavaScript's number layout, no final newline), under
+    openclaw's own lock (``sessions.json.lock``, created exclusively, holding ``{"pid",
+    "createdAt"}``, removed after), and every entry sessionward does not add or rebind is
+    kept byte for byte. sessionward adds none of its own fields: openclaw would keep them
+    (its loader spreads unknown fields through), but nothing needs one.
+
+    Invariant: one ``sessionId`` names one file. Two entries that share an id but name two
+    files are refused, because sessionward routes a session by its file.
+
+    Example::
+
+        Runtime("~/.openclaw", openclaw_agent="main")   # or SessionStore.openclaw(...)
+
+    Raises (constructor):
+        PathEscapesStoreError: ``agent`` is not an openclaw agent id, or an index path
+            leaves the sessions directory.
+        CorruptTranscriptError: the index is not a JSON object of entries with ``sessionId``.
+    """
+
+    lock_timeout = 10.0
+    """Seconds to wait for openclaw's index lock (openclaw's own default wait)."""
+    lock_stale_after = 30.0
+    """A lock file older than this, or left by a dead process, is taken over (openclaw's
+    ``staleMs`` for the store lock)."""
+
+    def __init__(self, state_dir: str | os.PathLike[str], *, agent: str = "main") -> None:
+        if not isinstance(agent, str) or not _AGENT_ID.fullmatch(agent):
+            raise PathEscapesStoreError(f"agent {agent!r} is not an openclaw agent id")
+        self.state_dir = Path(state_dir).expanduser().resolve()
+        self.agent = agent
+        sessions = self.state_dir / "agents" / agent / "sessions"
+        sessions.mkdir(parents=True, exist_ok=True)
+        self.root = Path(os.path.realpath(sessions))
+        self.sessions_dir = self.root
+        self.index_path = self.root / INDEX_NAME
+        self._files: dict[str, Path] = {}
+        self.load_index()  # refuse a bad index now, on the caller's side
+
+    @property
+    def locator(self) -> str:
+        return f"{_OPENCLAW_PREFIX}{self.agent}:{self.state_dir}"
+
+    def transcript_path(self, session_id: str) -> Path:
+        """The file openclaw named for ``session_id``, else ``<session_id>.jsonl``; real path.
+
+        Raises:
+            PathEscapesStoreError: the id is unsafe, or the path (symlinks followed, now)
+                leads out of the sessions directory.
+        """
+        named = self._files.get(session_id)
+        if named is None:
+            validate_session_id(session_id)
+            named = self.sessions_dir / f"{session_id}.jsonl"
+        return resolve_session_file(self.sessions_dir, self.agent, str(named),
+                                    where=f"session {session_id!r}")
+
+    def load_index(self) -> dict[str, SessionRecord]:
+        """Read and validate openclaw's index (empty when absent); learn each id's file.
+
+        Raises:
+            CorruptTranscriptError, PathEscapesStoreError: as the constructor.
+        """
+        try:
+            sessions = read_agent_index(self.agent, self.index_path)
+        except FileNotFoundError:
+            self._files = {}
+            return {}
+        files: dict[str, Path] = {}
+        records: dict[str, SessionRecord] = {}
+        for s in sessions:
+            known = files.setdefault(s.session_id, s.file)
+            if known != s.file:
+                raise CorruptTranscriptError(
+                    f"{self.index_path}: sessionId {s.session_id!r} names two files, "
+                    f"{known.name} and {s.file.name}; sessionward routes a session by its file"
+                )
+            seen = _epoch_seconds(s.extra.get("updatedAt"))
+            records[s.session_key] = SessionRecord(s.session_key, s.session_id, seen, seen)
+        self._files = files
+        return records
+
+    def resolve(self, session_key: str, known: dict[str, SessionRecord], *, now: float) -> SessionRecord:
+        """As ``SessionStore.resolve``; a new ``agent:<other>:...`` key is refused.
+
+        Raises:
+            InvalidSessionKeyError: a malformed key, or a new key of another agent (it
+                belongs in that agent's index, where openclaw would look for it).
+        """
+        validate_session_key(session_key)
+        if session_key not in known:
+            root, _, rest = session_key.partition(":")
+            if root == "agent" and rest.split(":", 1)[0].lower() != self.agent.lower():
+                raise InvalidSessionKeyError(
+                    f"{session_key!r} belongs to another agent; this store serves agent {self.agent!r}"
+                )
+        return super().resolve(session_key, known, now=now)
+
+    def save(self, records: dict[str, SessionRecord]) -> None:
+        """Merge ``records`` into openclaw's index under openclaw's lock.
+
+        A new key gets ``{"sessionId", "updatedAt"}`` (plus ``sessionFile`` when its file is
+        not ``<sessionId>.jsonl``); a key already there with the same ``sessionId`` is left
+        as it is; one rebound to another id gets the new ``sessionId`` (and ``sessionFile``)
+        and keeps its other fields.
+
+        Raises:
+            CorruptTranscriptError: the index on disk is not a JSON object. It is left as
+                it is (it is openclaw's); new keys keep working, as their ids are derived.
+            CoordinationError: openclaw's lock was not released within ``lock_timeout``.
+        """
+        with self._index_lock():
+            try:
+                data = json.loads(self.index_path.read_bytes().decode("utf-8"))
+            except FileNotFoundError:
+                data = {}
+            except (UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+                raise CorruptTranscriptError(f"{self.index_path} is not a JSON session index: {exc}") from None
+            if not isinstance(data, dict):
+                raise CorruptTranscriptError(f"{self.index_path} is not a JSON object of session entries")
+            changed = False
+            for key, record in records.items():
+                entry = data.get(key)
+                if isinstance(entry, dict) and str(entry.get("sessionId", "")).strip() == record.session_id:
+                    continue
+                fields: dict[str, Any] = {"sessionId": record.session_id}
+                file = self._files.get(record.session_id)
+                if file is not None and file != self.root / f"{record.session_id}.jsonl":
+                    fields["sessionFile"] = os.path.relpath(file, self.root)
+                if isinstance(entry, dict):
+                    entry.pop("sessionFile", None)
+                    data[key] = {**entry, **fields}
+                else:
+                    data[key] = {**fields, "updatedAt": int(record.updated_time * 1000)}
+                changed = True
+            if changed:
+                # openclaw's saveSessionStore: JSON.stringify(store, null, 2), mode 0600.
+                write_atomically(self.index_path, openclaw_json(data).encode("utf-8"), mode=0o600)
+
+    @contextlib.contextmanager
+    def _index_lock(self) -> Iterator[None]:
+        """openclaw's store lock (``acquireSessionWriteLock`` on ``sessions.json``).
+
+        An exclusively created ``sessions.json.lock`` holding ``{"pid", "createdAt"}``,
+        removed on release. A lock left by a dead process, or older than
+        ``lock_stale_after``, is taken over, as openclaw takes it over.
+        """
+        lock = self.index_path.with_name(INDEX_NAME + ".lock")
+        deadline = time.monotonic() + self.lock_timeout
+        while True:
+            try:
+                fd = os.open(lock, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_CLOEXEC, 0o600)
+                break
+            except FileExistsError:
+                if _stale_lock(lock, self.lock_stale_after):
+                    with contextlib.suppress(FileNotFoundError):
+                        lock.unlink()
+                    continue
+                if time.monotonic() >= deadline:
+                    raise CoordinationError(f"timeout waiting for openclaw's session store lock {lock}") from None
+                time.sleep(0.025)  # openclaw's lock is a file; there is nothing to wait on
+        try:
+            created = dt.datetime.now(dt.UTC).isoformat(timespec="milliseconds").replace("+00:00", "Z")
+            os.write(fd, json.dumps({"pid": os.getpid(), "createdAt": created}, indent=2).encode())
+            yield
+        finally:
+            os.close(fd)
+            with contextlib.suppress(FileNotFoundError):
+                lock.unlink()
+
+
+def openclaw_json(value: Any) -> str:
+    """``JSON.stringify(value, null, 2)``, as openclaw writes its index.
+
+    Numbers are laid out as JavaScript lays them out and non-ASCII text is written as is,
+    so an index openclaw wrote comes back byte for byte, but for the entries changed.
+    """
+    out: list[str] = []
+    _pretty(value, out, "")
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", "".join(out))
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def _pretty(value: Any, out: list[str], pad: str) -> None:
+    if isinstance(value, dict | list) and value:
+        inner = pad + "  "
+        items = value.items() if isinstance(value, dict) else ((None, v) for v in value)
+        out.append("{" if isinstance(value, dict) else "[")
+        for i, (key, item) in enumerate(items):
+            out.append(("," if i else "") + "\n" + inner)
+            if key is not None:
+                out.append(encode_basestring(key) + ": ")
+            _pretty(item, out, inner)
+        out.append("\n" + pad + ("}" if isinstance(value, dict) else "]"))
+    elif isinstance(value, dict | list):
+        out.append("{}" if isinstance(value, dict) else "[]")
+    elif isinstance(value, str):
+        out.append(encode_basestring(value))
+    elif value is None or isinstance(value, bool):
+        out.append({None: "null", True: "true", False: "false"}[value])
+    elif isinstance(value, int):
+        out.append(int.__repr__(value))
+    elif isinstance(value, float):
+        out.append(_js_number(value) if math.isfinite(value) else "null")  # JSON.stringify's null
+    else:
+        raise TypeError(f"a {type(value).__name__} is not JSON")
+
+
+def _stale_lock(lock: Path, stale_after: float) -> bool:
+    """openclaw's rule: a dead pid, or too old (by ``createdAt``, else by mtime)."""
+    try:
+        payload = json.loads(lock.read_bytes())
+        mtime = lock.stat().st_mtime
+    except FileNotFoundError:
+        return True  # released meanwhile: try again at once
+    except (ValueError, OSError):
+        payload, mtime = None, _mtime_or_now(lock)
+    pid = payload.get("pid") if isinstance(payload, dict) else None
+    if isinstance(pid, int) and not isinstance(pid, bool) and pid > 0:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        except PermissionError:
+            pass  # alive, someone else's
+    created = payload.get("createdAt") if isinstance(payload, dict) else None
+    try:
+        since = dt.datetime.fromisoformat(created).timestamp() if isinstance(created, str) else mtime
+    except ValueError:
+        since = mtime
+    return time.time() - since > stale_after
+
+
+def _mtime_or_now(path: Path) -> float:
+    try:
+        return path.stat().st_mtime
+    except OSError:
+        return time.time()
+
+
+def _epoch_seconds(updated_at: object) -> float:
+    """openclaw's ``updatedAt`` (epoch milliseconds) in seconds; 0.0 when absent or odd."""
+    if isinstance(updated_at, int | float) and not isinstance(updated_at, bool) and updated_at >= 0:
+        return float(updated_at) / 1000.0
+    return 0.0
+
+
+def write_atomically(path: Path, data: bytes, *, mode: int | None = None) -> None:
     """Replace ``path`` with ``data``: temp file in the same directory, fsync, rename."""
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as f:
+            if mode is not None:
+                os.fchmod(f.fileno(), mode)
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
