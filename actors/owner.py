@@ -69,6 +69,7 @@ from sessionward.providers.base import (
     ThinkingDelta,
     ToolCall,
     ToolResult,
+    build_provider,
 )
 from sessionward.recovery.replay import finished_turns, plan_replay
 from sessionward.transcript import Durability, TranscriptFile
@@ -175,7 +176,10 @@ class SessionOwner(ActorTypeDispatcher):
         self._directory = sender
         self._config = msg.config
         self._provider = msg.provider
-        self._can_steer = bool(getattr(msg.provider, "supports_steering", False))
+        try:  # a ProviderSpec says nothing about steering until it is built
+            self._can_steer = bool(getattr(build_provider(msg.provider), "supports_steering", False))
+        except Exception:
+            self._can_steer = False
         self._session_key, self._session_id, self._path = msg.session_key, msg.session_id, msg.path
         self._keys = msg.keys or (msg.session_key,)
         self._member = msg.member

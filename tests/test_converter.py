@@ -19,7 +19,7 @@ def test_an_owner_state_becomes_a_tagged_dict_and_back():
         "last_progress_time": 11.5, "queue_depth": 2, "queued_lanes": ["direct:cli:a", "cron:x"], "pid": 4242,
         "keys": [], "turns_completed": 0, "turns_failed": 0, "heartbeats_skipped": 0,
         "history": [{"turn_id": "t0", "lane": "cron:x", "status": "completed", "reason": None, "finished_time": 9.0}],
-        "request_id": "", "snapshot_time": 0.0,
+        "request_id": "", "snapshot_time": 0.0, "member": "local", "owner_epoch": 0,
     }
     assert from_json_data(data) == state
 
