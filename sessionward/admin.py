@@ -43,6 +43,16 @@ class DaemonInfo:
     join: str | None = None
 
 
+def member_records(store: str | os.PathLike[str]) -> list[DaemonInfo]:
+    """The records of the convention members that joined this store's leader."""
+    found = []
+    for path in sorted(Path(store).glob("daemon.*.json")):
+        info = read_daemon_info(store, path.name)
+        if info is not None:
+            found.append(info)
+    return found
+
+
 def read_daemon_info(store: str | os.PathLike[str], name: str = DAEMON_FILE) -> DaemonInfo | None:
     """The daemon record ``name`` in ``store`` (None if no daemon wrote one)."""
     path = Path(store) / name
@@ -80,7 +90,7 @@ class AdminClient(Runtime):
     """
 
     def __init__(self, store: str | os.PathLike[str] | None = None, *, port: int | None = None,
-                 timeout: float = 10.0) -> None:  # noqa: D107 (does not call Runtime.__init__ on purpose)
+                 timeout: float = 10.0, accept_timeout: float | None = 120.0) -> None:  # noqa: D107
         if port is None:
             info = read_daemon_info(store) if store is not None else None
             if info is None:
@@ -99,7 +109,7 @@ class AdminClient(Runtime):
 
         self._recovery = self._system.createActor(RecoveryActor, globalName=RECOVERY_NAME)
         try:
-            self._mailbox = Mailbox(self._system, self._directory, simple=False)
+            self._mailbox = Mailbox(self._system, self._directory, simple=False, accept_timeout=accept_timeout)
         except CoordinationError as exc:
             raise DaemonUnreachableError(str(exc)) from None
 

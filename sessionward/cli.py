@@ -137,7 +137,23 @@ def _client(args):
 
 
 def cmd_status(args) -> int:
-    with _client(args) as client:
+    from sessionward.admin import DaemonUnreachableError, member_records
+
+    try:
+        client = _client(args)
+    except DaemonUnreachableError as exc:
+        members = member_records(args.store)
+        if not members:
+            raise
+        # The leader (it holds the Directory) is gone, but members of its convention run.
+        print(f"sessionward: the convention leader is unreachable: {exc}", file=sys.stderr)
+        rows = [(m.member, str(m.pid), f"{m.bind}:{m.port}", "up" if _alive(m.pid) else "down", m.join or "-")
+                for m in members]
+        print(_table(("MEMBER", "PID", "ADDRESS", "PROCESS", "LEADER"), rows))
+        print("New submits fail with `unavailable`; members finish the turns they are running, "
+              "and their outcomes still reach the clients. Restart the leader to accept new turns.")
+        return EXIT_UNREACHABLE
+    with client:
         status = client.status()
         try:
             history = client.recovery_history()
@@ -154,6 +170,10 @@ def cmd_status(args) -> int:
         ("queued by lane", _counts(status.queued_by_lane)),
         ("recovery, last hour", _counts(recovery)),
         ("owners replaced", str(status.owners_replaced)),
+        ("members", ", ".join(f"{k} {v} owners" for k, v in sorted(status.members.items()))
+         + (f" (leader {status.leader})" if status.leader != "local" else "")),
+        ("sessions re-homed", str(status.rehomed_sessions) + (
+            f" (last took {status.last_rehome_seconds:.2f}s)" if status.last_rehome_seconds is not None else "")),
         ("fenced files", str(len(status.fenced_files))),
         ("versions", ", ".join(f"{k} {v}" for k, v in status.versions.items())),
     ]
@@ -168,11 +188,11 @@ def cmd_sessions(args) -> int:
         return _print_json(_data(page))
     now = time.time()
     rows = [
-        (s.session_key, Path(s.file).name, s.state, s.turn_id or "-", s.lane or "-",
+        (s.session_key, Path(s.file).name, s.member, s.state, s.turn_id or "-", s.lane or "-",
          _age(s.turn_started_time, now), _age(s.last_progress_time, now), str(s.queue_depth))
         for s in page.sessions
     ]
-    print(_table(("KEY", "FILE", "STATE", "TURN", "LANE", "TURN AGE", "PROGRESS", "QUEUE"), rows))
+    print(_table(("KEY", "FILE", "MEMBER", "STATE", "TURN", "LANE", "TURN AGE", "PROGRESS", "QUEUE"), rows))
     shown = f"{args.offset + 1}-{args.offset + len(rows)}" if rows else "0"
     print(f"{shown} of {page.total} live sessions" + (f"; not answering: {', '.join(page.unanswered)}"
                                                       if page.unanswered else ""))
@@ -190,7 +210,7 @@ def cmd_session(args) -> int:
     now = time.time()
     rows = [
         ("key", state.session_key), ("keys", ", ".join(state.keys)), ("file", state.file),
-        ("state", state.state), ("owner pid", str(state.pid or "-")),
+        ("state", state.state), ("owner pid", str(state.pid or "-")), ("member", state.member),
         ("turn", state.turn_id or "-"), ("lane", state.lane or "-"),
         ("turn age", _age(state.turn_started_time, now)), ("last progress", _age(state.last_progress_time, now)),
         ("queue", f"{state.queue_depth} ({', '.join(state.queued_lanes) or 'empty'})"),

@@ -15,6 +15,7 @@ import pytest
 from conftest import read_entries
 from sessionward.actors.placement import epochs_in_order
 from sessionward.admin import AdminClient, read_daemon_info
+from sessionward.errors import UnavailableError
 from sessionward.outcomes import TurnStatus
 from sessionward.system import free_port, process_group_members
 
@@ -82,6 +83,20 @@ def test_a_member_killed_mid_stream_loses_nothing_and_no_file_ever_had_two_owner
             os.kill(pid, signal.SIGKILL)
         outcomes = [h.result(timeout=120) for h in handles]
         status = client.status()
+
+        # Leader loss: a turn already streaming on m2 still finishes and reaches its client;
+        # a new submit fails as unavailable instead of hanging; status says what happened.
+        on_m2 = next(s.session_key for s in client.sessions(limit=100) if s.member == "m2")
+        running = client.submit(on_m2, "still here", lane="direct:telegram:alice")
+        _wait_for(lambda: client.session(on_m2).state == "running", 30, "the m2 turn to start")
+        for pid in process_group_members({leader.pid, *leader.process_groups}):
+            os.kill(pid, signal.SIGKILL)
+        assert running.result(timeout=60).status is TurnStatus.COMPLETED
+        client._mailbox._accept_timeout = 1.0
+        with pytest.raises(UnavailableError):
+            client.submit(on_m2, "after the leader", lane="direct:telegram:alice").result(timeout=30)
+    down = _cli("status", "--store", str(store))
+    assert down.returncode == 3 and "leader is unreachable" in down.stderr and "m2" in down.stdout
     final = [o for o in outcomes if o.final]
     assert len(final) == len(handles)
     assert all(o.status is TurnStatus.COMPLETED or o.reason.value == "heartbeat_skipped" for o in final), \
