@@ -733,7 +733,15 @@ class SessionOwner(ActorTypeDispatcher):
                                   detail="the turn worker exited", provider_error="connection")
 
     def receiveMsg_PoisonMessage(self, msg: PoisonMessage, sender) -> None:
-        log.warning("owner %s could not deliver %s", self._path, type(msg.poisonMessage).__name__)
+        log.warning("owner %s could not deliver %s", self._path, type(msg.poisonMessage).__name__,
+                    extra={"session": self._session_key})
+        idle = self._current is None and not qp.depth(self._queue) and self._state == "idle"
+        if isinstance(msg.poisonMessage, OwnerIdle) and idle:
+            # Our Directory is gone (a convention's leader died): nobody will tell us to
+            # passivate, and the Directory that replaces it must be able to take the file.
+            self._state = "stopping"
+            self._close_files()
+            self.send(self.myAddress, ActorExitRequest())
 
 
 _ROUTED = (SubmitTurn, AbortTurn, CancelTurn, NudgeTurn, QueryOwnerState, WedgeOwner)
