@@ -31,18 +31,16 @@ from thespian.actors import (
     WakeupMessage,
 )
 
+from sessionward.actors.member_watch import MemberGone, UnwatchMember, WatchMember
 from sessionward.actors.messages import (
-    AbortTurn,
     ActivateOwner,
     BindSession,
-    CancelTurn,
     ClientRegistered,
     CommandResult,
     ConfigureDirectory,
     DirectoryReady,
     ErrorReply,
     KeysChanged,
-    NudgeTurn,
     OutcomeMessage,
     OwnerActivated,
     OwnerActivationFailed,
@@ -63,13 +61,12 @@ from sessionward.actors.messages import (
     SystemStatus,
     WedgeOwner,
 )
-from sessionward.actors.member_watch import MemberGone, UnwatchMember, WatchMember
 from sessionward.actors.placement import Strategy, place
 from sessionward.errors import BadInputError, InvalidSessionKeyError, PathEscapesStoreError
+from sessionward.logs import ActorLogger
 from sessionward.outcomes import OutcomeReason, TurnOutcome, TurnStatus
 from sessionward.store import SessionRecord, SessionStore
 from sessionward.views import lane_figures, select_sessions
-from sessionward.logs import ActorLogger
 
 log = ActorLogger("sessionward.directory")  # resolved per call: see sessionward.logs
 
@@ -136,7 +133,7 @@ class Directory(ActorTypeDispatcher):
         self._waiting: dict[str, _Slot] = {}
         """Re-homed files whose lock was still held: retried every REHOME_RETRY_AFTER."""
 
-    def receiveMessage(self, message, sender):  # noqa: N802 (Thespian's name)
+    def receiveMessage(self, message, sender):
         # Nothing may escape a handler: Thespian would re-run the message.
         try:
             super().receiveMessage(message, sender)
@@ -147,7 +144,7 @@ class Directory(ActorTypeDispatcher):
             if request_id:
                 self.send(reply_to, ErrorReply(request_id, "internal_error", f"{type(exc).__name__}: {exc}"))
 
-    def receiveUnrecognizedMessage(self, message, sender) -> None:  # noqa: N802
+    def receiveUnrecognizedMessage(self, message, sender) -> None:
         log.warning("directory got an unknown message %s", type(message).__name__)
         self.send(sender, ErrorReply(getattr(message, "request_id", ""), "unknown_message",
                                      f"unknown message {type(message).__name__}"))
@@ -301,7 +298,7 @@ class Directory(ActorTypeDispatcher):
 
     def _flush_held(self, slot: _Slot) -> None:
         held, slot.held = slot.held, []
-        for msg, sender in held:
+        for msg, _sender in held:
             self.send(slot.address, msg)
 
     def receiveMsg_OwnerActivated(self, msg: OwnerActivated, sender) -> None:
@@ -313,7 +310,9 @@ class Directory(ActorTypeDispatcher):
             self._last_rehome = time.time() - slot.rehome_started
             slot.rehome_started = None
         report = msg.report
-        if getattr(report, "torn_bytes", 0) or getattr(report, "bad_lines", 0) or getattr(report, "migrated_from", None):
+        repaired = (getattr(report, "torn_bytes", 0) or getattr(report, "bad_lines", 0)
+                    or getattr(report, "migrated_from", None))
+        if repaired:
             log.warning("session %s opened with repairs: %s", slot.session_key, report)
         if msg.replayed:
             log.warning("session %s replays %d acknowledged turns", slot.session_key, len(msg.replayed))

@@ -57,7 +57,7 @@ class MemberWatch(ActorTypeDispatcher):
         self._refused: dict[str, int] = {}
         self._armed = False
 
-    def receiveMessage(self, message, sender):  # noqa: N802 (Thespian's name)
+    def receiveMessage(self, message, sender):
         try:
             super().receiveMessage(message, sender)
         except Exception:

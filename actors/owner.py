@@ -21,7 +21,13 @@ from pathlib import Path
 from typing import Any
 
 import attrs
-from thespian.actors import ActorExitRequest, ActorTypeDispatcher, ChildActorExited, PoisonMessage, WakeupMessage
+from thespian.actors import (
+    ActorExitRequest,
+    ActorTypeDispatcher,
+    ChildActorExited,
+    PoisonMessage,
+    WakeupMessage,
+)
 
 from sessionward import entries as E
 from sessionward.actors.messages import (
@@ -39,6 +45,7 @@ from sessionward.actors.messages import (
     OwnerIdle,
     OwnerPassivated,
     OwnerState,
+    OwnerWorkerStarted,
     PassivateOwner,
     PassivationRefused,
     PingStream,
@@ -52,14 +59,14 @@ from sessionward.actors.messages import (
     SubmitTurn,
     TurnAccepted,
     TurnRecord,
-    OwnerWorkerStarted,
     WedgeOwner,
     WorkerReady,
 )
-from sessionward.errors import BadInputError, FencedError, SessionOwnedElsewhereError
 from sessionward.actors.placement import next_epoch
+from sessionward.errors import BadInputError, FencedError, SessionOwnedElsewhereError
 from sessionward.inbox import Inbox, InboxTurn
 from sessionward.lanes import queue_policy as qp
+from sessionward.logs import ActorLogger
 from sessionward.outcomes import OutcomeReason, TurnOutcome, TurnStatus
 from sessionward.providers.base import (
     MessageEnd,
@@ -75,7 +82,6 @@ from sessionward.recovery.replay import finished_turns, plan_replay
 from sessionward.transcript import Durability, TranscriptFile
 from sessionward.transcript_format import build_context
 from sessionward.validation import validate_text
-from sessionward.logs import ActorLogger
 
 log = ActorLogger("sessionward.owner")  # resolved per call: see sessionward.logs
 
@@ -116,7 +122,7 @@ class _Current:
 
 class SessionOwner(ActorTypeDispatcher):
     @staticmethod
-    def actorSystemCapabilityCheck(capabilities: dict, requirements: dict) -> bool:  # noqa: N802
+    def actorSystemCapabilityCheck(capabilities: dict, requirements: dict) -> bool:
         """Thespian asks this where to create an owner: on the member the Directory chose."""
         wanted = (requirements or {}).get("sessionward.member")
         return wanted is None or capabilities.get("sessionward.member", "local") == wanted
@@ -148,7 +154,7 @@ class SessionOwner(ActorTypeDispatcher):
 
     # -- dispatch --------------------------------------------------------------------------
 
-    def receiveMessage(self, message, sender):  # noqa: N802 (Thespian's name)
+    def receiveMessage(self, message, sender):
         # Nothing may escape a handler: Thespian would re-run the message (a provider call
         # could fire twice). A bug becomes an ``internal_error`` reply instead.
         try:
@@ -165,7 +171,7 @@ class SessionOwner(ActorTypeDispatcher):
             if request_id and reply_to is not None:
                 self.send(reply_to, ErrorReply(request_id, "internal_error", f"{type(exc).__name__}: {exc}"))
 
-    def receiveUnrecognizedMessage(self, message, sender) -> None:  # noqa: N802
+    def receiveUnrecognizedMessage(self, message, sender) -> None:
         log.warning("owner %s got an unknown message %s", self._path, type(message).__name__)
         request_id = getattr(message, "request_id", "")
         self.send(sender, ErrorReply(request_id, "unknown_message", f"unknown message {type(message).__name__}"))
@@ -257,11 +263,13 @@ class SessionOwner(ActorTypeDispatcher):
                 self._queue,
                 qp.PendingTurn(turn.turn_id, turn.lane, turn.text, qp.QueueMode.FOLLOWUP, turn.accepted_time))
         for item in plan.fail:
-            self._append([self._turn_end_entry(item.turn.turn_id, "failed", OutcomeReason.OWNER_LOST, now, item.turn.idempotency_key)])
+            self._append([self._turn_end_entry(item.turn.turn_id, "failed", OutcomeReason.OWNER_LOST, now,
+                                               item.turn.idempotency_key)])
             if item.reply_to is not None:
                 self.send(item.reply_to, OutcomeMessage(TurnOutcome(
                     item.turn.turn_id, self._session_key, TurnStatus.FAILED,
-                    reason=OutcomeReason.OWNER_LOST, detail="the owner died before this turn ran; replay policy is 'fail'",
+                    reason=OutcomeReason.OWNER_LOST,
+                    detail="the owner died before this turn ran; replay policy is 'fail'",
                     lane=item.turn.lane, request_id=item.request_id, finished_time=now,
                 )))
         self._file.sync()

@@ -31,8 +31,13 @@ from sessionward.actors.messages import (
     StreamBatch,
     WorkerReady,
 )
-from sessionward.providers.base import ProviderFailure, ProviderErrorKind, StreamControl, build_provider
 from sessionward.logs import ActorLogger
+from sessionward.providers.base import (
+    ProviderErrorKind,
+    ProviderFailure,
+    StreamControl,
+    build_provider,
+)
 
 log = ActorLogger("sessionward.worker")  # resolved per call: see sessionward.logs
 
@@ -80,7 +85,7 @@ class TurnWorker(ActorTypeDispatcher):
         self._batch_max = 256
         self._parent_pid = os.getppid()
 
-    def receiveMessage(self, message, sender):  # noqa: N802 (Thespian's name)
+    def receiveMessage(self, message, sender):
         # Nothing may escape a handler: Thespian would re-run the message, and a re-run
         # RunTurn would start a second provider stream.
         try:
@@ -167,5 +172,5 @@ class TurnWorker(ActorTypeDispatcher):
         if self._stream is not None:
             self._stream.control.cancel()
 
-    def receiveUnrecognizedMessage(self, msg, sender) -> None:  # noqa: N802
+    def receiveUnrecognizedMessage(self, msg, sender) -> None:
         log.warning("worker ignored unknown message %s", type(msg).__name__)

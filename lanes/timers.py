@@ -221,7 +221,7 @@ class _TimerLane(ActorTypeDispatcher):
         self._tick_waiters: list[tuple[set[str], str, Any]] = []
         self._stat_waiters: list[tuple[QueryLaneStats, Any]] = []
 
-    def receiveMessage(self, message, sender):  # noqa: N802 (Thespian's name)
+    def receiveMessage(self, message, sender):
         # Nothing may escape a handler: Thespian would re-run the message, and a re-run
         # tick could submit a second turn.
         try:
@@ -233,7 +233,7 @@ class _TimerLane(ActorTypeDispatcher):
             if request_id and not isinstance(message, ErrorReply | TurnAccepted):
                 self.send(sender, ErrorReply(request_id, "internal_error", f"{type(exc).__name__}: {exc}"))
 
-    def receiveUnrecognizedMessage(self, message, sender) -> None:  # noqa: N802
+    def receiveUnrecognizedMessage(self, message, sender) -> None:
         log.warning("%s got an unknown message %s", type(self).__name__, type(message).__name__)
         self.send(sender, ErrorReply(getattr(message, "request_id", ""), "unknown_message",
                                      f"unknown message {type(message).__name__}"))

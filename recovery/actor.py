@@ -26,10 +26,10 @@ from sessionward.actors.messages import (
     SessionsPage,
 )
 from sessionward.config import RecoveryConfig
+from sessionward.logs import ActorLogger
 from sessionward.recovery import escalation as esc
 from sessionward.recovery.history import RecoveryAction, RecoveryHistory
 from sessionward.recovery.stall import Thresholds
-from sessionward.logs import ActorLogger
 
 log = ActorLogger("sessionward.recovery")  # resolved per call: see sessionward.logs
 
@@ -72,13 +72,13 @@ class RecoveryActor(ActorTypeDispatcher):
         self._sweep_id: str | None = None
         self._ticks = 0
 
-    def receiveMessage(self, message, sender):  # noqa: N802 (Thespian's name)
+    def receiveMessage(self, message, sender):
         try:
             super().receiveMessage(message, sender)
         except Exception:
             log.exception("recovery failed handling %s", type(message).__name__)
 
-    def receiveUnrecognizedMessage(self, message, sender) -> None:  # noqa: N802
+    def receiveUnrecognizedMessage(self, message, sender) -> None:
         self.send(sender, ErrorReply(getattr(message, "request_id", ""), "unknown_message",
                                      f"unknown message {type(message).__name__}"))
 

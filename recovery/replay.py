@@ -80,7 +80,7 @@ def decode_reply(blob: str | None) -> tuple[Any, str]:
     if not blob:
         return None, ""
     try:
-        reply_to, request_id = pickle.loads(base64.b64decode(blob))  # noqa: S301 (store-trusted)
+        reply_to, request_id = pickle.loads(base64.b64decode(blob))
         return reply_to, str(request_id)
     except Exception:
         return None, ""

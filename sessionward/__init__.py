@@ -16,6 +16,7 @@ Layering, from the bottom up (each layer imports only those below it):
 
 import logging
 
+from sessionward.client import TurnHandle
 from sessionward.config import RecoveryConfig, RuntimeConfig
 from sessionward.errors import (
     BadInputError,
@@ -33,12 +34,11 @@ from sessionward.errors import (
     TurnFailedError,
     UnavailableError,
 )
+from sessionward.lanes.queue_policy import DropPolicy, QueueMode, QueuePolicy
 from sessionward.outcomes import OutcomeReason, TurnOutcome, TurnStatus
 from sessionward.providers import ProviderSpec, ScriptedProvider
 from sessionward.runtime import Runtime
-from sessionward.client import TurnHandle
 from sessionward.transcript import Durability
-from sessionward.lanes.queue_policy import DropPolicy, QueueMode, QueuePolicy
 
 __all__ = [
     "BadInputError",

@@ -90,7 +90,7 @@ class AdminClient(Runtime):
     """
 
     def __init__(self, store: str | os.PathLike[str] | None = None, *, port: int | None = None,
-                 timeout: float = 10.0, accept_timeout: float | None = 120.0) -> None:  # noqa: D107
+                 timeout: float = 10.0, accept_timeout: float | None = 120.0) -> None:
         if port is None:
             info = read_daemon_info(store) if store is not None else None
             if info is None:
@@ -122,7 +122,11 @@ class AdminClient(Runtime):
     def actors(self, timeout: float = 10.0) -> ActorsView:
         """Thespian's status of the admin and every actor, counted by class."""
         from thespian.actors import ActorAddress
-        from thespian.system.messages.status import Thespian_ActorStatus, Thespian_StatusReq, Thespian_SystemStatus
+        from thespian.system.messages.status import (
+            Thespian_ActorStatus,
+            Thespian_StatusReq,
+            Thespian_SystemStatus,
+        )
         from thespian.system.transport.IPBase import TCPv4ActorAddress
 
         self._check_open()

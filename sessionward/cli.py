@@ -49,10 +49,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def cmd_start(args) -> int:
     from sessionward.admin import read_daemon_info
-    from sessionward.daemon import LOCK_FILE
-    from sessionward.system import admin_reachable
-
     from sessionward.daemon import daemon_files
+    from sessionward.system import admin_reachable
 
     store = Path(args.store).resolve()
     store.mkdir(parents=True, exist_ok=True)
@@ -105,9 +103,8 @@ def cmd_start(args) -> int:
 
 def cmd_stop(args) -> int:
     from sessionward.admin import read_daemon_info
-    from sessionward.system import kill_all, process_group_members
-
     from sessionward.daemon import daemon_files
+    from sessionward.system import kill_all, process_group_members
 
     store = Path(args.store).resolve()
     # ``--member`` names a joined member's daemon; without it, the store's own (leader) daemon.
@@ -221,7 +218,8 @@ def cmd_session(args) -> int:
     if state.history:
         print()
         print(_table(("LAST TURNS", "LANE", "STATUS", "REASON", "FINISHED"),
-                     [(t.turn_id, t.lane, t.status, t.reason or "-", time.strftime("%H:%M:%S", time.localtime(t.finished_time)))
+                     [(t.turn_id, t.lane, t.status, t.reason or "-",
+                       time.strftime("%H:%M:%S", time.localtime(t.finished_time)))
                       for t in state.history]))
     return EXIT_OK
 
@@ -353,7 +351,7 @@ def _table(headers: Sequence[str], rows: Sequence[Sequence[str]], header: bool =
     if not all_rows:
         return ""
     widths = [max(len(r[i]) for r in all_rows) for i in range(len(all_rows[0]))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths)).rstrip() for r in all_rows)
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in all_rows)
 
 
 def _counts(counts: dict) -> str:

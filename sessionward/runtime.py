@@ -42,7 +42,7 @@ from sessionward.actors.messages import (
     WedgeOwner,
 )
 from sessionward.client import Mailbox, TurnHandle, error_from_reply, new_request_id
-from sessionward.config import ClusterConfig, RecoveryConfig, RuntimeConfig
+from sessionward.config import ClusterConfig, RuntimeConfig
 from sessionward.errors import CoordinationError, RuntimeClosedError
 from sessionward.keys import validate_session_key
 from sessionward.lanes.config import AgentConfig
@@ -192,7 +192,12 @@ class Runtime:
         _live_runtimes.add(self)
 
     def _start_recovery(self, timeout: float):
-        from sessionward.recovery.actor import RECOVERY_NAME, ConfigureRecovery, RecoveryActor, RecoveryReady
+        from sessionward.recovery.actor import (
+            RECOVERY_NAME,
+            ConfigureRecovery,
+            RecoveryActor,
+            RecoveryReady,
+        )
 
         address = self._system.createActor(RecoveryActor, globalName=RECOVERY_NAME)
         ready = self._system.ask(address, ConfigureRecovery(new_request_id(), self._directory,
@@ -206,7 +211,7 @@ class Runtime:
     def __enter__(self) -> Runtime:
         return self
 
-    def __exit__(self, *exc_info: Any) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
     # -- turns ---------------------------------------------------------------------------------

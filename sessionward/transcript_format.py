@@ -171,7 +171,7 @@ def _objects_on_line(raw: bytes) -> list[dict[str, Any]]:
         if not isinstance(obj, dict):
             name = "boolean" if isinstance(obj, bool) else _JSON_NAMES.get(type(obj), "null")
             # bad data on a line, caught with the JSON errors: not a bad argument
-            raise ValueError(f"a JSON {name} is not an entry (entries are objects)")  # noqa: TRY004
+            raise ValueError(f"a JSON {name} is not an entry (entries are objects)")
         found.append(obj)
         pos = _JSON_SPACE.match(text, pos).end()
     return found

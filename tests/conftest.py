@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import os
 from pathlib import Path
@@ -62,7 +63,7 @@ def assert_no_interleaving(entries: list[dict]) -> None:
 def assert_one_parent_chain(entries: list[dict]) -> None:
     """Every entry's parentId is the entry written before it (one linear chain)."""
     body = [e for e in entries if e.get("type") != "session"]
-    for prev, cur in zip(body, body[1:]):
+    for prev, cur in itertools.pairwise(body):
         assert cur["parentId"] == prev["id"]
 
 

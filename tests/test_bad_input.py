@@ -1,11 +1,9 @@
 """Bad input through the Runtime: typed errors, nothing already written lost."""
 
-from pathlib import Path
 
 import pytest
 
 from sessionward import (
-    CorruptTranscriptError,
     InvalidMessageError,
     InvalidSessionKeyError,
     OutcomeReason,

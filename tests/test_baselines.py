@@ -11,18 +11,11 @@ from __future__ import annotations
 import json
 import math
 import os
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import pytest
-
-# ``benchmarks`` is a top-level folder that is not installed. Until pyproject's pytest
-# options say ``pythonpath = ["."]``, put the repository root on the path here.
-_ROOT = str(Path(__file__).resolve().parents[1])
-if _ROOT not in sys.path:
-    sys.path.insert(0, _ROOT)
 
 from benchmarks import check, stats
 from benchmarks.baselines.inprocess_lock import InProcessLockSystem

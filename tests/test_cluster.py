@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import sys
 import time
-from pathlib import Path
 
 import pytest
-
 from conftest import read_entries
+
 from sessionward.actors.placement import epochs_in_order
 from sessionward.admin import AdminClient, read_daemon_info
 from sessionward.errors import UnavailableError
@@ -67,7 +65,7 @@ def convention(tmp_path):
 
 
 def test_a_member_killed_mid_stream_loses_nothing_and_no_file_ever_had_two_owners(convention):
-    store, (leader, m2, m3) = convention
+    store, (leader, _m2, m3) = convention
     with AdminClient(store) as client:
         _wait_for(lambda: set(client.status().members) == {"m1", "m2", "m3"}, 30, "three members")
         handles = []

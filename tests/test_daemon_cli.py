@@ -69,7 +69,7 @@ def daemon(tmp_path):
 
 
 def test_every_cli_command_works_against_a_running_daemon(daemon):
-    store, info = daemon
+    store, _info = daemon
     s = str(store)
     # a second daemon on the same store is refused, clearly
     again = _cli("start", "--store", s)
@@ -116,7 +116,7 @@ def test_every_cli_command_works_against_a_running_daemon(daemon):
 
 
 def test_the_daemon_listens_on_loopback_only(daemon):
-    store, info = daemon
+    _store, info = daemon
     pids = process_group_members(set(info.process_groups) | {info.pid})
     sockets = listening_addresses(pids)
     assert sockets, "found no listening sockets to check"

@@ -4,13 +4,11 @@ from __future__ import annotations
 
 import os
 import signal
-import threading
 import time
 from pathlib import Path
 
-import pytest
-
 from conftest import assert_no_interleaving, read_entries, streams_started
+
 from sessionward import OutcomeReason, ScriptedProvider, TurnStatus
 from sessionward.recovery.history import ActionKind
 
@@ -42,7 +40,8 @@ def test_a_hung_stream_is_aborted_as_stalled_and_never_run_twice(make_runtime, c
     assert queued.result(timeout=30).status is TurnStatus.COMPLETED
     entries = read_entries(Path(rt.session("agent:main:main").file))
     assert_no_interleaving(entries)
-    partial = [e for e in entries if e.get("turnId") == hung.turn_id and e.get("message", {}).get("role") == "assistant"]
+    partial = [e for e in entries
+               if e.get("turnId") == hung.turn_id and e.get("message", {}).get("role") == "assistant"]
     assert [e["message"]["stopReason"] for e in partial] == ["aborted"]
     assert streams_started(count_file).count(hung.turn_id) == 1
     kinds = [a.kind for a in rt.recovery_history().actions if a.turn_id == hung.turn_id]

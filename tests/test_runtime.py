@@ -5,9 +5,8 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import pytest
-
 from conftest import assert_no_interleaving, assert_one_parent_chain, read_entries, streams_started
+
 from sessionward import (
     OutcomeReason,
     ScriptedProvider,

@@ -2,6 +2,7 @@
 
 import json
 import os
+from pathlib import Path
 
 import pytest
 
@@ -48,7 +49,7 @@ def test_a_torn_last_line_moves_to_a_sidecar_without_losing_bytes(tmp_path):
     tf.close()
     assert path.read_bytes() == whole
     assert report.torn_bytes == len(torn)
-    assert open(report.torn_sidecar, "rb").read() == torn
+    assert Path(report.torn_sidecar).read_bytes() == torn
 
 
 def test_a_complete_last_line_without_newline_is_kept(tmp_path):
@@ -106,7 +107,7 @@ def test_corrupt_lines_are_kept_in_the_file_and_quarantined(tmp_path):
     tf.close()
     assert report.bad_lines == 1
     assert b"\xff\xfe not json" in path.read_bytes()
-    quarantined = [json.loads(line) for line in open(report.quarantine)]
+    quarantined = [json.loads(line) for line in Path(report.quarantine).read_text().splitlines()]
     assert quarantined[0]["lineNo"] == 3
 
 

@@ -263,7 +263,8 @@ class Traffic:
                 long = script.long_every and sent % script.long_every == 0
                 text = f"{LONG_MARKER} tell me everything {token}" if long else f"hello {token}"
                 posted.append(self._post(script, token, text))
-            for exchange in posted:
+            for posted_exchange in posted:
+                exchange = posted_exchange
                 if exchange.request_id is not None:
                     exchange = self._await_reply(script, exchange)
                 with self._lock:

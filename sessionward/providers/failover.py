@@ -145,7 +145,7 @@ class FailoverChain:
             provider = self._provider(index)
             outcome.provider_name = provider.name
             events = iter(provider.stream(request, control))
-        except Exception as exc:  # noqa: BLE001 - see the class docstring
+        except Exception as exc:
             outcome.failure = _failure_from(exc, outcome.provider_name)
             return
         try:
@@ -156,7 +156,7 @@ class FailoverChain:
                     event = next(events)
                 except StopIteration:
                     return
-                except Exception as exc:  # noqa: BLE001 - see the class docstring
+                except Exception as exc:
                     outcome.failure = _failure_from(exc, outcome.provider_name)
                     return
                 if isinstance(event, ProviderFailure):
