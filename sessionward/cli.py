@@ -366,11 +366,9 @@ def _age(t: float | None, now: float) -> str:
 
 
 def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except OSError:
-        return False
+    from sessionward.system import alive
+
+    return alive(pid)
 
 
 # -- the parser --------------------------------------------------------------------------------

@@ -185,20 +185,21 @@ def _process_tree() -> dict[int, list[int]]:
 
 def kill_all(pids: list[int], grace: float = 2.0) -> list[int]:
     """SIGTERM, wait up to ``grace`` seconds, then SIGKILL whatever is left. Returns the killed."""
-    alive = [p for p in pids if _alive(p)]
-    for pid in alive:
+    living = [p for p in pids if alive(p)]
+    for pid in living:
         _signal(pid, signal.SIGTERM)
     deadline = time.monotonic() + grace
-    while alive and time.monotonic() < deadline:
-        alive = [p for p in alive if _alive(p)]
-        if alive:
+    while living and time.monotonic() < deadline:
+        living = [p for p in living if alive(p)]
+        if living:
             time.sleep(0.02)  # polling another process's exit: there is no event to await
-    for pid in alive:
+    for pid in living:
         _signal(pid, signal.SIGKILL)
-    return alive
+    return living
 
 
-def _alive(pid: int) -> bool:
+def alive(pid: int) -> bool:
+    """True while ``pid`` runs (a zombie is not running; our own zombie child is reaped)."""
     try:
         with open(f"/proc/{pid}/stat", "rb") as f:
             state = f.read().rsplit(b")", 1)[1].split()[0]

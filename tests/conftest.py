@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import time
 from pathlib import Path
 
 import pytest
@@ -65,6 +66,18 @@ def assert_one_parent_chain(entries: list[dict]) -> None:
     body = [e for e in entries if e.get("type") != "session"]
     for prev, cur in itertools.pairwise(body):
         assert cur["parentId"] == prev["id"]
+
+
+def wait_for(predicate, timeout: float, what: str):
+    """Poll a condition on another process's state; there is no event to await across
+    processes (an owner's pid, a member's liveness, a stream counter in a file)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.05)
+    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture

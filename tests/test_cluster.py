@@ -6,10 +6,9 @@ import os
 import signal
 import subprocess
 import sys
-import time
 
 import pytest
-from conftest import read_entries
+from conftest import read_entries, wait_for
 
 from sessionward.actors.placement import epochs_in_order
 from sessionward.admin import AdminClient, read_daemon_info
@@ -23,17 +22,6 @@ LANES = ["main", "heartbeat", "channel:discord:general", "channel:slack:ops", "d
 def _cli(*args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "sessionward", *args], capture_output=True, text=True, timeout=90,
                           stdin=subprocess.DEVNULL)
-
-
-def _wait_for(predicate, timeout: float, what: str):
-    """Poll another process's state (no event crosses the process boundary to await)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 @pytest.fixture
@@ -67,7 +55,7 @@ def convention(tmp_path):
 def test_a_member_killed_mid_stream_loses_nothing_and_no_file_ever_had_two_owners(convention):
     store, (leader, _m2, m3) = convention
     with AdminClient(store) as client:
-        _wait_for(lambda: set(client.status().members) == {"m1", "m2", "m3"}, 30, "three members")
+        wait_for(lambda: set(client.status().members) == {"m1", "m2", "m3"}, 30, "three members")
         handles = []
         for i in range(30):
             key = f"agent:main:room{i:02d}"
@@ -75,7 +63,7 @@ def test_a_member_killed_mid_stream_loses_nothing_and_no_file_ever_had_two_owner
                 handles.append(client.submit(key, f"t{i}-{j}", lane=LANES[(i + j) % len(LANES)]))
         placed = {s.session_key: s.member for s in client.sessions(limit=100)}
         assert set(placed.values()) == {"m1", "m2", "m3"}, placed
-        _wait_for(lambda: any(s.member == "m3" and s.state == "running" for s in client.sessions(limit=100)),
+        wait_for(lambda: any(s.member == "m3" and s.state == "running" for s in client.sessions(limit=100)),
                   30, "a turn streaming on m3")
         for pid in process_group_members({m3.pid, *m3.process_groups}):
             os.kill(pid, signal.SIGKILL)
@@ -86,7 +74,7 @@ def test_a_member_killed_mid_stream_loses_nothing_and_no_file_ever_had_two_owner
         # a new submit fails as unavailable instead of hanging; status says what happened.
         on_m2 = next(s.session_key for s in client.sessions(limit=100) if s.member == "m2")
         running = client.submit(on_m2, "still here", lane="direct:telegram:alice")
-        _wait_for(lambda: client.session(on_m2).state == "running", 30, "the m2 turn to start")
+        wait_for(lambda: client.session(on_m2).state == "running", 30, "the m2 turn to start")
         for pid in process_group_members({leader.pid, *leader.process_groups}):
             os.kill(pid, signal.SIGKILL)
         assert running.result(timeout=60).status is TurnStatus.COMPLETED

@@ -7,23 +7,13 @@ import signal
 import time
 from pathlib import Path
 
-from conftest import assert_no_interleaving, read_entries, streams_started
+from conftest import assert_no_interleaving, read_entries, streams_started, wait_for
 
 from sessionward import OutcomeReason, ScriptedProvider, TurnStatus
 from sessionward.recovery.history import ActionKind
+from sessionward.system import alive
 
 FAST = {"recovery_tick": 0.2, "stall_after": 0.4, "abort_after": 1.0}
-
-
-def _wait_for(predicate, timeout: float, what: str):
-    """Poll a condition on another process's state (no event to await across processes)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_a_hung_stream_is_aborted_as_stalled_and_never_run_twice(make_runtime, count_file):
@@ -49,8 +39,11 @@ def test_a_hung_stream_is_aborted_as_stalled_and_never_run_twice(make_runtime, c
 
 
 def test_a_long_turn_that_keeps_streaming_is_left_alone(make_runtime):
-    provider = ScriptedProvider(reply="s" * 40, chunks=40, chunk_delay=0.06)  # 2.4 s, progress every 60 ms
-    rt = make_runtime(base="tcp", provider=provider, recovery=True, **FAST)
+    # 2.4 s in all, longer than abort_after, with progress every 60 ms: 16 progress events
+    # per stall_after, so a loaded machine's scheduling delays cannot look like a stall.
+    provider = ScriptedProvider(reply="s" * 40, chunks=40, chunk_delay=0.06)
+    rt = make_runtime(base="tcp", provider=provider, recovery=True,
+                      recovery_tick=0.2, stall_after=1.0, abort_after=2.0)
     outcome = rt.submit("agent:main:main", "long").result(timeout=30)
     assert outcome.status is TurnStatus.COMPLETED
     kinds = {a.kind for a in rt.recovery_history().actions}
@@ -63,7 +56,7 @@ def test_an_owner_killed_mid_stream_is_replaced_and_its_turns_run_once_more(make
     first = rt.submit("agent:main:main", "one")
     second = rt.submit("agent:main:main", "two", lane="channel:discord:general")
     assert second.wait_accepted(timeout=30)
-    _wait_for(lambda: first.turn_id in streams_started(count_file), 30, "the first stream to start")
+    wait_for(lambda: first.turn_id in streams_started(count_file), 30, "the first stream to start")
     victim = rt.session("agent:main:main").pid
     os.kill(victim, signal.SIGKILL)
     outcomes = [first.result(timeout=60), second.result(timeout=60)]
@@ -86,7 +79,7 @@ def test_a_wedged_owner_is_replaced_and_its_lock_freed(make_runtime):
     assert rt.submit("agent:main:main", "warm up").result(timeout=30).status is TurnStatus.COMPLETED
     wedged = rt.session("agent:main:main").pid
     rt._wedge("agent:main:main", 60)
-    _wait_for(lambda: not _alive(wedged), 30, "the wedged owner to be ended")
+    wait_for(lambda: not alive(wedged), 30, "the wedged owner to be ended")
     outcome = rt.submit("agent:main:main", "after").result(timeout=30)
     assert outcome.status is TurnStatus.COMPLETED
     assert rt.session("agent:main:main").pid != wedged
@@ -102,12 +95,5 @@ def test_a_submit_sent_to_an_owner_that_then_dies_still_gets_its_outcome(make_ru
     late = rt.submit("agent:main:main", "sent while wedged")
     outcome = late.result(timeout=30)
     assert outcome.status is TurnStatus.COMPLETED
-    assert not _alive(wedged)
+    assert not alive(wedged)
 
-
-def _alive(pid: int) -> bool:
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except OSError:
-        return False
