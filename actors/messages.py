@@ -363,7 +363,12 @@ class StartWorker:
 class RunTurn:
     turn_id: str
     request: Any
-    """A ``ProviderRequest``."""
+    """A ``ProviderRequest`` (its ``context`` left empty: the worker keeps the context)."""
+    context_from: int = 0
+    """How many context messages the worker already holds from earlier turns ..."""
+    context_delta: tuple[Any, ...] = ()
+    """... and the messages after those. Sending only the new ones keeps a turn's cost from
+    growing with the session: a 1,000-turn session's context pickled whole cost ~15 ms."""
 
 
 @attrs.frozen

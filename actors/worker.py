@@ -19,6 +19,7 @@ import queue
 import threading
 import time
 
+import attrs
 from thespian.actors import ActorExitRequest, ActorTypeDispatcher
 
 from sessionward.actors.messages import (
@@ -84,6 +85,7 @@ class TurnWorker(ActorTypeDispatcher):
         self._batch_window = 0.02
         self._batch_max = 256
         self._parent_pid = os.getppid()
+        self._context: list = []
 
     def receiveMessage(self, message, sender):
         # Nothing may escape a handler: Thespian would re-run the message, and a re-run
@@ -114,7 +116,10 @@ class TurnWorker(ActorTypeDispatcher):
     def receiveMsg_RunTurn(self, msg: RunTurn, sender) -> None:
         if self._stream is not None and self._stream.finished is None:
             self._stream.control.cancel()
-        self._stream = _Stream(msg.turn_id, self._provider, msg.request)
+        # The context is kept here between turns; the owner sends only what is new.
+        self._context[msg.context_from:] = msg.context_delta
+        request = attrs.evolve(msg.request, context=tuple(self._context))
+        self._stream = _Stream(msg.turn_id, self._provider, request)
         self._pump(msg.turn_id)
 
     def receiveMsg_PumpStream(self, msg: PumpStream, sender) -> None:
