@@ -221,6 +221,7 @@ class SessionOwner(ActorTypeDispatcher):
         replayed = self._replay(now)
         self._state = "idle"
         self.send(sender, OwnerActivated(msg.path, os.getpid(), report, replayed))
+        self._ensure_worker()
         self._maybe_start_next()
         self._arm_idle_timer()
 
@@ -410,16 +411,7 @@ class SessionOwner(ActorTypeDispatcher):
         else:
             context = build_context(entries[:first])
         request = ProviderRequest(self._session_key, ticket.turn_id, ticket.text, (), ticket.lane)
-        if self._worker is None:
-            from sessionward.actors.worker import TurnWorker
-
-            self._worker = self.createActor(TurnWorker)
-            self._sent_context, self._sent_tail = 0, None
-            self.send(self._worker, StartWorker(self._provider, self._config.stream_batch_window,
-                                                self._config.stream_batch_max,
-                                                ((self._file.fileno(), str(self._file.path)),
-                                                 (self._inbox.fileno(), str(self._inbox.path))),
-                                                os.getpid()))
+        self._ensure_worker()
         # The worker keeps the context between turns; it gets only what it has not seen.
         # A context that is not an extension of what was sent (a replayed turn's) goes whole.
         # The check is by identity of the last message sent: contexts share their message
@@ -429,6 +421,21 @@ class SessionOwner(ActorTypeDispatcher):
             sent = 0
         self.send(self._worker, RunTurn(ticket.turn_id, request, sent, context[sent:]))
         self._sent_context, self._sent_tail = len(context), context[-1] if context else None
+
+    def _ensure_worker(self) -> None:
+        """Start a worker if there is none. Done at activation too, so that a process start
+        is not part of the first turn (nor mistaken by recovery for a stalled stream)."""
+        if self._worker is not None:
+            return
+        from sessionward.actors.worker import TurnWorker
+
+        self._worker = self.createActor(TurnWorker)
+        self._sent_context, self._sent_tail = 0, None
+        self.send(self._worker, StartWorker(self._provider, self._config.stream_batch_window,
+                                            self._config.stream_batch_max,
+                                            ((self._file.fileno(), str(self._file.path)),
+                                             (self._inbox.fileno(), str(self._inbox.path))),
+                                            os.getpid()))
 
     def _file_context(self) -> tuple[dict, ...]:
         """``build_context(self._file.entries)``, kept up to date as this owner appends.
@@ -671,6 +678,9 @@ class SessionOwner(ActorTypeDispatcher):
     def receiveMsg_WorkerReady(self, msg: WorkerReady, sender) -> None:
         if self._worker is not None and sender == self._worker and self._directory is not None:
             self.send(self._directory, OwnerWorkerStarted(self._path, msg.pid))
+            if self._current is not None:
+                # A worker (re)started under a waiting turn: its start-up was not a stall.
+                self._current.last_progress_time = time.time()
 
     def receiveMsg_KeysChanged(self, msg: KeysChanged, sender) -> None:
         self._keys = msg.keys

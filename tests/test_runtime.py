@@ -80,7 +80,8 @@ def test_a_second_runtime_cannot_own_a_session_the_first_owns(make_runtime, base
 
 
 def test_an_outside_write_is_reported_as_fenced_and_its_bytes_are_kept(make_runtime, base):
-    rt = make_runtime(base=base, provider=ScriptedProvider(reply="y" * 30, chunks=30, chunk_delay=0.03))
+    # a 3 s stream: the outside write lands while it runs, even on a loaded machine
+    rt = make_runtime(base=base, provider=ScriptedProvider(reply="y" * 60, chunks=60, chunk_delay=0.05))
     first = rt.submit("agent:main:main", "one").result(timeout=30)
     path = Path(rt.session("agent:main:main").file)
     handle = rt.submit("agent:main:main", "two")
