@@ -4,7 +4,7 @@ The provider runs in a background thread, never in a handler: Thespian holds an 
 sends until its handler returns, so a handler that iterated a stream would deliver
 nothing until the stream ended. Instead the handler for ``PumpStream`` waits at most one
 batch window on the thread's queue, sends what arrived as one ``StreamBatch``, and sends
-itself the next ``PumpStream``. Batching (``batch_window`` seconds or ``batch_max``
+itself the next ``PumpStream`` on a zero-delay timer. Batching (``batch_window`` seconds or ``batch_max``
 events) keeps a stream of thousands of tokens per second from flooding the actor system,
 and the bounded wait keeps the worker responsive to ``StopStream``.
 
@@ -18,9 +18,10 @@ import os
 import queue
 import threading
 import time
+from datetime import timedelta
 
 import attrs
-from thespian.actors import ActorExitRequest, ActorTypeDispatcher
+from thespian.actors import ActorExitRequest, ActorTypeDispatcher, WakeupMessage
 
 from sessionward.actors.messages import (
     PingStream,
@@ -43,6 +44,9 @@ from sessionward.providers.base import (
 log = ActorLogger("sessionward.worker")  # resolved per call: see sessionward.logs
 
 _END = object()
+
+PUMP_AGAIN_AFTER = timedelta(milliseconds=1)
+"""Between two pumps, the transport gets this long to send batches and read messages."""
 
 
 class _Stream:
@@ -125,6 +129,10 @@ class TurnWorker(ActorTypeDispatcher):
     def receiveMsg_PumpStream(self, msg: PumpStream, sender) -> None:
         self._pump(msg.turn_id)
 
+    def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender) -> None:
+        if isinstance(msg.payload, PumpStream):
+            self._pump(msg.payload.turn_id)
+
     def _pump(self, turn_id: str) -> None:
         stream = self._stream
         if stream is None or stream.turn_id != turn_id:
@@ -158,7 +166,12 @@ class TurnWorker(ActorTypeDispatcher):
             self._stream = None
             self.send(self.myAddress, ActorExitRequest())
         else:
-            self.send(self.myAddress, PumpStream(turn_id))
+            # A timer, not a message to ourselves: Thespian's TCP transport queues a
+            # self-send straight into its incoming queue and drains that before servicing
+            # any socket, so our StreamBatch sends (and the owner's StopStream) waited for
+            # the stream to end. A zero-delay timer starves the sockets the same way (the
+            # transport's run window is already expired); 1 ms leaves it one select pass.
+            self.wakeupAfter(PUMP_AGAIN_AFTER, payload=PumpStream(turn_id))
 
     def receiveMsg_StopStream(self, msg: StopStream, sender) -> None:
         if self._stream is not None and self._stream.turn_id == msg.turn_id:

@@ -3,6 +3,7 @@
 import asyncio
 import os
 import signal
+import time
 
 import pytest
 
@@ -35,3 +36,14 @@ def test_deltas_reach_the_callback_in_order(make_runtime, base):
     seen: list[str] = []
     outcome = rt.submit("agent:main:main", "go", on_delta=seen.append).result(timeout=30)
     assert "".join(seen) == outcome.reply == "abcdefghij"
+
+
+def test_deltas_arrive_while_the_turn_streams_not_all_at_its_end(make_runtime, base):
+    # 20 chunks 50 ms apart: batched every 20 ms, they reach the caller as many deliveries.
+    # (A worker that pumped itself with self-sends held every batch until the stream ended.)
+    rt = make_runtime(base=base, provider=ScriptedProvider(reply="x" * 20, chunks=20, chunk_delay=0.05))
+    arrivals: list[float] = []
+    outcome = rt.submit("agent:main:main", "go", on_delta=lambda _text: arrivals.append(time.time())).result(timeout=30)
+    assert outcome.reply == "x" * 20
+    early = [t for t in arrivals if t < outcome.finished_time - 0.3]
+    assert len(early) >= 5, f"only {len(early)} of {len(arrivals)} deliveries came before the stream's last 0.3 s"
