@@ -1,0 +1,67 @@
+"""The benchmark's workloads, each a module with ``Params`` (the full run's defaults),
+``QUICK`` (the CI form) and ``run(params, workdir) -> WorkloadResult``.
+
+Order of the layers inside: ``provider`` and ``measure`` (tools over sessionward),
+``report`` (pure: tables, targets, JSON); then one module per workload: ``incident``,
+``throughput``, ``streaming``, ``scale``, ``durability``.
+
+``run_in_fresh_process`` runs one workload in a new interpreter (``spawn``). Thespian forks
+the actor processes from the process that starts the runtime, so every owner and worker
+inherits that process's heap: a workload run after others in the same process would
+measure their leftovers in its memory figures.
+"""
+
+from __future__ import annotations
+
+import importlib
+import multiprocessing
+import traceback
+from pathlib import Path
+from typing import Any
+
+WORKLOADS = ("incident", "throughput", "streaming", "scale", "durability")
+"""Every workload, in the order ``python -m benchmarks`` runs them."""
+
+OPTIONAL = ("cluster",)
+"""Workloads that run only when named with ``--only`` (they start daemons of their own)."""
+
+
+def run_workload(name: str, quick: bool, workdir: str | Path) -> Any:
+    """Run one workload with its full (or quick) parameters; return its ``WorkloadResult``."""
+    module = importlib.import_module(f"benchmarks.workloads.{name}")
+    params = module.QUICK if quick else module.Params()
+    return module.run(params, Path(workdir))
+
+
+def _child(name: str, quick: bool, workdir: str, conn) -> None:
+    try:
+        conn.send(("ok", run_workload(name, quick, workdir)))
+    except BaseException:  # reported to the parent, which raises it there
+        conn.send(("error", traceback.format_exc()))
+    finally:
+        conn.close()
+
+
+def run_in_fresh_process(name: str, quick: bool, workdir: str | Path) -> Any:
+    """``run_workload`` in a new interpreter; return its result.
+
+    Raises:
+        RuntimeError: the workload raised (its traceback is the message) or its process died.
+    """
+    ctx = multiprocessing.get_context("spawn")
+    receiver, sender = ctx.Pipe(duplex=False)
+    process = ctx.Process(target=_child, args=(name, quick, str(workdir), sender),
+                          name=f"benchmark-{name}")
+    process.start()
+    sender.close()
+    try:
+        status, value = receiver.recv()
+    except EOFError:
+        process.join()
+        raise RuntimeError(f"workload {name} died (exit code {process.exitcode})") from None
+    finally:
+        receiver.close()
+    process.join()
+    if status != "ok":
+        raise RuntimeError(f"workload {name} failed:\n{value}")
+    return value
