@@ -279,7 +279,8 @@ class SessionOwner(ActorTypeDispatcher):
                     lane=item.turn.lane, request_id=item.request_id, finished_time=now,
                 )))
         self._file.sync()
-        self._inbox.rewrite([_with_reply(t, self._tickets[t.turn_id]) for t in pending])
+        if accepted:  # compact the inbox to what is still pending (nothing to do when empty)
+            self._inbox.rewrite([_with_reply(t, self._tickets[t.turn_id]) for t in pending])
         return tuple(t.turn_id for t in pending)
 
     # -- submit ------------------------------------------------------------------------------
