@@ -24,8 +24,10 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
+import attrs
+
 from sessionward.admin import DAEMON_FILE, read_daemon_info
-from sessionward.config import RuntimeConfig
+from sessionward.config import ClusterConfig, RuntimeConfig
 from sessionward.converter import structure_config
 from sessionward.errors import BadInputError, CoordinationError
 from sessionward.providers.base import ProviderSpec
@@ -40,23 +42,35 @@ class DaemonAlreadyRunningError(CoordinationError):
     """Another daemon holds this store's lock."""
 
 
-def load_daemon_config(path: Path | None) -> tuple[RuntimeConfig, Any, tuple, tuple[str, ...]]:
-    """(runtime config, provider, agents, warnings) from a TOML file (defaults without one).
+@attrs.frozen
+class DaemonConfig:
+    """What a daemon's TOML file says (each part has its default without a file)."""
+
+    runtime: RuntimeConfig = RuntimeConfig()
+    provider: Any = None
+    agents: tuple = ()
+    warnings: tuple[str, ...] = ()
+    cluster: ClusterConfig | None = None
+
+
+def load_daemon_config(path: Path | None) -> DaemonConfig:
+    """The daemon's settings from a TOML file (defaults without one).
 
     Sections: ``[runtime]`` (RuntimeConfig fields, ``[runtime.recovery]`` and
     ``[runtime.queue]`` nested), ``[provider]`` (``factory = "module:callable"`` and
-    ``kwargs``), and ``[[agents]]`` (see ``sessionward.lanes.config``).
+    ``kwargs``), ``[[agents]]`` (see ``sessionward.lanes.config``), and ``[cluster]``
+    (``member``, ``join = "HOST:PORT"``, ``placement``, ``pins = {pattern = member}``).
 
     Raises:
         BadInputError: unknown keys, wrong types, or an unreadable file.
     """
     if path is None:
-        return RuntimeConfig(), None, (), ()
+        return DaemonConfig()
     try:
         data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
         raise BadInputError(f"cannot read config {path}: {exc}") from None
-    unknown = set(data) - {"runtime", "provider", "agents"}
+    unknown = set(data) - {"runtime", "provider", "agents", "cluster"}
     if unknown:
         raise BadInputError(f"unknown config sections: {sorted(unknown)}")
     config = structure_config(data.get("runtime", {}))
@@ -73,7 +87,19 @@ def load_daemon_config(path: Path | None) -> tuple[RuntimeConfig, Any, tuple, tu
         from sessionward.lanes.config import config_from_mapping
 
         agents, warnings = config_from_mapping({"agents": data["agents"]})
-    return config, provider, tuple(agents), tuple(warnings)
+    cluster = None
+    if "cluster" in data:
+        section = dict(data["cluster"])
+        extra = set(section) - {"member", "join", "placement", "pins"}
+        if extra:
+            raise BadInputError(f"unknown keys in [cluster]: {sorted(extra)}")
+        try:
+            cluster = ClusterConfig(member=str(section.get("member", "local")), join=section.get("join"),
+                                    placement=str(section.get("placement", "hash")),
+                                    pins=tuple(sorted(dict(section.get("pins", {})).items())))
+        except (TypeError, ValueError) as exc:
+            raise BadInputError(f"[cluster]: {exc}") from None
+    return DaemonConfig(config, provider, tuple(agents), tuple(warnings), cluster)
 
 
 def daemon_files(member: str | None, join: str | None) -> tuple[str, str]:
@@ -91,9 +117,13 @@ def daemon_files(member: str | None, join: str | None) -> tuple[str, str]:
 def run(store: Path, *, port: int | None, bind: str, config_file: Path | None,
         member: str | None = None, join: str | None = None) -> int:
     """Run the daemon in this process until SIGTERM/SIGINT. Returns an exit code."""
-    from sessionward.config import ClusterConfig
     from sessionward.runtime import Runtime
 
+    settings = load_daemon_config(config_file)
+    config, provider, agents, warnings = settings.runtime, settings.provider, settings.agents, settings.warnings
+    if settings.cluster is not None:  # command-line flags win over the file
+        member = member or settings.cluster.member
+        join = join or settings.cluster.join
     store.mkdir(parents=True, exist_ok=True)
     lock_name, record_name = daemon_files(member, join)
     lock = open(store / lock_name, "a+b")  # noqa: SIM115 (held for the process's life)
@@ -107,9 +137,11 @@ def run(store: Path, *, port: int | None, bind: str, config_file: Path | None,
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())
-    config, provider, agents, warnings = load_daemon_config(config_file)
     log_file = store / (f"sessionward.{member}.log" if join and member else "sessionward.log")
-    cluster = ClusterConfig(member=member, join=join) if (member or join) else None
+    cluster = None
+    if member or join or settings.cluster is not None:
+        base = settings.cluster or ClusterConfig()
+        cluster = attrs.evolve(base, member=member or base.member, join=join or base.join)
     rt = Runtime(store, provider, base="tcp", config=config, port=port, bind=bind, log_file=log_file,
                  cluster=cluster)
     try:

@@ -140,3 +140,31 @@ def test_commands_report_an_unreachable_system_with_exit_code_3(tmp_path):
 def test_usage_errors_exit_with_code_2():
     assert _cli("sessions", "--limit", "many").returncode == 2
     assert _cli("bogus").returncode == 2
+
+
+def test_the_daemon_config_file_is_read_with_every_section(tmp_path):
+    from sessionward.daemon import load_daemon_config
+    from sessionward.errors import BadInputError
+
+    path = tmp_path / "sessionward.toml"
+    path.write_text(textwrap.dedent("""
+        [runtime]
+        durability = "entry"
+        [runtime.recovery]
+        stall_after = 10.0
+        [provider]
+        factory = "sessionward.providers.scripted:ScriptedProvider"
+        kwargs = { reply = "hi" }
+        [cluster]
+        member = "m2"
+        join = "127.0.0.1:1900"
+        pins = { "agent:ops:*" = "m2" }
+    """))
+    settings = load_daemon_config(path)
+    assert settings.runtime.durability.value == "entry" and settings.runtime.recovery.stall_after == 10.0
+    assert settings.provider.kwargs == {"reply": "hi"}
+    assert settings.cluster.member == "m2" and settings.cluster.join == "127.0.0.1:1900"
+    assert settings.cluster.pins == (("agent:ops:*", "m2"),)
+    path.write_text("[clusterr]\nmember = 'x'\n")
+    with pytest.raises(BadInputError, match="clusterr"):
+        load_daemon_config(path)
