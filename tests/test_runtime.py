@@ -90,14 +90,14 @@ def test_an_outside_write_is_reported_as_fenced_and_its_bytes_are_kept(make_runt
     with open(path, "ab") as f:
         f.write(outside)
     outcome = handle.result(timeout=30)
-    assert outcome.status is TurnStatus.FAILED
-    assert outcome.reason is OutcomeReason.FENCED
+    assert outcome.status is TurnStatus.FAILED, outcome
+    assert outcome.reason is OutcomeReason.FENCED, outcome
     data = path.read_bytes()
     assert outside in data
     assert first.status is TurnStatus.COMPLETED
     # a fresh owner takes the file again and keeps the outside entry
     again = rt.submit("agent:main:main", "three").result(timeout=30)
-    assert again.status is TurnStatus.COMPLETED
+    assert again.status is TurnStatus.COMPLETED, again
     assert outside in path.read_bytes()
 
 
