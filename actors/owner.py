@@ -722,8 +722,12 @@ class SessionOwner(ActorTypeDispatcher):
         self.send(self._directory, OwnerFenced(self._path, detail))
 
     def _ordered_tickets(self) -> list[_Ticket]:
+        """Turns that still owe an outcome, the running one first. Riders (merged turns and
+        retries waiting on a turn, keyed ``dup:<request id>``) are left out: they get
+        their carrier's outcome, and a retry's ticket names the same turn, so finishing it
+        on its own wrote that turn's ``turn_end`` twice."""
         first = [self._current.ticket] if self._current is not None else []
-        rest = [t for t in self._tickets.values() if not t.turn_id.startswith("dup:")
+        rest = [t for key, t in self._tickets.items() if not key.startswith("dup:")
                 and (not first or t is not first[0])]
         return first + [t for t in rest if not any(t.turn_id in other.riders for other in rest + first)]
 

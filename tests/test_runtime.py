@@ -206,3 +206,18 @@ def test_closing_the_runtime_gives_every_pending_turn_an_outcome(tmp_path, base)
         except SessionwardError:
             pass  # the client closed first: the handle still ended, with a typed error
         assert h.done
+
+
+def test_shutting_down_with_a_retry_waiting_writes_one_turn_end(tmp_path):
+    from sessionward import Runtime
+
+    rt = Runtime(tmp_path / "store", base="tcp", recovery=False,
+                 provider=ScriptedProvider(reply="r" * 40, chunks=40, chunk_delay=0.05))
+    first = rt.submit("agent:main:main", "long", idempotency_key="k1")
+    assert first.wait_accepted(timeout=30)
+    retry = rt.submit("agent:main:main", "long", idempotency_key="k1")
+    assert retry.wait_accepted(timeout=30) and retry.turn_id == first.turn_id
+    path = Path(rt.session("agent:main:main").file)
+    rt.close()
+    ends = [e for e in read_entries(path) if e.get("customType") == "sessionward.turn_end"]
+    assert [e["turnId"] for e in ends] == [first.turn_id]
