@@ -363,7 +363,7 @@ class SessionOwner(ActorTypeDispatcher):
         self._send_outcome(ticket, TurnOutcome(
             ticket.turn_id, self._session_key, TurnStatus.MERGED, merged_into=into_turn_id,
             lane=ticket.lane, mode_applied="steer", request_id=ticket.request_id,
-        ), final=False)
+        ))
 
     # -- running turns ---------------------------------------------------------------------------
 
@@ -381,7 +381,7 @@ class SessionOwner(ActorTypeDispatcher):
             self._send_outcome(ticket, TurnOutcome(
                 ticket.turn_id, self._session_key, TurnStatus.MERGED, merged_into=merged.into_turn_id,
                 lane=ticket.lane, mode_applied="collect", request_id=ticket.request_id,
-            ), final=False)
+            ))
         for dropped in taken.dropped:
             ticket = self._tickets.get(dropped.turn_id)
             if ticket is not None:
@@ -553,7 +553,7 @@ class SessionOwner(ActorTypeDispatcher):
         """Send the final outcome to the turn and every turn merged into it; forget them."""
         self._inbox.record_finished(ticket.turn_id, outcome.status.value)
         self._remember(ticket, outcome)
-        self._send_outcome(ticket, outcome, final=True)
+        self._send_outcome(ticket, outcome)
         self._deliver_to_riders(ticket, outcome)
         self._tickets.pop(ticket.turn_id, None)
 
@@ -581,7 +581,7 @@ class SessionOwner(ActorTypeDispatcher):
                                         outcome.finished_time or time.time()))
         del self._history[:-HISTORY_SIZE]
 
-    def _send_outcome(self, ticket: _Ticket, outcome: TurnOutcome, final: bool = True) -> None:
+    def _send_outcome(self, ticket: _Ticket, outcome: TurnOutcome) -> None:
         if ticket.reply_to is not None:
             self.send(ticket.reply_to, OutcomeMessage(outcome))
 

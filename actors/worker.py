@@ -126,9 +126,6 @@ class TurnWorker(ActorTypeDispatcher):
         self._stream = _Stream(msg.turn_id, self._provider, request)
         self._pump(msg.turn_id)
 
-    def receiveMsg_PumpStream(self, msg: PumpStream, sender) -> None:
-        self._pump(msg.turn_id)
-
     def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender) -> None:
         if isinstance(msg.payload, PumpStream):
             self._pump(msg.payload.turn_id)
