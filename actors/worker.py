@@ -2,9 +2,10 @@
 
 The provider runs in a background thread, never in a handler: Thespian holds an actor's
 sends until its handler returns, so a handler that iterated a stream would deliver
-nothing until the stream ended. Instead the handler for ``PumpStream`` waits at most one
-batch window on the thread's queue, sends what arrived as one ``StreamBatch``, and sends
-itself the next ``PumpStream`` on a zero-delay timer. Batching (``batch_window`` seconds or ``batch_max``
+nothing until the stream ended. Instead each pump waits at most one batch window on the
+thread's queue, sends what arrived as one ``StreamBatch``, and schedules the next pump on a
+1 ms timer (a message to itself, or a zero-delay timer, would starve the transport's
+sockets: see ``_pump``). Batching (``batch_window`` seconds or ``batch_max``
 events) keeps a stream of thousands of tokens per second from flooding the actor system,
 and the bounded wait keeps the worker responsive to ``StopStream``.
 
