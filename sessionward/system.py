@@ -39,6 +39,40 @@ def _bind_to_chosen_interface(self, *args, **kwargs) -> None:
 IPBase.IPActorAddress.__init__ = _bind_to_chosen_interface
 
 
+MAX_PENDING_TRANSMITS = 4096
+"""Thespian's cap on one process's sends awaiting their receiver's ACK (its default is 20).
+
+The cap is per process, not per destination: once a sender has 20 messages in flight to
+a peer that does not read (an owner blocked in a slow fsync, or SIGSTOPped), *every* later
+send of that sender, to anyone, waits until the peer reads again or five minutes pass.
+For the Directory that froze routing and recovery for the whole system, which recovery
+then read as every owner going silent. ``docs/thespian/head_of_line_blocking.py`` shows
+it with plain Thespian. Each pending transmit holds one socket, so the cap stays well
+under the file limit, which ``_raise_file_limit`` lifts to its hard maximum.
+"""
+
+
+def _unblock_transmits() -> None:
+    """Raise the pending-transmit cap in this process; forked actor processes inherit it."""
+    from thespian.system.transport import asyncTransportBase
+
+    asyncTransportBase.MAX_PENDING_TRANSMITS = max(asyncTransportBase.MAX_PENDING_TRANSMITS,
+                                                   MAX_PENDING_TRANSMITS)
+    _raise_file_limit()
+
+
+def _raise_file_limit() -> None:
+    try:
+        import resource
+
+        soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+        wanted = hard if hard != resource.RLIM_INFINITY else 65536
+        if soft != resource.RLIM_INFINITY and soft < wanted:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
+    except (ImportError, ValueError, OSError):
+        pass  # not fatal: the cap is then reached later, as before
+
+
 def free_port(host: str = "127.0.0.1") -> int:
     """A TCP port that is free on ``host`` right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -106,6 +140,7 @@ def start_system(
         return ActorSystem("simpleSystemBase", transientUnique=True, logDefs=log_defs(log_file))
     if base != "tcp":
         raise ValueError(f"base must be 'tcp' or 'simple', got {base!r}")
+    _unblock_transmits()
     os.environ[BIND_ENV] = bind
     if bind not in ("", "0.0.0.0"):
         os.environ["THESPIAN_BASE_IPADDR"] = bind
@@ -195,6 +230,14 @@ def kill_all(pids: list[int], grace: float = 2.0) -> list[int]:
             time.sleep(0.02)  # polling another process's exit: there is no event to await
     for pid in living:
         _signal(pid, signal.SIGKILL)
+    # A SIGKILLed process is still listed until the kernel has torn it down: wait for that,
+    # so "nothing left" checks right after this call see the truth.
+    deadline = time.monotonic() + grace
+    dying = list(living)
+    while dying and time.monotonic() < deadline:
+        dying = [p for p in dying if alive(p)]
+        if dying:
+            time.sleep(0.01)
     return living
 
 
@@ -227,6 +270,7 @@ def connect_system(port: int, *, host: str = "127.0.0.1") -> ActorSystem:
     Never call ``shutdown()`` on the result: that would stop the daemon's system. Only
     drop it.
     """
+    _unblock_transmits()
     os.environ[BIND_ENV] = host
     os.environ["THESPIAN_BASE_IPADDR"] = host
     return ActorSystem(
