@@ -37,7 +37,6 @@ import logging
 import os
 import random
 import tempfile
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -45,6 +44,7 @@ from typing import Any
 import attrs
 from thespian.actors import ActorExitRequest, ActorTypeDispatcher, PoisonMessage, WakeupMessage
 
+from sessionward import clock
 from sessionward.actors.messages import ErrorReply, OutcomeMessage, SubmitTurn, TurnAccepted
 from sessionward.lanes.config import AgentConfig, CronJobConfig
 from sessionward.lanes.routing import route
@@ -279,7 +279,7 @@ class _TimerLane(ActorTypeDispatcher):
         if self._timer_due.get(name) != due:
             return  # superseded by a later arming (a TickNow moved the schedule)
         try:
-            self._tick(time.time(), name)
+            self._tick(clock.now(), name)
         except Exception:
             # Keep the timer alive, retried later rather than at once: a schedule that
             # fails on this due time would otherwise spin, or stop the lane for good.
@@ -316,7 +316,7 @@ class _TimerLane(ActorTypeDispatcher):
         for name, due in self._dues().items():
             if self._timer_due.get(name) != due:
                 self._timer_due[name] = due
-                self.wakeupAfter(max(0.0, due - time.time()) + 0.001, payload=(name, due))
+                self.wakeupAfter(max(0.0, due - clock.now()) + 0.001, payload=(name, due))
 
     def _submit(self, what: str, session_key: str, lane: str, text: str,
                 idempotency_key: str | None = None) -> str:
@@ -414,7 +414,7 @@ class HeartbeatLane(_TimerLane):
         self._schedule = HeartbeatSchedule(heartbeat)
         self._ack_token = heartbeat.ack_token
         self._rng = random.Random(msg.seed)
-        now = time.time() if msg.start_time is None else msg.start_time
+        now = clock.now() if msg.start_time is None else msg.start_time
         self._state = self._schedule.start(now, self._rng)
         self._directory = msg.directory
         self._arm()
@@ -491,7 +491,7 @@ class CronLane(_TimerLane):
         agent = msg.agent
         self._agent_id = agent.agent_id
         self._state_file = Path(msg.state_file) if msg.state_file else None
-        now = time.time() if msg.start_time is None else msg.start_time
+        now = clock.now() if msg.start_time is None else msg.start_time
         last_fired = self._load()
         for config in agent.cron:
             schedule = CronSchedule(config)
