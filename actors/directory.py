@@ -19,6 +19,7 @@ import os
 import signal
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -31,6 +32,7 @@ from thespian.actors import (
     WakeupMessage,
 )
 
+from sessionward import clock
 from sessionward.actors.member_watch import MemberGone, UnwatchMember, WatchMember
 from sessionward.actors.messages import (
     ActivateOwner,
@@ -49,6 +51,7 @@ from sessionward.actors.messages import (
     OwnerPassivated,
     OwnerState,
     OwnerWorkerStarted,
+    ParkedSession,
     PassivateOwner,
     PassivationRefused,
     QueryOwnerState,
@@ -59,12 +62,16 @@ from sessionward.actors.messages import (
     SessionsPage,
     SubmitTurn,
     SystemStatus,
+    UnparkSession,
     WedgeOwner,
 )
 from sessionward.actors.placement import Strategy, place
 from sessionward.errors import BadInputError, InvalidSessionKeyError, PathEscapesStoreError
+from sessionward.inbox import read_inbox
 from sessionward.logs import ActorLogger
 from sessionward.outcomes import OutcomeReason, TurnOutcome, TurnStatus
+from sessionward.recovery import liveness
+from sessionward.recovery.replay import decode_reply
 from sessionward.store import SessionRecord, SessionStore
 from sessionward.views import lane_figures, select_sessions
 
@@ -83,7 +90,19 @@ class _Slot:
     keys: list[str]
     address: Any = None
     state: str = "activating"
-    """``activating``, ``live``, ``passivating``, ``replacing``."""
+    """``activating``, ``live``, ``passivating``, ``replacing``, ``backoff`` (waiting to
+    start a replacement owner; ``address`` is None and everything routed is held)."""
+    heard_time: float = 0.0
+    """When the Directory last heard from this owner (any message; activation counts).
+    The wedge rule reads it: see ``sessionward.recovery.liveness``."""
+    query_outstanding: bool = False
+    """A gather's state query to this owner is unanswered. No second one is sent until it
+    is: a slow owner must not collect unread messages from the Directory (Thespian caps a
+    process's unacknowledged sends; see ``sessionward.system.MAX_PENDING_TRANSMITS``)."""
+    inflight: list[tuple[float, Any]] = attrs.Factory(list)
+    """Queries and commands forwarded to this owner and not known to be handled. If the
+    owner dies, they are forwarded again to its successor, so every routed request is
+    answered (a second answer to an answered request is ignored by its caller)."""
     held: list[tuple[Any, Any]] = attrs.Factory(list)
     pid: int = 0
     worker_pid: int = 0
@@ -109,6 +128,7 @@ class _Gather:
     reply_to: Any
     waiting: set[str]
     answers: list[OwnerState] = attrs.Factory(list)
+    sent_time: float = 0.0
 
 
 class Directory(ActorTypeDispatcher):
@@ -134,6 +154,12 @@ class Directory(ActorTypeDispatcher):
         self._last_rehome: float | None = None
         self._waiting: dict[str, _Slot] = {}
         """Re-homed files whose lock was still held: retried every REHOME_RETRY_AFTER."""
+        self._replacements: dict[str, liveness.ReplacementHistory] = {}
+        """Per file: when its owners were replaced (backoff and parking)."""
+        self._parked: dict[str, ParkedSession] = {}
+        """Files that are not restarted until an admin unparks them."""
+        self._policy = liveness.ReplacementPolicy()
+        self._wedged_after = 60.0
 
     def receiveMessage(self, message, sender):
         # Nothing may escape a handler: Thespian would re-run the message.
@@ -157,6 +183,8 @@ class Directory(ActorTypeDispatcher):
         self._store = SessionStore.from_locator(msg.store_root)
         self._config = msg.config
         self._provider = msg.provider
+        self._policy = msg.config.recovery.replacement_policy()
+        self._wedged_after = msg.config.recovery.thresholds().effective_wedged_after
         self._index = self._store.load_index()
         self._keys_by_id = {}
         for key, record in self._index.items():
@@ -193,6 +221,10 @@ class Directory(ActorTypeDispatcher):
         except PathEscapesStoreError as exc:
             self.send(reply_to, ErrorReply(msg.request_id, "path_escapes_store", str(exc)))
             return
+        parked = self._parked.get(path)
+        if parked is not None:
+            self._answer_parked(msg, reply_to, parked, record)
+            return
         slot = self._slots.get(path) or self._waiting.get(path)
         if slot is None:
             if isinstance(msg, QueryOwnerState) and not msg.activate:
@@ -211,6 +243,8 @@ class Directory(ActorTypeDispatcher):
             if msg.idempotency_key is None:
                 msg = attrs.evolve(msg, idempotency_key=msg.request_id)
             _remember_submit(slot, msg)
+        elif not isinstance(msg, WedgeOwner):
+            _remember_request(slot, msg)
         if slot.state == "live":
             self.send(slot.address, msg)
         else:
@@ -219,7 +253,7 @@ class Directory(ActorTypeDispatcher):
     def _record(self, session_key: str) -> SessionRecord:
         record = self._index.get(session_key)
         if record is None:
-            record = self._store.resolve(session_key, self._index, now=time.time())
+            record = self._store.resolve(session_key, self._index, now=clock.now())
             self._index[session_key] = record
             self._keys_by_id.setdefault(record.session_id, []).append(session_key)
             self._dirty[session_key] = record
@@ -228,15 +262,17 @@ class Directory(ActorTypeDispatcher):
 
     def _passive_state(self, record: SessionRecord, path: str, request_id: str) -> OwnerState:
         return OwnerState(record.session_key, record.session_id, path, "passive", None, None, None, None, 0, (),
-                          0, keys=(record.session_key,), request_id=request_id, snapshot_time=time.time())
+                          0, keys=(record.session_key,), request_id=request_id, snapshot_time=clock.now())
 
-    def _activate(self, record: SessionRecord, path: str, held: list | None = None) -> _Slot:
+    def _activate(self, record: SessionRecord, path: str, held: list | None = None,
+                  fail_unfinished_as: str | None = None) -> _Slot:
         from sessionward.actors.owner import SessionOwner
 
         # A reverse map, not a scan of the index: with 100,000 sessions the scan cost ~20 ms
         # of the Directory's time on every activation.
         keys = list(self._keys_by_id.get(record.session_id, ())) or [record.session_key]
-        slot = _Slot(path, record.session_key, record.session_id, keys, held=held or [])
+        slot = _Slot(path, record.session_key, record.session_id, keys, held=held or [],
+                     heard_time=clock.now())
         if self._cluster is None:
             slot.address = self.createActor(SessionOwner)
         else:
@@ -245,7 +281,8 @@ class Directory(ActorTypeDispatcher):
                                             targetActorRequirements={"sessionward.member": slot.member})
         self._slots[path] = slot
         self.send(slot.address, ActivateOwner(record.session_key, record.session_id, path, self._config,
-                                              self._provider, tuple(keys), slot.member))
+                                              self._provider, tuple(keys), slot.member,
+                                              fail_unfinished_as=fail_unfinished_as))
         return slot
 
     def _place(self, path: str, session_key: str) -> str:
@@ -265,6 +302,19 @@ class Directory(ActorTypeDispatcher):
     receiveMsg_QueryOwnerState = receiveMsg_SubmitTurn
     receiveMsg_WedgeOwner = receiveMsg_SubmitTurn
 
+    def _answer_parked(self, msg, reply_to, parked: ParkedSession, record: SessionRecord) -> None:
+        """A parked session answers at once: submits fail ``parked``, queries say ``parked``."""
+        detail = f"session parked: {parked.reason}; run `sessionward unpark {parked.session_key}`"
+        if isinstance(msg, SubmitTurn):
+            self.send(reply_to, OutcomeMessage(TurnOutcome(
+                "", msg.session_key, TurnStatus.FAILED, reason=OutcomeReason.PARKED, detail=detail,
+                lane=msg.lane, request_id=msg.request_id, finished_time=clock.now())))
+        elif isinstance(msg, QueryOwnerState):
+            self.send(reply_to, attrs.evolve(self._passive_state(record, parked.file, msg.request_id),
+                                             state="parked"))
+        else:
+            self.send(reply_to, CommandResult(msg.request_id, False, detail, getattr(msg, "turn_id", None)))
+
     def receiveMsg_BindSession(self, msg: BindSession, sender) -> None:
         reply_to = msg.reply_to or sender
         try:
@@ -282,7 +332,7 @@ class Directory(ActorTypeDispatcher):
                 self.send(reply_to, CommandResult(msg.request_id, False,
                                                   f"{msg.session_key} already has its own transcript"))
                 return
-        now = time.time()
+        now = clock.now()
         record = SessionRecord(msg.session_key, target.session_id, now, now)
         if existing is not None and msg.session_key in self._keys_by_id.get(existing.session_id, []):
             self._keys_by_id[existing.session_id].remove(msg.session_key)
@@ -316,9 +366,9 @@ class Directory(ActorTypeDispatcher):
         slot = self._slots.get(msg.path)
         if slot is None or slot.address != sender:
             return
-        slot.state, slot.pid = "live", msg.pid
+        slot.state, slot.pid, slot.heard_time = "live", msg.pid, clock.now()
         if slot.rehome_started is not None:
-            self._last_rehome = time.time() - slot.rehome_started
+            self._last_rehome = clock.now() - slot.rehome_started
             slot.rehome_started = None
         report = msg.report
         repaired = (getattr(report, "torn_bytes", 0) or getattr(report, "bad_lines", 0)
@@ -332,7 +382,7 @@ class Directory(ActorTypeDispatcher):
     def receiveMsg_OwnerWorkerStarted(self, msg: OwnerWorkerStarted, sender) -> None:
         slot = self._slots.get(msg.path)
         if slot is not None and slot.address == sender:
-            slot.worker_pid = msg.pid
+            slot.worker_pid, slot.heard_time = msg.pid, clock.now()
 
     def receiveMsg_OwnerActivationFailed(self, msg: OwnerActivationFailed, sender) -> None:
         slot = self._slots.get(msg.path)
@@ -341,7 +391,7 @@ class Directory(ActorTypeDispatcher):
         slot.expected_exit = True
         del self._slots[msg.path]
         if (msg.kind == "owned_elsewhere" and slot.rehome_started is not None
-                and time.time() - slot.rehome_started < REHOME_LOCK_WAIT):
+                and clock.now() - slot.rehome_started < REHOME_LOCK_WAIT):
             # Re-homing after a member was declared gone, but the file is still locked: the
             # old owner is alive after all (a slow member, not a dead one). It finishes
             # its accepted turns and passivates; until its lock is free we hold everything
@@ -358,13 +408,14 @@ class Directory(ActorTypeDispatcher):
             if isinstance(held, SubmitTurn):
                 self.send(reply_to, OutcomeMessage(TurnOutcome(
                     "", held.session_key, TurnStatus.FAILED, reason=reason, detail=msg.message,
-                    lane=held.lane, request_id=held.request_id, finished_time=time.time())))
+                    lane=held.lane, request_id=held.request_id, finished_time=clock.now())))
             else:
                 self.send(reply_to, ErrorReply(held.request_id, msg.kind, msg.message))
 
     def receiveMsg_OwnerIdle(self, msg: OwnerIdle, sender) -> None:
         slot = self._slots.get(msg.path)
         if slot is not None and slot.address == sender and slot.state == "live":
+            slot.heard_time = clock.now()
             slot.state = "passivating"
             self.send(sender, PassivateOwner(msg.path))
         elif slot is None or slot.address != sender:
@@ -375,7 +426,7 @@ class Directory(ActorTypeDispatcher):
     def receiveMsg_PassivationRefused(self, msg: PassivationRefused, sender) -> None:
         slot = self._slots.get(msg.path)
         if slot is not None and slot.address == sender:
-            slot.state = "live"
+            slot.state, slot.heard_time = "live", clock.now()
             self._flush_held(slot)
 
     def receiveMsg_OwnerPassivated(self, msg: OwnerPassivated, sender) -> None:
@@ -404,23 +455,88 @@ class Directory(ActorTypeDispatcher):
             return
         # An owner died under us (killed, crashed, or replaced): end its worker too, and
         # start a new owner at once so acknowledged turns are replayed.
-        log.error("owner of %s exited unexpectedly (pid %s); starting a new one", slot.path, slot.pid,
-                  extra={"session": slot.session_key})
+        self._lost(slot, "it exited unexpectedly")
+
+    def _lost(self, slot: _Slot, why: str) -> None:
+        """An owner is gone (dead, or ended because it was wedged): start its successor at
+        once, after a backoff, or park the session, as ``liveness.next_replacement`` says."""
         if slot.member == self._own_member:
-            _kill(slot.worker_pid)
+            # The worker was forked by the owner and shares its open transcript, and so its
+            # lock: the successor could not take the file while the worker still exists.
+            _kill(slot.worker_pid, wait=2.0)
+        slot.expected_exit = True
         self._replaced += 1
-        self._restart(slot)
+        history, decision = liveness.next_replacement(
+            self._replacements.get(slot.path, liveness.ReplacementHistory()), clock.now(), self._policy)
+        self._replacements[slot.path] = history
+        if isinstance(decision, liveness.Park):
+            self._park(slot, f"{decision.reason} (the last because {why})")
+        elif decision.delay <= 0:
+            log.error("owner of %s (pid %s): %s; starting a new one", slot.path, slot.pid, why,
+                      extra={"session": slot.session_key})
+            self._restart(slot)
+        else:
+            log.error("owner of %s (pid %s): %s; a new one starts in %.1f s (backoff)", slot.path, slot.pid,
+                      why, decision.delay, extra={"session": slot.session_key})
+            slot.state, slot.address, slot.pid, slot.worker_pid = "backoff", None, 0, 0
+            self.wakeupAfter(decision.delay, payload=("restart", slot.path))
+
+    def _park(self, slot: _Slot, reason: str) -> None:
+        """Stop restarting the file: every turn waiting on it fails ``parked``, now."""
+        now = clock.now()
+        self._slots.pop(slot.path, None)
+        parked = ParkedSession(slot.session_key, slot.path, reason, now)
+        self._parked[slot.path] = parked
+        log.error("session %s parked: %s; its turns fail with reason 'parked' until an admin runs "
+                  "`sessionward unpark %s`", slot.session_key, reason, slot.session_key,
+                  extra={"session": slot.session_key})
+        record = self._index.get(slot.session_key) or self._record(slot.session_key)
+        held_ids = {id(m) for m, _ in slot.held}
+        waiting = slot.held + [(m, None) for _, m in slot.recent + slot.inflight if id(m) not in held_ids]
+        for msg, sender in waiting:
+            reply_to = getattr(msg, "reply_to", None) or sender
+            if reply_to is not None:
+                self._answer_parked(msg, reply_to, parked, record)
+        # Turns its owners acknowledged and never finished: their submitters are told now
+        # (the inbox keeps where to reply). Unparking fails them in the file, never runs them.
+        accepted, finished = read_inbox(Path(slot.path + ".inbox"))
+        told = {getattr(m, "request_id", None) for m, _ in waiting}
+        for turn in accepted:
+            reply_to, request_id = decode_reply(turn.reply)
+            if turn.turn_id in finished or reply_to is None or request_id in told:
+                continue
+            self.send(reply_to, OutcomeMessage(TurnOutcome(
+                turn.turn_id, slot.session_key, TurnStatus.FAILED, reason=OutcomeReason.PARKED,
+                detail=f"session parked: {reason}", lane=turn.lane, request_id=request_id,
+                accepted_time=turn.accepted_time, finished_time=now)))
+
+    def receiveMsg_UnparkSession(self, msg: UnparkSession, sender) -> None:
+        reply_to = msg.reply_to or sender
+        try:
+            record = self._record(msg.session_key)
+            path = str(self._store.transcript_path(record.session_id))
+        except BadInputError as exc:
+            self.send(reply_to, ErrorReply(msg.request_id, "invalid_session_key", str(exc)))
+            return
+        if self._parked.pop(path, None) is None:
+            self.send(reply_to, CommandResult(msg.request_id, False, f"{msg.session_key} is not parked"))
+            return
+        self._replacements[path] = liveness.cleared()
+        log.warning("session %s unparked by an admin", msg.session_key, extra={"session": msg.session_key})
+        self._activate(record, path, fail_unfinished_as=OutcomeReason.PARKED.value)
+        self.send(reply_to, CommandResult(msg.request_id, True, f"{msg.session_key} unparked"))
 
     @property
     def _own_member(self) -> str:
         return self._cluster.member if self._cluster is not None else "local"
 
     def _restart(self, slot: _Slot) -> _Slot:
-        """Start a new owner for a lost one's file; it replays the inbox, and the submits
-        recently forwarded to the lost one are forwarded again (it drops what it holds)."""
-        del self._slots[slot.path]
+        """Start a new owner for a lost one's file; it replays the inbox, and the submits,
+        queries and commands recently forwarded to the lost one are forwarded again (it
+        drops submits it already holds; a caller ignores a second answer)."""
+        self._slots.pop(slot.path, None)
         held_ids = {id(m) for m, _ in slot.held}
-        again = [(m, None) for _, m in slot.recent if id(m) not in held_ids]
+        again = [(m, None) for _, m in slot.recent + slot.inflight if id(m) not in held_ids]
         new = self._activate(self._index.get(slot.session_key) or self._record(slot.session_key), slot.path,
                              held=again + slot.held)
         new.recent = slot.recent
@@ -461,7 +577,7 @@ class Directory(ActorTypeDispatcher):
         self.send(self._watch, UnwatchMember(name))
         lost = [s for s in self._slots.values() if s.member == name]
         log.error("member %s is gone (%s); re-homing %d sessions", name, why, len(lost))
-        now = time.time()
+        now = clock.now()
         for slot in lost:
             slot.expected_exit = True
             self._rehomed += 1
@@ -480,6 +596,12 @@ class Directory(ActorTypeDispatcher):
         if slot is None:
             self.send(reply_to, CommandResult(msg.request_id, False, "no live owner"))
             return
+        if slot.state in ("replacing", "backoff"):
+            self.send(reply_to, CommandResult(msg.request_id, False, f"already {slot.state}"))
+            return
+        if slot.state != "live":  # activating or replaying: never wedged, however long it takes
+            self.send(reply_to, CommandResult(msg.request_id, False, f"not wedged: it is {slot.state}, not live"))
+            return
         if not slot.pid or slot.pid == os.getpid():
             self.send(reply_to, CommandResult(msg.request_id, False, "owner shares this process; cannot end it"))
             return
@@ -489,13 +611,25 @@ class Directory(ActorTypeDispatcher):
             self.send(reply_to, CommandResult(msg.request_id, False,
                                               f"owner runs on member {slot.member}; restart that member"))
             return
+        # Recovery's view is checked against the Directory's own: dead is acted on at once,
+        # an activating or answering owner is left alone (see ``liveness.judge``).
+        facts = liveness.OwnerFacts(slot.state, _process_alive(slot.pid), slot.heard_time)
+        verdict, why = liveness.judge(facts, clock.now(), self._wedged_after)
+        if verdict is liveness.Verdict.DEAD:
+            self._lost(slot, why)
+            self.send(reply_to, CommandResult(msg.request_id, True, f"owner pid {slot.pid} was dead: {why}"))
+            return
+        if verdict is not liveness.Verdict.WEDGED:
+            log.info("not replacing the owner of %s (pid %s): %s", path, slot.pid, why)
+            self.send(reply_to, CommandResult(msg.request_id, False, f"not wedged: {why}"))
+            return
         # End the wedged process for real, so its file lock is released; ChildActorExited
-        # then starts the replacement.
-        log.error("replacing wedged owner of %s (pid %s): %s", path, slot.pid, msg.reason)
+        # then starts the replacement (or backs off, or parks the session).
+        log.error("replacing wedged owner of %s (pid %s): %s", path, slot.pid, why)
         slot.state = "replacing"
         _kill(slot.worker_pid)
         _kill(slot.pid)
-        self.send(reply_to, CommandResult(msg.request_id, True, f"owner pid {slot.pid} ended"))
+        self.send(reply_to, CommandResult(msg.request_id, True, f"owner pid {slot.pid} ended: {why}"))
 
     def receiveMsg_PoisonMessage(self, msg: PoisonMessage, sender) -> None:
         log.warning("directory could not deliver %s", type(msg.poisonMessage).__name__)
@@ -511,9 +645,12 @@ class Directory(ActorTypeDispatcher):
     def _gather(self, kind: str, request, reply_to) -> None:
         live = [s for s in self._slots.values() if s.state == "live"]
         gather_id = uuid.uuid4().hex
-        self._gathers[gather_id] = _Gather(kind, request, reply_to, {s.path for s in live})
+        self._gathers[gather_id] = _Gather(kind, request, reply_to, {s.path for s in live},
+                                           sent_time=clock.now())
         for slot in live:
-            self.send(slot.address, QueryOwnerState(gather_id, slot.session_key, reply_to=self.myAddress))
+            if not slot.query_outstanding:  # else it stays silent in this gather, unasked
+                slot.query_outstanding = True
+                self.send(slot.address, QueryOwnerState(gather_id, slot.session_key, reply_to=self.myAddress))
         if live:
             timeout = getattr(request, "timeout", None) or self._config.recovery.status_timeout
             self.wakeupAfter(timeout, payload=("gather", gather_id))
@@ -522,12 +659,21 @@ class Directory(ActorTypeDispatcher):
 
     def receiveMsg_OwnerState(self, msg: OwnerState, sender) -> None:
         gather = self._gathers.get(msg.request_id)
-        if gather is None:
-            return
-        gather.answers.append(msg)
-        gather.waiting.discard(msg.file)
-        if not gather.waiting:
-            self._finish_gather(msg.request_id)
+        slot = self._slots.get(msg.file)
+        if slot is not None and slot.address == sender:
+            slot.heard_time, slot.query_outstanding = clock.now(), False
+            if gather is not None:
+                # Messages reach an owner in the order they were sent, so it has handled
+                # everything forwarded before this query: nothing of that needs re-forwarding.
+                _handled_before(slot, gather.sent_time)
+        # One answer serves every gather waiting on this owner: a gather that found a query
+        # already outstanding did not send its own (see ``_Slot.query_outstanding``).
+        for gather_id, waiting in list(self._gathers.items()):
+            if msg.file in waiting.waiting:
+                waiting.answers.append(msg)
+                waiting.waiting.discard(msg.file)
+                if not waiting.waiting:
+                    self._finish_gather(gather_id)
 
     def _finish_gather(self, gather_id: str) -> None:
         gather = self._gathers.pop(gather_id, None)
@@ -549,7 +695,7 @@ class Directory(ActorTypeDispatcher):
                 running_by_lane=running, queued_by_lane=queued, fenced_files=tuple(self._fenced),
                 owners_replaced=self._replaced, pid=os.getpid(), versions=_versions(),
                 members=self._member_loads(), leader=self._own_member, rehomed_sessions=self._rehomed,
-                last_rehome_seconds=self._last_rehome))
+                last_rehome_seconds=self._last_rehome, parked=tuple(self._parked.values())))
 
     def _member_loads(self) -> dict[str, int]:
         loads = dict.fromkeys(self._members, 0)
@@ -575,6 +721,10 @@ class Directory(ActorTypeDispatcher):
             self._flush_index()
         elif isinstance(msg.payload, tuple) and msg.payload[0] == "gather":
             self._finish_gather(msg.payload[1])
+        elif isinstance(msg.payload, tuple) and msg.payload[0] == "restart":
+            slot = self._slots.get(msg.payload[1])
+            if slot is not None and slot.state == "backoff":
+                self._restart(slot)
         elif isinstance(msg.payload, tuple) and msg.payload[0] == "rehome":
             waiting = self._waiting.pop(msg.payload[1], None)
             if waiting is not None and waiting.path not in self._slots:
@@ -598,18 +748,58 @@ RECENT_SUBMITS_AFTER = 600.0
 
 
 def _remember_submit(slot: _Slot, msg: SubmitTurn) -> None:
-    now = time.time()
+    now = clock.now()
     slot.recent.append((now, msg))
     if len(slot.recent) > RECENT_SUBMITS or now - slot.recent[0][0] > RECENT_SUBMITS_AFTER:
         slot.recent = [(t, m) for t, m in slot.recent[-RECENT_SUBMITS:] if now - t <= RECENT_SUBMITS_AFTER]
 
 
-def _kill(pid: int) -> None:
+INFLIGHT_KEEP = 60.0
+"""How long a forwarded query or command is kept for re-forwarding (seconds): longer than
+any caller waits for its answer."""
+INFLIGHT_MAX = 256
+
+
+def _remember_request(slot: _Slot, msg) -> None:
+    now = clock.now()
+    slot.inflight.append((now, msg))
+    if len(slot.inflight) > INFLIGHT_MAX or now - slot.inflight[0][0] > INFLIGHT_KEEP:
+        slot.inflight = [(t, m) for t, m in slot.inflight[-INFLIGHT_MAX:] if now - t <= INFLIGHT_KEEP]
+
+
+def _handled_before(slot: _Slot, sent_time: float) -> None:
+    """Forget forwarded messages sent before ``sent_time``: the owner has handled them."""
+    slot.recent = [(t, m) for t, m in slot.recent if t > sent_time]
+    slot.inflight = [(t, m) for t, m in slot.inflight if t > sent_time]
+
+
+def _process_alive(pid: int) -> bool | None:
+    """Whether ``pid`` is a live (not zombie) process; None when it cannot be told."""
+    if not pid:
+        return None
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _kill(pid: int, wait: float = 0.0) -> None:
+    """SIGKILL ``pid``; with ``wait``, poll up to that many seconds until it is gone."""
     if pid and pid != os.getpid():
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
-            pass
+            return
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline and _process_alive(pid):
+            time.sleep(0.005)  # a dying process's exit has no event to await here
 
 
 def _versions() -> dict[str, str]:

@@ -112,6 +112,8 @@ class QuerySystem:
 
     request_id: str
     reply_to: ActorAddress | None = None
+    timeout: float | None = None
+    """How long to wait for owners (default: the recovery config's ``status_timeout``)."""
 
 
 @attrs.frozen
@@ -138,6 +140,19 @@ class ReplaceOwner:
     request_id: str
     session_key: str
     reason: str = "wedged"
+    reply_to: ActorAddress | None = None
+
+
+@attrs.frozen
+class UnparkSession:
+    """Admin: start a parked session again. Answered by ``CommandResult``.
+
+    The new owner fails (reason ``parked``) every turn its predecessors left unfinished:
+    their submitters were told so when the session was parked, so none of them runs now.
+    """
+
+    request_id: str
+    session_key: str
     reply_to: ActorAddress | None = None
 
 
@@ -203,7 +218,7 @@ class ErrorReply:
     request_id: str
     kind: str
     """``bad_input``, ``invalid_session_key``, ``path_escapes_store``, ``not_found``,
-    ``owned_elsewhere``, ``unknown_message``, ``internal_error``, ``unavailable``."""
+    ``owned_elsewhere``, ``unknown_message``, ``internal_error``, ``unavailable``, ``parked``."""
     message: str
 
 
@@ -275,6 +290,20 @@ class SystemStatus:
     """Sessions moved to another member after their member was lost."""
     last_rehome_seconds: float | None = None
     """From a member's loss to the last of its sessions re-activated elsewhere."""
+    parked: tuple[ParkedSession, ...] = ()
+    """Sessions parked after too many owner replacements (``unpark`` starts them again)."""
+
+
+@attrs.frozen
+class ParkedSession:
+    """A session the Directory stopped restarting (see ``sessionward.recovery.liveness``)."""
+
+    session_key: str
+    file: str
+    reason: str
+    """Why, in one line (e.g. ``its owner was replaced 3 times in 600 s``)."""
+    parked_time: float
+    """When it was parked (epoch seconds)."""
 
 
 # -- Directory <-> SessionOwner ---------------------------------------------------------
@@ -291,6 +320,9 @@ class ActivateOwner:
     keys: tuple[str, ...] = ()
     member: str = "local"
     """The convention member this owner was placed on."""
+    fail_unfinished_as: str | None = None
+    """When set (an ``OutcomeReason`` value), every turn a previous owner acknowledged and
+    never finished is failed with this reason instead of replayed (after ``unpark``)."""
 
 
 @attrs.frozen

@@ -29,6 +29,7 @@ from thespian.actors import (
     WakeupMessage,
 )
 
+from sessionward import clock
 from sessionward import entries as E
 from sessionward.actors.messages import (
     AbortTurn,
@@ -154,7 +155,7 @@ class SessionOwner(ActorTypeDispatcher):
         self._finished: dict[str, TurnOutcome] = {}
         self._history: list[TurnRecord] = []
         self._state = "starting"
-        self._idle_since = time.time()
+        self._idle_since = clock.now()
         self._counts = {"completed": 0, "failed": 0, "heartbeat_skipped": 0}
 
     # -- dispatch --------------------------------------------------------------------------
@@ -194,7 +195,7 @@ class SessionOwner(ActorTypeDispatcher):
         self._session_key, self._session_id, self._path = msg.session_key, msg.session_id, msg.path
         self._keys = msg.keys or (msg.session_key,)
         self._member = msg.member
-        now = time.time()
+        now = clock.now()
         path = Path(msg.path)
         try:
             self._file, report = TranscriptFile.open(
@@ -218,7 +219,7 @@ class SessionOwner(ActorTypeDispatcher):
         # Each activation takes the next epoch of its file and writes it on every entry, so
         # a late write by a superseded owner is visible from the file alone.
         self._epoch = next_epoch(self._file.entries)
-        replayed = self._replay(now)
+        replayed = self._replay(now, fail_as=msg.fail_unfinished_as)
         self._state = "idle"
         self.send(sender, OwnerActivated(msg.path, os.getpid(), report, replayed))
         self._ensure_worker()
@@ -230,8 +231,12 @@ class SessionOwner(ActorTypeDispatcher):
         self.send(directory, OwnerActivationFailed(self._path, kind, message))
         self.send(self.myAddress, ActorExitRequest())
 
-    def _replay(self, now: float) -> tuple[str, ...]:
-        """Re-queue (or fail) turns acknowledged by a previous owner that never finished."""
+    def _replay(self, now: float, fail_as: str | None = None) -> tuple[str, ...]:
+        """Re-queue (or fail) turns acknowledged by a previous owner that never finished.
+
+        ``fail_as`` (after an admin unparks the session) fails every one of them with that
+        reason: their submitters were told so when the session was parked.
+        """
         for done in finished_turns(self._file.entries):
             if done.idempotency_key:
                 self._idempotency[done.idempotency_key] = done.turn_id
@@ -243,16 +248,18 @@ class SessionOwner(ActorTypeDispatcher):
             accepted,
             finished,
             self._file.entries,
-            policy=self._config.replay_policy,
+            policy="fail" if fail_as else self._config.replay_policy,
         )
+        fail_reason = OutcomeReason(fail_as) if fail_as else OutcomeReason.OWNER_LOST
         for done in plan.already_completed:
             # The reply is in the file but the turn_end is not: close it, never re-run it.
             turn = done.turn
             self._append([self._turn_end_entry(turn.turn_id, "completed", None, now, turn.idempotency_key)])
+            outcome = TurnOutcome(turn.turn_id, self._session_key, TurnStatus.COMPLETED, reply=done.reply,
+                                  lane=turn.lane, request_id=done.request_id, finished_time=now)
+            self._remember_replayed(turn, outcome)
             if done.reply_to is not None:
-                self.send(done.reply_to, OutcomeMessage(TurnOutcome(
-                    turn.turn_id, self._session_key, TurnStatus.COMPLETED, reply=done.reply,
-                    lane=turn.lane, request_id=done.request_id, finished_time=now)))
+                self.send(done.reply_to, OutcomeMessage(outcome))
         pending: list[InboxTurn] = []
         for item in plan.requeue:
             turn = attrs.evolve(item.turn, attempts=item.turn.attempts + 1)
@@ -269,25 +276,34 @@ class SessionOwner(ActorTypeDispatcher):
                 self._queue,
                 qp.PendingTurn(turn.turn_id, turn.lane, turn.text, qp.QueueMode.FOLLOWUP, turn.accepted_time))
         for item in plan.fail:
-            self._append([self._turn_end_entry(item.turn.turn_id, "failed", OutcomeReason.OWNER_LOST, now,
+            self._append([self._turn_end_entry(item.turn.turn_id, "failed", fail_reason, now,
                                                item.turn.idempotency_key)])
+            detail = ("the session was parked before this turn finished" if fail_as else
+                      "the owner died before this turn finished; it was not run again")
+            outcome = TurnOutcome(item.turn.turn_id, self._session_key, TurnStatus.FAILED, reason=fail_reason,
+                                  detail=detail, lane=item.turn.lane, request_id=item.request_id,
+                                  finished_time=now)
+            self._remember_replayed(item.turn, outcome)
             if item.reply_to is not None:
-                self.send(item.reply_to, OutcomeMessage(TurnOutcome(
-                    item.turn.turn_id, self._session_key, TurnStatus.FAILED,
-                    reason=OutcomeReason.OWNER_LOST,
-                    detail="the owner died before this turn ran; replay policy is 'fail'",
-                    lane=item.turn.lane, request_id=item.request_id, finished_time=now,
-                )))
+                self.send(item.reply_to, OutcomeMessage(outcome))
         self._file.sync()
         if accepted:  # compact the inbox to what is still pending (nothing to do when empty)
             self._inbox.rewrite([_with_reply(t, self._tickets[t.turn_id]) for t in pending])
         return tuple(t.turn_id for t in pending)
 
+    def _remember_replayed(self, turn: InboxTurn, outcome: TurnOutcome) -> None:
+        """A turn ended during replay answers its retries (and the Directory's re-forward of
+        its submit) from memory: without this, a re-forwarded submit of a turn just failed
+        as ``owner_lost`` was accepted as a new turn and ran its provider a third time."""
+        if turn.idempotency_key:
+            self._idempotency[turn.idempotency_key] = turn.turn_id
+            self._finished[turn.turn_id] = outcome
+
     # -- submit ------------------------------------------------------------------------------
 
     def receiveMsg_SubmitTurn(self, msg: SubmitTurn, sender) -> None:
         reply_to = msg.reply_to or sender
-        now = time.time()
+        now = clock.now()
         if self._state == "draining":
             self._refuse(msg, reply_to, OutcomeReason.SHUT_DOWN, "the runtime is shutting down")
             return
@@ -339,7 +355,7 @@ class SessionOwner(ActorTypeDispatcher):
                 status: TurnStatus = TurnStatus.FAILED) -> None:
         self.send(reply_to, OutcomeMessage(TurnOutcome(
             "", self._session_key, status, reason=reason, detail=detail, lane=msg.lane,
-            request_id=msg.request_id, finished_time=time.time(),
+            request_id=msg.request_id, finished_time=clock.now(),
         )))
 
     def _answer_duplicate(self, msg: SubmitTurn, reply_to) -> None:
@@ -355,7 +371,7 @@ class SessionOwner(ActorTypeDispatcher):
             # The retry's client waits for the same turn: send the outcome there too.
             self._tickets[turn_id].riders.append(f"dup:{msg.request_id}")
             self._tickets[f"dup:{msg.request_id}"] = _Ticket(
-                turn_id, msg.lane, msg.text, "duplicate", time.time(), reply_to, msg.request_id, False, None)
+                turn_id, msg.lane, msg.text, "duplicate", clock.now(), reply_to, msg.request_id, False, None)
 
     def _steer(self, ticket: _Ticket, into_turn_id: str, now: float) -> None:
         self.send(self._worker, SteerStream(into_turn_id, ticket.text))
@@ -370,7 +386,7 @@ class SessionOwner(ActorTypeDispatcher):
     def _maybe_start_next(self) -> None:
         if self._current is not None or self._state != "idle":
             return
-        now = time.time()
+        now = clock.now()
         taken = qp.take_next(self._queue, policy=self._config.queue, now=now)
         self._queue = taken.queue
         for merged in taken.merged:
@@ -461,7 +477,7 @@ class SessionOwner(ActorTypeDispatcher):
         current = self._current
         if current is None or current.ticket.turn_id != msg.turn_id:
             return  # a late batch from an aborted turn: ignored by design
-        now = time.time()
+        now = clock.now()
         current.last_progress_time = now
         current.stream_seconds = msg.stream_seconds
         pending: list[dict] = []
@@ -578,7 +594,7 @@ class SessionOwner(ActorTypeDispatcher):
         self._counts[key] += 1
         self._history.append(TurnRecord(ticket.turn_id, ticket.lane, outcome.status.value,
                                         None if outcome.reason is None else outcome.reason.value,
-                                        outcome.finished_time or time.time()))
+                                        outcome.finished_time or clock.now()))
         del self._history[:-HISTORY_SIZE]
 
     def _send_outcome(self, ticket: _Ticket, outcome: TurnOutcome) -> None:
@@ -613,7 +629,7 @@ class SessionOwner(ActorTypeDispatcher):
             reason = OutcomeReason(msg.reason)
         except ValueError:
             reason = OutcomeReason.ABORTED
-        self._abort_current(reason, f"{reason.value} on request", time.time())
+        self._abort_current(reason, f"{reason.value} on request", clock.now())
         self.send(reply_to, CommandResult(msg.request_id, True, f"turn {turn_id} aborted", turn_id))
         self._maybe_start_next()
 
@@ -644,7 +660,7 @@ class SessionOwner(ActorTypeDispatcher):
             self.send(reply_to, CommandResult(msg.request_id, False, f"turn {msg.turn_id} is not queued", msg.turn_id))
             return
         self._finish_ticket(ticket, TurnStatus.CANCELLED, OutcomeReason.CANCELLED, "cancelled on request",
-                            time.time(), write_end=True)
+                            clock.now(), write_end=True)
         self.send(reply_to, CommandResult(msg.request_id, True, f"turn {msg.turn_id} cancelled", msg.turn_id))
 
     def receiveMsg_NudgeTurn(self, msg: NudgeTurn, sender) -> None:
@@ -673,7 +689,7 @@ class SessionOwner(ActorTypeDispatcher):
             turns_completed=self._counts["completed"], turns_failed=self._counts["failed"],
             heartbeats_skipped=self._counts["heartbeat_skipped"],
             history=tuple(self._history) if include_history else (),
-            request_id=request_id, snapshot_time=time.time(), member=self._member, owner_epoch=self._epoch,
+            request_id=request_id, snapshot_time=clock.now(), member=self._member, owner_epoch=self._epoch,
         )
 
     def receiveMsg_WorkerReady(self, msg: WorkerReady, sender) -> None:
@@ -681,7 +697,7 @@ class SessionOwner(ActorTypeDispatcher):
             self.send(self._directory, OwnerWorkerStarted(self._path, msg.pid))
             if self._current is not None:
                 # A worker (re)started under a waiting turn: its start-up was not a stall.
-                self._current.last_progress_time = time.time()
+                self._current.last_progress_time = clock.now()
 
     def receiveMsg_KeysChanged(self, msg: KeysChanged, sender) -> None:
         self._keys = msg.keys
@@ -709,7 +725,7 @@ class SessionOwner(ActorTypeDispatcher):
         """Stop this session: every accepted turn fails with ``fenced``; the file is released."""
         log.error("session %s fenced: %s", self._session_key, detail)
         self._state = "fenced"
-        now = time.time()
+        now = clock.now()
         if self._current is not None:
             self._retire_worker(self._current.ticket.turn_id)
         for ticket in self._ordered_tickets():
@@ -740,14 +756,14 @@ class SessionOwner(ActorTypeDispatcher):
     def _arm_collect_timer(self) -> None:
         wake = qp.next_wakeup(self._queue)
         if wake is not None:
-            self.wakeupAfter(max(0.0, wake - time.time()) + 0.001, payload="collect")
+            self.wakeupAfter(max(0.0, wake - clock.now()) + 0.001, payload="collect")
 
     def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender) -> None:
         if msg.payload == "collect":
             self._maybe_start_next()
         elif msg.payload == "idle":
             idle = self._current is None and qp.depth(self._queue) == 0 and self._state == "idle"
-            if idle and time.time() - self._idle_since >= self._config.idle_timeout * 0.99:
+            if idle and clock.now() - self._idle_since >= self._config.idle_timeout * 0.99:
                 self.send(self._directory, OwnerIdle(self._path))
 
     def receiveMsg_PassivateOwner(self, msg: PassivateOwner, sender) -> None:
@@ -763,7 +779,7 @@ class SessionOwner(ActorTypeDispatcher):
         # Nobody is left waiting: every accepted turn gets an outcome before the owner ends.
         if self._state not in ("stopping", "fenced") and self._file is not None:
             self._state = "draining"
-            now = time.time()
+            now = clock.now()
             if self._current is not None:
                 self._retire_worker(self._current.ticket.turn_id)
             for ticket in self._ordered_tickets():
@@ -788,7 +804,7 @@ class SessionOwner(ActorTypeDispatcher):
             self._worker = None
             if self._current is not None:
                 # The worker died under a running turn: fail it rather than wait forever.
-                self._end_current([], TurnStatus.FAILED, OutcomeReason.PROVIDER_ERROR, time.time(),
+                self._end_current([], TurnStatus.FAILED, OutcomeReason.PROVIDER_ERROR, clock.now(),
                                   detail="the turn worker exited", provider_error="connection")
 
     def receiveMsg_PoisonMessage(self, msg: PoisonMessage, sender) -> None:

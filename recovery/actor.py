@@ -10,12 +10,12 @@ new owner, which replays the old one's inbox itself.
 
 from __future__ import annotations
 
-import time
 import uuid
 
 import attrs
 from thespian.actors import ActorTypeDispatcher, WakeupMessage
 
+from sessionward import clock
 from sessionward.actors.messages import (
     AbortTurn,
     CommandResult,
@@ -46,6 +46,11 @@ class ConfigureRecovery:
 @attrs.frozen
 class RecoveryReady:
     request_id: str
+
+
+@attrs.frozen
+class SweepNow:
+    """Run one sweep now, as a tick would (tests that drive time with a fake clock)."""
 
 
 @attrs.frozen
@@ -85,8 +90,7 @@ class RecoveryActor(ActorTypeDispatcher):
     def receiveMsg_ConfigureRecovery(self, msg: ConfigureRecovery, sender) -> None:
         cfg = msg.config
         self._directory = msg.directory
-        self._thresholds = Thresholds(recovery_tick=cfg.recovery_tick, stall_after=cfg.stall_after,
-                                      abort_after=cfg.abort_after)
+        self._thresholds = cfg.thresholds()
         self._status_timeout = min(cfg.status_timeout, cfg.recovery_tick * 0.8)
         self.send(sender, RecoveryReady(msg.request_id))
         self.wakeupAfter(cfg.recovery_tick, payload="tick")
@@ -94,8 +98,15 @@ class RecoveryActor(ActorTypeDispatcher):
     def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender) -> None:
         if msg.payload != "tick" or self._thresholds is None:
             return
-        self._ticks += 1
         self.wakeupAfter(self._thresholds.recovery_tick, payload="tick")
+        self._sweep()
+
+    def receiveMsg_SweepNow(self, msg: SweepNow, sender) -> None:
+        if self._thresholds is not None:
+            self._sweep()
+
+    def _sweep(self) -> None:
+        self._ticks += 1
         if self._sweep_id is None:  # one sweep in flight at a time
             self._sweep_id = uuid.uuid4().hex
             self.send(self._directory, QuerySessions(self._sweep_id, unbounded=True,
@@ -105,7 +116,7 @@ class RecoveryActor(ActorTypeDispatcher):
         if msg.request_id != self._sweep_id:
             return
         self._sweep_id = None
-        now = time.time()
+        now = clock.now()
         seen = set()
         for state in msg.sessions:
             seen.add(state.session_key)
@@ -144,7 +155,7 @@ class RecoveryActor(ActorTypeDispatcher):
         log.warning("recovery action failed: %s %s", msg.kind, msg.message)
 
     def receiveMsg_QueryRecoveryHistory(self, msg: QueryRecoveryHistory, sender) -> None:
-        now = time.time()
+        now = clock.now()
         counts = {str(k): v for k, v in self._history.counts_since(now - 3600).items()}
         self.send(sender, RecoveryHistoryReply(msg.request_id, self._history.since(msg.since_time), counts,
                                                self._ticks))

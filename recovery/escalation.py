@@ -18,7 +18,10 @@ The ladder, per turn:
   stall may be nudged again.
 - ``stuck``: ``Abort``; if the same turn is still current at the first observation past
   ``abort_grace``, the abort was ineffective and the owner is ``Replace``d.
-- ``wedged_after_misses`` status queries in a row unanswered: ``Replace``.
+- ``wedged_after_misses`` status queries in a row unanswered *and* no answer for
+  ``effective_wedged_after`` seconds of wall time: ``Replace``. The Directory checks again
+  before it acts (the owner must be live, its process alive, and silent to it as well),
+  and backs off or parks a file that keeps needing replacement.
 
 A new turn id resets the ladder.
 """
@@ -133,6 +136,13 @@ class EscalationState:
     """Whether ``turn_id`` has had its long-running warning."""
     missed_answers: int = 0
     """Status queries in a row that the owner did not answer."""
+    heard_time: float | None = None
+    """When the owner last answered (or, before any answer, when it was first observed).
+
+    The wedge rule reads this, not the count of misses alone: an owner is replaced only
+    after ``effective_wedged_after`` seconds of silence by the wall clock, however short
+    the tick. Counting misses alone turned a slow fsync into a replacement loop.
+    """
     pending: PendingStep | None = None
     """Invariant: at most one step awaits judgement, because each rung settles the last."""
     resolution: Resolution | None = None
@@ -192,8 +202,10 @@ def _no_answer(
     state: EscalationState, now: float, thresholds: Thresholds
 ) -> tuple[EscalationState, Action]:
     missed = state.missed_answers + 1
-    if missed < thresholds.wedged_after_misses:
-        return attrs.evolve(state, missed_answers=missed), NoAction()
+    heard = now if state.heard_time is None else state.heard_time
+    silent_for = now - heard
+    if missed < thresholds.wedged_after_misses or silent_for < thresholds.effective_wedged_after:
+        return attrs.evolve(state, missed_answers=missed, heard_time=heard), NoAction()
     # The owner went silent with a step pending: whatever that step was, it did not help.
     return _replace(_settle(state, effective=False), now)
 
@@ -201,7 +213,7 @@ def _no_answer(
 def _answered(
     state: EscalationState, status: OwnerStatus, now: float, thresholds: Thresholds
 ) -> tuple[EscalationState, Action]:
-    state = _follow(attrs.evolve(state, missed_answers=0), status)
+    state = _follow(attrs.evolve(state, missed_answers=0, heard_time=now), status)
     if status.turn_id is None:
         return state, NoAction()
     pending = state.pending

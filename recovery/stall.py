@@ -58,8 +58,8 @@ class Thresholds:
     """The recovery timings, in seconds (``..._after`` values are durations, not instants).
 
     Raises:
-        BadInputError: a duration is not finite and positive, ``abort_after`` is shorter
-            than ``stall_after``, or ``wedged_after_misses`` is below 1.
+        BadInputError: a duration is not finite and positive, the thresholds are out of
+            order (see ``check_order``), or ``wedged_after_misses`` is below 1.
     """
 
     recovery_tick: float = attrs.field(default=30.0, validator=_seconds())
@@ -84,13 +84,30 @@ class Thresholds:
 
     ``None`` means one ``recovery_tick``; read ``effective_abort_grace``.
     """
+    wedged_after: float | None = attrs.field(default=None, validator=_seconds())
+    """How long a live owner must leave every query unanswered before it counts as wedged.
+
+    A wall-clock floor, independent of the tick: a slow disk (an fsync taking seconds) or a
+    busy CPU makes a healthy owner silent for a while, and replacing it for that is the
+    churn this runtime exists to prevent. ``None`` means ``max(60, 5 * recovery_tick,
+    effective_abort_after + recovery_tick)``; read ``effective_wedged_after``.
+    """
 
     def __attrs_post_init__(self) -> None:
-        if self.effective_abort_after < self.stall_after:
-            raise BadInputError(
-                f"abort_after ({self.abort_after}) must be at least "
-                f"stall_after ({self.stall_after})"
-            )
+        check_order(self)
+
+    @property
+    def effective_wedged_after(self) -> float:
+        """``wedged_after``, or ``max(60, 5 * recovery_tick, effective_abort_after + recovery_tick)``.
+
+        60 s is the floor the issue of record asks for; the other two terms keep the order
+        ``recovery_tick < stall_after < abort_after < wedged_after`` and at least five ticks
+        of silence when the thresholds are long (the defaults give 390 s).
+        """
+        if self.wedged_after is not None:
+            return self.wedged_after
+        return max(MIN_WEDGED_AFTER, WEDGED_TICKS * self.recovery_tick,
+                   self.effective_abort_after + self.recovery_tick)
 
     @property
     def effective_abort_after(self) -> float:
@@ -107,6 +124,34 @@ class Thresholds:
     def effective_abort_grace(self) -> float:
         """``abort_grace``, or one ``recovery_tick`` when it is not set."""
         return self.recovery_tick if self.abort_grace is None else self.abort_grace
+
+
+MIN_WEDGED_AFTER = 60.0
+"""The default floor of ``wedged_after`` (seconds)."""
+WEDGED_TICKS = 5
+"""``wedged_after`` is never shorter than this many ticks: a handful of missed sweeps is
+noise on a loaded machine, not evidence."""
+
+
+def check_order(t: Thresholds) -> None:
+    """Raise ``BadInputError`` in one line unless ``tick < stall_after < abort_after <
+    wedged_after`` and ``wedged_after >= 5 ticks``.
+
+    A tick longer than the stall it should catch would miss it; an abort before a stall
+    skips the nudge; a wedge floor under the abort threshold would replace an owner for
+    the silence of a turn that recovery would otherwise just abort.
+    """
+    abort, wedged = t.effective_abort_after, t.effective_wedged_after
+    if not t.recovery_tick < t.stall_after < abort < wedged:
+        raise BadInputError(
+            "recovery thresholds must satisfy recovery_tick < stall_after < abort_after < wedged_after, "
+            f"got {t.recovery_tick:g} < {t.stall_after:g} < {abort:g} < {wedged:g}"
+        )
+    if wedged < WEDGED_TICKS * t.recovery_tick:
+        raise BadInputError(
+            f"wedged_after ({wedged:g} s) must be at least {WEDGED_TICKS} recovery ticks "
+            f"({WEDGED_TICKS * t.recovery_tick:g} s)"
+        )
 
 
 def classify(

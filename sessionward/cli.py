@@ -172,6 +172,7 @@ def cmd_status(args) -> int:
         ("sessions re-homed", str(status.rehomed_sessions) + (
             f" (last took {status.last_rehome_seconds:.2f}s)" if status.last_rehome_seconds is not None else "")),
         ("fenced files", str(len(status.fenced_files))),
+        ("parked sessions", "; ".join(f"{p.session_key} ({p.reason})" for p in status.parked) or "0"),
         ("versions", ", ".join(f"{k} {v}" for k, v in status.versions.items())),
     ]
     print(_table(("", ""), rows, header=False))
@@ -235,6 +236,13 @@ def cmd_cancel(args) -> int:
     with _client(args) as client:
         result = client.cancel(args.key, args.turn)
     print(("cancelled: " if result.ok else "not cancelled: ") + result.detail)
+    return EXIT_OK if result.ok else EXIT_NOT_FOUND
+
+
+def cmd_unpark(args) -> int:
+    with _client(args) as client:
+        result = client.unpark(args.key)
+    print(("unparked: " if result.ok else "not unparked: ") + result.detail)
     return EXIT_OK if result.ok else EXIT_NOT_FOUND
 
 
@@ -424,6 +432,8 @@ def _parser() -> argparse.ArgumentParser:
     p = command("cancel", cmd_cancel, "Cancel a queued turn.")
     p.add_argument("key")
     p.add_argument("--turn", required=True)
+    p = command("unpark", cmd_unpark, "Start a parked session again (its unfinished turns fail 'parked').")
+    p.add_argument("key", help="the parked session's key (see `status`)")
     p = command("submit", cmd_submit, "Submit a turn and wait for its outcome.", json_flag=True)
     p.add_argument("key")
     p.add_argument("text")

@@ -44,6 +44,7 @@ ERROR_KINDS: dict[str, type[errors.SessionwardError]] = {
     "corrupt_transcript": errors.CorruptTranscriptError,
     "owned_elsewhere": errors.SessionOwnedElsewhereError,
     "unavailable": errors.UnavailableError,
+    "parked": errors.SessionParkedError,
     "unknown_message": errors.SessionwardError,
     "internal_error": errors.SessionwardError,
     "not_found": errors.SessionwardError,

@@ -23,6 +23,35 @@ class RecoveryConfig:
     status_timeout: float = 5.0
     """An owner that does not answer a status query within this is counted as a miss."""
     enabled: bool = True
+    wedged_after: float | None = None
+    """A live owner silent this long (wall time, process alive) is wedged and replaced.
+    Default ``max(60, 5 * recovery_tick, abort_after + recovery_tick)``."""
+    replace_backoff: float = 1.0
+    """Delay before a file's second owner replacement in ``park_window``; doubles after."""
+    park_after: int = 3
+    """Owner replacements of one file in ``park_window`` after which it is parked."""
+    park_window: float = 600.0
+    """How far back replacements count (seconds)."""
+
+    def __attrs_post_init__(self) -> None:
+        # Validated together, in one line, at construction (and on every attrs.evolve):
+        # a runtime never starts with thresholds that would make recovery churn.
+        self.thresholds()
+        self.replacement_policy()
+
+    def thresholds(self):
+        """These timings as the pure rules' ``Thresholds`` (raises ``BadInputError`` if invalid)."""
+        from sessionward.recovery.stall import Thresholds
+
+        return Thresholds(recovery_tick=self.recovery_tick, stall_after=self.stall_after,
+                          abort_after=self.abort_after, wedged_after=self.wedged_after)
+
+    def replacement_policy(self):
+        """The backoff and parking rules as ``ReplacementPolicy``."""
+        from sessionward.recovery.liveness import ReplacementPolicy
+
+        return ReplacementPolicy(backoff=self.replace_backoff, park_after=self.park_after,
+                                 park_window=self.park_window)
 
 
 @attrs.frozen

@@ -41,6 +41,13 @@ class UnavailableError(CoordinationError):
     """
 
 
+class SessionParkedError(CoordinationError):
+    """The session is parked: its owner had to be replaced too often in a short time.
+
+    Nothing restarts it until an admin runs ``sessionward unpark KEY`` (``Runtime.unpark``).
+    """
+
+
 class RuntimeClosedError(CoordinationError):
     """The runtime is shut down or shutting down."""
 

@@ -47,43 +47,8 @@ class Inbox:
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
 
     def load(self) -> tuple[list[InboxTurn], set[str]]:
-        """Accepted turns in order, and the ids of those marked finished.
-
-        A torn or foreign line is skipped: the transcript, not the inbox, is the record of
-        what was written, and the inbox only adds turns that might otherwise be lost.
-        """
-        accepted: list[InboxTurn] = []
-        finished: set[str] = set()
-        try:
-            raw = self.path.read_bytes()
-        except FileNotFoundError:
-            return accepted, finished
-        for line in raw.split(b"\n"):
-            try:
-                rec = json.loads(line)
-            except ValueError:
-                continue
-            if not isinstance(rec, dict):
-                continue
-            if rec.get("kind") == "accepted":
-                try:
-                    accepted.append(
-                        InboxTurn(
-                            turn_id=str(rec["turnId"]),
-                            lane=str(rec["lane"]),
-                            text=str(rec["text"]),
-                            mode=str(rec.get("mode", "followup")),
-                            accepted_time=float(rec["acceptedTime"]),
-                            idempotency_key=rec.get("idempotencyKey"),
-                            attempts=int(rec.get("attempts", 0)),
-                            reply=rec.get("reply"),
-                        )
-                    )
-                except (KeyError, TypeError, ValueError):
-                    continue
-            elif rec.get("kind") == "finished" and isinstance(rec.get("turnId"), str):
-                finished.add(rec["turnId"])
-        return accepted, finished
+        """Accepted turns in order, and the ids of those marked finished (``read_inbox``)."""
+        return read_inbox(self.path)
 
     def record_accepted(self, turn: InboxTurn) -> None:
         self._write(_accepted_record(turn), sync=self._fsync)
@@ -126,3 +91,44 @@ def _accepted_record(turn: InboxTurn) -> dict[str, Any]:
         "attempts": turn.attempts,
         "reply": turn.reply,
     }
+
+
+def read_inbox(path: Path) -> tuple[list[InboxTurn], set[str]]:
+    """Accepted turns in order, and the ids of those marked finished. Read-only.
+
+    A torn or foreign line is skipped: the transcript, not the inbox, is the record of
+    what was written, and the inbox only adds turns that might otherwise be lost.
+    """
+    accepted: list[InboxTurn] = []
+    finished: set[str] = set()
+    try:
+        raw = path.read_bytes()
+    except FileNotFoundError:
+        return accepted, finished
+    for line in raw.split(b"\n"):
+        try:
+            rec = json.loads(line)
+        except ValueError:
+            continue
+        if not isinstance(rec, dict):
+            continue
+        if rec.get("kind") == "accepted":
+            try:
+                accepted.append(
+                    InboxTurn(
+                        turn_id=str(rec["turnId"]),
+                        lane=str(rec["lane"]),
+                        text=str(rec["text"]),
+                        mode=str(rec.get("mode", "followup")),
+                        accepted_time=float(rec["acceptedTime"]),
+                        idempotency_key=rec.get("idempotencyKey"),
+                        attempts=int(rec.get("attempts", 0)),
+                        reply=rec.get("reply"),
+                    )
+                )
+            except (KeyError, TypeError, ValueError):
+                continue
+        elif rec.get("kind") == "finished" and isinstance(rec.get("turnId"), str):
+            finished.add(rec["turnId"])
+    return accepted, finished
+

@@ -40,6 +40,8 @@ class OutcomeReason(enum.StrEnum):
     DRAINING = "draining"
     OWNER_LOST = "owner_lost"
     UNAVAILABLE = "unavailable"
+    PARKED = "parked"
+    """The session's owner had to be replaced too often; it waits for an admin's ``unpark``."""
     # the model
     PROVIDER_ERROR = "provider_error"
     # the input
@@ -63,6 +65,7 @@ COORDINATION_REASONS = frozenset(
         OutcomeReason.DRAINING,
         OutcomeReason.OWNER_LOST,
         OutcomeReason.UNAVAILABLE,
+        OutcomeReason.PARKED,
     }
 )
 """Reasons that must never trigger model fallback."""

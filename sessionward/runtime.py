@@ -39,6 +39,7 @@ from sessionward.actors.messages import (
     SessionsPage,
     SubmitTurn,
     SystemStatus,
+    UnparkSession,
     WedgeOwner,
 )
 from sessionward.client import Mailbox, TurnHandle, error_from_reply, new_request_id
@@ -71,6 +72,10 @@ _live_runtimes: weakref.WeakSet[Runtime] = weakref.WeakSet()
 def _close_all() -> None:  # interpreter exit shuts every runtime down: no process left behind
     for rt in list(_live_runtimes):
         rt.close()
+
+
+def _owner_wait(timeout: float, config: RuntimeConfig) -> float:
+    return max(0.05, min(config.recovery.status_timeout, timeout / 2))
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -258,6 +263,15 @@ class Runtime:
         validate_session_key(session_key)
         return self._command(CancelTurn(new_request_id(), session_key, turn_id), timeout)
 
+    def unpark(self, session_key: str, *, timeout: float = 10.0) -> CommandResult:
+        """Start a parked session again (see ``SystemStatus.parked``).
+
+        The turns its lost owners left unfinished are failed with reason ``parked`` (their
+        submitters were told so when it was parked); none of them runs.
+        """
+        validate_session_key(session_key)
+        return self._command(UnparkSession(new_request_id(), session_key), timeout)
+
     def bind(self, session_key: str, target_key: str, *, timeout: float = 10.0) -> CommandResult:
         """Make ``session_key`` share ``target_key``'s transcript (one file, one owner)."""
         validate_session_key(session_key)
@@ -282,13 +296,16 @@ class Runtime:
 
     def sessions_page(self, *, active_only: bool = False, lane: str | None = None, limit: int = 100,
                       offset: int = 0, timeout: float = 10.0) -> SessionsPage:
-        reply = self._ask(QuerySessions(new_request_id(), active_only, lane, limit, offset), timeout)
+        # The Directory waits for slow owners at most half the caller's time, so a silent
+        # owner is listed as such instead of making the whole query time out.
+        reply = self._ask(QuerySessions(new_request_id(), active_only, lane, limit, offset,
+                                        timeout=_owner_wait(timeout, self.config)), timeout)
         if not isinstance(reply, SessionsPage):
             raise CoordinationError(f"unexpected reply {reply!r}")
         return reply
 
     def status(self, *, timeout: float = 10.0) -> SystemStatus:
-        reply = self._ask(QuerySystem(new_request_id()), timeout)
+        reply = self._ask(QuerySystem(new_request_id(), timeout=_owner_wait(timeout, self.config)), timeout)
         if not isinstance(reply, SystemStatus):
             raise CoordinationError(f"unexpected reply {reply!r}")
         return reply

@@ -5,6 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -93,3 +94,62 @@ def streams_started(count_file: Path) -> list[str]:
 
 
 os.environ.setdefault("PYTHONHASHSEED", "0")
+
+
+@pytest.fixture
+def shared_clock(tmp_path, monkeypatch):
+    """Moves the clock of every actor process a runtime made after this fixture starts.
+
+    Returns ``advance(seconds)``. Silence of a minute is simulated in no time: the actors
+    read ``sessionward.clock``, which adds the offset in this file (the variable is
+    inherited by the processes the actor system forks).
+    """
+    from sessionward import clock
+
+    path = tmp_path / "clock-offset"
+    path.write_text("0")
+    monkeypatch.setenv(clock.OFFSET_FILE_ENV, str(path))
+    return lambda seconds: clock.advance_offset_file(path, seconds)
+
+
+def gated_provider(gate: str, entered: str, **kwargs):
+    """A ProviderSpec factory that blocks while the file ``gate`` exists.
+
+    The owner builds its provider while it activates, so this holds an owner in
+    activation for as long as a test wants; ``entered`` is created once it blocks.
+    """
+    from sessionward import ScriptedProvider
+
+    gate_path = Path(gate)
+    if gate_path.exists():
+        Path(entered).touch()
+    while gate_path.exists():
+        time.sleep(0.02)
+    return ScriptedProvider(**kwargs)
+
+
+def stopped(pid: int):
+    """SIGSTOP ``pid``; the returned function resumes it if it still exists (cleanup)."""
+    os.kill(pid, signal.SIGSTOP)
+
+    def resume() -> None:
+        try:
+            os.kill(pid, signal.SIGCONT)
+        except ProcessLookupError:
+            pass
+
+    return resume
+
+
+def recovery_ticks(rt) -> int:
+    return rt.recovery_history().ticks
+
+
+def silence_for_a_minute(rt, shared_clock) -> None:
+    """Let recovery see the owner silent for a few sweeps, then move every clock a minute on.
+
+    The sweeps first: an answer received after the jump would count as recent.
+    """
+    start = recovery_ticks(rt)
+    wait_for(lambda: recovery_ticks(rt) >= start + 3, 30, "three sweeps of silence")
+    shared_clock(61)

@@ -183,35 +183,52 @@ def test_one_missed_answer_is_tolerated():
     assert actions(run([(T0, NoAnswer())])) == [NoAction()]
 
 
-def test_two_missed_answers_in_a_row_replace_the_owner():
-    steps = run([(T0, status(progress=T0)), (T0 + 30, NoAnswer()), (T0 + 60, NoAnswer())])
+W = TH.effective_wedged_after  # 390 s with the default thresholds
+
+
+def test_an_owner_silent_for_wedged_after_is_replaced():
+    steps = run([(T0, status(progress=T0)), (T0 + 30, NoAnswer()), (T0 + W, NoAnswer())])
     assert actions(steps)[1:] == [NoAction(), Replace("t1")]
 
 
+def test_missed_answers_alone_never_replace_an_owner_before_wedged_after():
+    # The churn seen under fsync pressure: a 0.4 s tick and two misses replaced healthy owners.
+    fast = Thresholds(recovery_tick=0.4, stall_after=1.0, abort_after=2.0)
+    steps = run([(T0, IDLE)] + [(T0 + 0.4 * i, NoAnswer()) for i in range(1, 140)], thresholds=fast)
+    assert set(actions(steps)) == {NoAction()}
+    assert steps[-1][0].missed_answers == 139
+
+
+def test_silence_is_measured_from_the_last_answer_not_from_the_first_miss():
+    fast = Thresholds(recovery_tick=0.4, stall_after=1.0, abort_after=2.0)
+    steps = run([(T0, IDLE), (T0 + 59, NoAnswer()), (T0 + 60, NoAnswer())], thresholds=fast)
+    assert actions(steps) == [NoAction(), NoAction(), Replace(None)]
+
+
 def test_an_answer_between_misses_resets_the_count():
-    steps = run([(T0, NoAnswer()), (T0 + 30, IDLE), (T0 + 60, NoAnswer())])
-    assert actions(steps) == [NoAction(), NoAction(), NoAction()]
+    steps = run([(T0, NoAnswer()), (T0 + W, IDLE), (T0 + W + 30, NoAnswer()), (T0 + 2 * W - 1, NoAnswer())])
+    assert actions(steps) == [NoAction(), NoAction(), NoAction(), NoAction()]
 
 
 def test_the_number_of_tolerated_misses_is_configurable():
     thresholds = Thresholds(wedged_after_misses=3)
-    steps = run([(T0 + i, NoAnswer()) for i in range(3)], thresholds=thresholds)
+    steps = run([(T0 + i * W, NoAnswer()) for i in range(3)], thresholds=thresholds)
     assert actions(steps) == [NoAction(), NoAction(), Replace(None)]
 
 
 def test_an_owner_that_goes_silent_after_a_nudge_makes_the_nudge_ineffective():
-    steps = run([(T0 + 120, status()), (T0 + 150, NoAnswer()), (T0 + 180, NoAnswer())])
+    steps = run([(T0 + 120, status()), (T0 + 150, NoAnswer()), (T0 + 120 + W, NoAnswer())])
     assert actions(steps) == [Nudge("t1"), NoAction(), Replace("t1")]
     assert steps[-1][0].resolution == Resolution(ActionKind.NUDGE, "t1", effective=False)
 
 
 def test_an_answer_after_a_replace_marks_the_replace_effective():
-    steps = run([(T0, NoAnswer()), (T0 + 30, NoAnswer()), (T0 + 60, IDLE)])
+    steps = run([(T0, NoAnswer()), (T0 + W, NoAnswer()), (T0 + W + 30, IDLE)])
     assert steps[-1][0].resolution == Resolution(ActionKind.REPLACE, None, effective=True)
 
 
 def test_a_replacement_that_also_stays_silent_is_replaced_again():
-    steps = run([(T0 + 30 * i, NoAnswer()) for i in range(4)])
+    steps = run([(T0 + W * i, NoAnswer()) for i in range(4)])
     assert actions(steps) == [NoAction(), Replace(None), NoAction(), Replace(None)]
     assert steps[-1][0].resolution == Resolution(ActionKind.REPLACE, None, effective=False)
 

@@ -36,7 +36,7 @@ def test_abort_after_defaults_to_three_stall_periods_for_long_ones():
 
 
 def test_an_explicit_abort_after_is_used_as_given():
-    assert Thresholds(stall_after=10.0, abort_after=20.0).effective_abort_after == 20.0
+    assert Thresholds(recovery_tick=5.0, stall_after=10.0, abort_after=20.0).effective_abort_after == 20.0
 
 
 def test_abort_grace_defaults_to_one_recovery_tick():
@@ -47,6 +47,30 @@ def test_abort_grace_defaults_to_one_recovery_tick():
 def test_abort_after_shorter_than_stall_after_is_refused():
     with pytest.raises(BadInputError, match="abort_after"):
         Thresholds(stall_after=120.0, abort_after=60.0)
+
+
+def test_wedged_after_defaults_to_a_minute_for_short_thresholds():
+    assert Thresholds(recovery_tick=0.4, stall_after=1.0, abort_after=2.0).effective_wedged_after == 60.0
+
+
+def test_wedged_after_defaults_past_abort_after_and_five_ticks_for_long_thresholds():
+    assert Thresholds().effective_wedged_after == 300.0 + 30.0 + 60.0  # abort 360 + one tick
+    assert Thresholds(recovery_tick=20.0, stall_after=40.0, abort_after=50.0).effective_wedged_after == 100.0
+
+
+@pytest.mark.parametrize(("kwargs", "order"), [
+    ({"recovery_tick": 2.0, "stall_after": 1.0, "abort_after": 3.0}, "2 < 1 < 3 < 60"),
+    ({"recovery_tick": 0.2, "stall_after": 0.4, "abort_after": 1.0, "wedged_after": 0.9}, "0.2 < 0.4 < 1 < 0.9"),
+])
+def test_thresholds_out_of_order_are_refused_in_one_line_naming_the_values(kwargs, order):
+    with pytest.raises(BadInputError) as err:
+        Thresholds(**kwargs)
+    assert "\n" not in str(err.value) and order in str(err.value)
+
+
+def test_a_wedged_after_under_five_ticks_is_refused():
+    with pytest.raises(BadInputError, match="at least 5 recovery ticks"):
+        Thresholds(recovery_tick=1.0, stall_after=2.0, abort_after=3.0, wedged_after=4.0)
 
 
 @pytest.mark.parametrize(
@@ -119,7 +143,7 @@ def test_progress_from_before_the_turn_started_does_not_count_against_it():
 
 
 def test_custom_thresholds_are_applied():
-    t = Thresholds(stall_after=1.0, abort_after=2.0, long_running_after=5.0)
+    t = Thresholds(recovery_tick=0.5, stall_after=1.0, abort_after=2.0, long_running_after=5.0)
     assert health(T0, T0, T0 + 0.5, t) is Health.HEALTHY
     assert health(T0, T0, T0 + 1.0, t) is Health.STALLED
     assert health(T0, T0, T0 + 2.0, t) is Health.STUCK
