@@ -13,6 +13,7 @@ measure their leftovers in its memory figures.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import multiprocessing
 import traceback
@@ -27,10 +28,46 @@ OPTIONAL = ("cluster",)
 
 
 def run_workload(name: str, quick: bool, workdir: str | Path) -> Any:
-    """Run one workload with its full (or quick) parameters; return its ``WorkloadResult``."""
+    """Run one workload with its full (or quick) parameters; return its ``WorkloadResult``.
+
+    Every result also reports how many owners recovery replaced in the workload's runtimes
+    (target 0: a healthy run replaces none).
+    """
+    import attrs
+
+    from benchmarks.workloads.report import Figure, Target
+
     module = importlib.import_module(f"benchmarks.workloads.{name}")
     params = module.QUICK if quick else module.Params()
-    return module.run(params, Path(workdir))
+    with _counting_replacements() as replaced:
+        result = module.run(params, Path(workdir))
+    if not replaced:
+        return result
+    figure = Figure("owners replaced by recovery", sum(replaced), "", Target("<=", 0))
+    return attrs.evolve(result, figures=(*result.figures, figure))
+
+
+@contextlib.contextmanager
+def _counting_replacements():
+    """Record ``status().owners_replaced`` of every local runtime just before it closes."""
+    from sessionward.runtime import Runtime
+
+    counts: list[int] = []
+    original = Runtime.close
+
+    def close(self, timeout: float = 10.0) -> None:
+        if not self._closed and self.cluster is None:
+            try:
+                counts.append(self.status(timeout=timeout).owners_replaced)
+            except Exception:
+                counts.append(0)  # an unanswered status query is reported by the workload
+        original(self, timeout)
+
+    Runtime.close = close
+    try:
+        yield counts
+    finally:
+        Runtime.close = original
 
 
 def _child(name: str, quick: bool, workdir: str, conn) -> None:
