@@ -23,7 +23,7 @@ from typing import Any
 WORKLOADS = ("incident", "throughput", "streaming", "scale", "durability")
 """Every workload, in the order ``python -m benchmarks`` runs them."""
 
-OPTIONAL = ("cluster",)
+OPTIONAL = ("cluster", "liveness")
 """Workloads that run only when named with ``--only`` (they start daemons of their own)."""
 
 
