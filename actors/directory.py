@@ -40,6 +40,7 @@ from sessionward.actors.messages import (
     ConfigureDirectory,
     DirectoryReady,
     ErrorReply,
+    ForStore,
     KeysChanged,
     OutcomeMessage,
     OwnerActivated,
@@ -134,6 +135,7 @@ class Directory(ActorTypeDispatcher):
         self._last_rehome: float | None = None
         self._waiting: dict[str, _Slot] = {}
         """Re-homed files whose lock was still held: retried every REHOME_RETRY_AFTER."""
+        self._system_id: str | None = None
 
     def receiveMessage(self, message, sender):
         # Nothing may escape a handler: Thespian would re-run the message.
@@ -157,6 +159,7 @@ class Directory(ActorTypeDispatcher):
         self._store = SessionStore.from_locator(msg.store_root)
         self._config = msg.config
         self._provider = msg.provider
+        self._system_id = msg.system_id
         self._index = self._store.load_index()
         self._keys_by_id = {}
         for key, record in self._index.items():
@@ -171,6 +174,18 @@ class Directory(ActorTypeDispatcher):
 
             self._watch = self.createActor(MemberWatch)
         self.send(sender, DirectoryReady(msg.request_id, os.getpid()))
+
+    def receiveMsg_ForStore(self, msg: ForStore, sender) -> None:
+        # One store, one actor system: a request meant for another store's system (a
+        # client given the wrong port) is refused whole, never served here.
+        if self._system_id is not None and msg.system_id != self._system_id:
+            inner = msg.message
+            where = self._store.locator if self._store is not None else "another store"
+            self.send(getattr(inner, "reply_to", None) or sender,
+                      ErrorReply(getattr(inner, "request_id", ""), "wrong_store",
+                                 f"this actor system serves {where}, not the store this request is for"))
+            return
+        self.receiveMessage(msg.message, sender)
 
     def receiveMsg_RegisterClient(self, msg: RegisterClient, sender) -> None:
         self.send(sender, ClientRegistered(msg.request_id, sender))

@@ -24,15 +24,20 @@ from sessionward.errors import (
     CorruptTranscriptError,
     FencedError,
     InvalidMessageError,
+    InvalidPortError,
     InvalidSessionKeyError,
     PathEscapesStoreError,
+    PortInUseError,
     ProviderError,
     RuntimeClosedError,
     SessionBusyError,
     SessionOwnedElsewhereError,
     SessionwardError,
+    StoreInUseError,
+    StoreUnusableError,
     TurnFailedError,
     UnavailableError,
+    WrongStoreError,
 )
 from sessionward.lanes.queue_policy import DropPolicy, QueueMode, QueuePolicy
 from sessionward.outcomes import OutcomeReason, TurnOutcome, TurnStatus
@@ -48,9 +53,11 @@ __all__ = [
     "Durability",
     "FencedError",
     "InvalidMessageError",
+    "InvalidPortError",
     "InvalidSessionKeyError",
     "OutcomeReason",
     "PathEscapesStoreError",
+    "PortInUseError",
     "ProviderError",
     "ProviderSpec",
     "QueueMode",
@@ -63,11 +70,14 @@ __all__ = [
     "SessionBusyError",
     "SessionOwnedElsewhereError",
     "SessionwardError",
+    "StoreInUseError",
+    "StoreUnusableError",
     "TurnFailedError",
     "TurnHandle",
     "TurnOutcome",
     "TurnStatus",
     "UnavailableError",
+    "WrongStoreError",
 ]
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())
