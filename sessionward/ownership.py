@@ -18,6 +18,11 @@ START_TIME_SLACK = 0.1
 """Seconds two readings of one process's start time may differ by (the kernel counts start
 times in clock ticks, 10 ms here, and the boot time they are added to is read each time)."""
 
+CLOCK_SLACK = 2.0
+"""Seconds a process's start time (psutil: boot time + ticks) may lag ``time.time()`` read
+at the same instant: the kernel gives the boot time in whole seconds. Measured here: a
+process forked right after a ``time.time()`` reading had a start time 0.62 s before it."""
+
 
 @attrs.frozen
 class ProcessFacts:
@@ -71,5 +76,5 @@ def leftover_pids(record: SystemRecord, processes: list[ProcessFacts], *, own_pi
     return sorted(
         p.pid for p in processes
         if p.pgid == record.group and p.sid == record.group and p.pid != own_pid
-        and p.start_time >= record.started_time - START_TIME_SLACK
+        and p.start_time >= record.started_time - CLOCK_SLACK
     )

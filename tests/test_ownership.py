@@ -22,7 +22,7 @@ def test_leftovers_are_the_younger_processes_of_the_recorded_group_and_session()
     processes = [
         ProcessFacts(201, 1001.5, 200, 200),  # an owner of the dead system
         ProcessFacts(202, 1002.0, 200, 200),  # its worker
-        ProcessFacts(203, 999.0, 200, 200),  # older than the system: the pid numbers were reused
+        ProcessFacts(203, 998.0, 200, 200),  # older than the system: the pid numbers were reused
         ProcessFacts(204, 1002.0, 200, 300),  # same group number, another session
         ProcessFacts(205, 1002.0, 300, 300),  # another system entirely
     ]
