@@ -80,9 +80,13 @@ def read_record(root: Path) -> SystemRecord | None:
         return None
 
 
-def claim_store(root: Path, system_id: str, port: int | None) -> SystemRecord:
+def claim_store(root: Path, system_id: str, port: int | None) -> tuple[SystemRecord, SystemRecord | None]:
     """Make this process the store's host (steps 1-4 of the module's docstring, but the
     process group, which ``complete_claim`` adds once the system runs).
+
+    Returns:
+        This runtime's record, and the record of the dead host it took the store over
+        from (None when the store was free, or closed cleanly).
 
     Raises:
         StoreInUseError: the recorded host is alive.
@@ -97,7 +101,7 @@ def claim_store(root: Path, system_id: str, port: int | None) -> SystemRecord:
                 raise StoreInUseError(f"store in use by pid {old.host_pid}")
             _end_leftovers(old)
         _write(root, record)
-    return record
+    return record, old
 
 
 def complete_claim(root: Path, record: SystemRecord, group: int) -> SystemRecord:

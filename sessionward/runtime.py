@@ -76,6 +76,22 @@ def _close_all() -> None:  # interpreter exit shuts every runtime down: no proce
         rt.close()
 
 
+def sessions_with_inboxes(store: SessionStore) -> list[str]:
+    """One session key for each transcript whose inbox is not empty (it may hold turns
+    acknowledged and never finished). Reads file sizes and the index only."""
+    names = {p.name.removesuffix(".inbox") for p in store.sessions_dir.glob("*.inbox")
+             if p.stat().st_size > 0}
+    if not names:
+        return []
+    named = getattr(store, "_files", {})  # an openclaw store's own file names, by session id
+    keys = {}
+    for key, record in sorted(store.load_index().items()):
+        name = named[record.session_id].name if record.session_id in named else f"{record.session_id}.jsonl"
+        if name in names:
+            keys.setdefault(name, key)
+    return sorted(keys.values())
+
+
 def _host_port(text: str) -> tuple[str, int]:
     host, _, port = text.rpartition(":")
     if not host or not port.isdigit():
@@ -174,7 +190,7 @@ class Runtime:
         self.system_id = uuid.uuid4().hex
         # A joined member shares its leader's store (shared storage): the leader holds it.
         joining = cluster is not None and bool(cluster.join)
-        self._claim = None if joining else claim_store(self.store.root, self.system_id, self.port)
+        self._claim, dead_host = (None, None) if joining else claim_store(self.store.root, self.system_id, self.port)
         self._roots: set[int] = set()
         self._member_system = None
         try:
@@ -215,6 +231,24 @@ class Runtime:
             self._release()
             raise
         _live_runtimes.add(self)
+        if dead_host is not None:
+            self._replay_after(dead_host)
+
+    def _replay_after(self, dead_host) -> None:
+        """Activate the owners of the sessions a dead host left unfinished turns in.
+
+        As after an owner crash, where the Directory starts a new owner at once: each
+        owner replays its inbox when it activates (``recovery.replay``), so acknowledged
+        turns run (or fail ``owner_lost``) now, not when their session is next used.
+        Their submitters died with the host; the outcomes go to the transcripts.
+        """
+        keys = sessions_with_inboxes(self.store)
+        if keys:
+            log.warning("store %s: taking over from pid %d (dead); replaying the inboxes of %d sessions",
+                        self.store.root, dead_host.host_pid, len(keys))
+        for key in keys:
+            self._mailbox.tell(self._directory, QueryOwnerState(new_request_id(), key, reply_to=self._mailbox.address,
+                                                                activate=True))
 
     def _start_recovery(self, timeout: float):
         from sessionward.recovery.actor import (

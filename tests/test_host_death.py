@@ -23,6 +23,7 @@ from conftest import assert_no_interleaving, read_entries, streams_started, wait
 from sessionward import OutcomeReason, RuntimeConfig, ScriptedProvider, StoreInUseError, TurnStatus
 from sessionward.claim import read_record
 from sessionward.entries import is_turn_end
+from sessionward.store import SessionStore, derived_session_id
 from sessionward.system import process_group_members
 
 KEYS = [f"agent:main:k{i}" for i in range(5)]
@@ -109,6 +110,10 @@ def test_a_sigkilled_host_leaves_no_process_and_a_new_runtime_takes_the_store_ov
 
         rt = make_runtime(store, base="tcp", config=RuntimeConfig(replay_policy=policy),
                           provider=ScriptedProvider(reply="fresh", count_file=str(count_file)))
+        # The take-over replays the dead host's inboxes at once, as after an owner crash:
+        # every acknowledged turn ends before any new turn is submitted.
+        paths = [SessionStore(store).transcript_path(derived_session_id(key)) for key in KEYS]
+        wait_for(lambda: set(facts["acknowledged"]) <= _ended(paths), 60, "the dead host's turns to be replayed")
         for key in KEYS:
             assert rt.submit(key, "after").result(timeout=60).status is TurnStatus.COMPLETED
         files = {Path(rt.session(key).file) for key in KEYS}
@@ -160,6 +165,17 @@ def test_a_stopped_host_still_owns_its_store_and_a_second_runtime_is_refused_wri
         print(f"actor processes gone {_gone_within(groups, 5.0):.2f}s after the stopped host's SIGKILL")
     finally:
         host.end(groups | host.groups())
+
+
+def _ended(paths: list[Path]) -> set[str]:
+    """The ids of the turns with a ``turn_end`` entry in these transcripts (whole lines)."""
+    ended = set()
+    for path in paths:
+        for line in path.read_bytes().split(b"\n")[:-1]:
+            entry = json.loads(line)
+            if is_turn_end(entry):
+                ended.add(entry["turnId"])
+    return ended
 
 
 def _snapshot(store: Path) -> dict[str, tuple[int, int, bytes]]:
