@@ -210,3 +210,18 @@ def test_a_new_runtime_ends_the_leftovers_of_a_dead_host_by_group_and_start_time
         assert read_record(store).host_pid == os.getpid()
     finally:
         host.end(groups)
+
+
+def test_when_the_admin_process_dies_every_actor_process_follows_it(make_runtime):
+    # The parent-death signal: each actor process ends with the process that forked it,
+    # so the owners and workers of a daemon (or of any host) follow its admin process.
+    import psutil
+
+    rt = make_runtime(base="tcp", provider=ScriptedProvider(reply="x" * 50, chunks=50, chunk_delay=0.1))
+    handles = [rt.submit(key, "hi") for key in KEYS[:3]]
+    assert all(h.wait_accepted(30) for h in handles)
+    procs = process_group_members(rt._roots)
+    admin = [p for p in procs if psutil.Process(p).ppid() not in procs]
+    assert len(admin) == 1 and len(procs) >= 1 + 1 + 2 * 3, procs  # admin, logger, Directory, owners, workers
+    os.kill(admin[0], signal.SIGKILL)
+    print(f"actor processes gone {_gone_within(set(rt._roots), 5.0):.2f}s after the admin's SIGKILL")
