@@ -203,7 +203,8 @@ class ErrorReply:
     request_id: str
     kind: str
     """``bad_input``, ``invalid_session_key``, ``path_escapes_store``, ``not_found``,
-    ``owned_elsewhere``, ``unknown_message``, ``internal_error``, ``unavailable``."""
+    ``owned_elsewhere``, ``unknown_message``, ``internal_error``, ``unavailable``,
+    ``wrong_store``."""
     message: str
 
 
