@@ -255,3 +255,6 @@ def test_a_request_that_names_another_store_is_refused(daemon, tmp_path):
     assert result.returncode == 1
     assert _one_line(result).startswith("sessionward: this actor system serves ")
     assert "not the store this request is for" in result.stderr
+    # and stop --store other must not stop the first store's daemon, whose pid it names
+    assert _cli("stop", "--store", str(other)).returncode == 3
+    assert _cli("status", "--store", str(_store)).returncode == 0

@@ -69,3 +69,22 @@ def test_a_listener_on_all_interfaces_holds_the_loopback_port_too():
         listener.listen()
         with pytest.raises(PortInUseError):
             check_port(listener.getsockname()[1])
+
+
+def test_a_runtime_on_a_file_or_a_used_port_raises_a_typed_error_and_starts_nothing(tmp_path):
+    from sessionward import Runtime
+    from sessionward.system import children
+
+    before = children(os.getpid())
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(StoreUnusableError, match=r"is not a directory$"):
+        Runtime(tmp_path / "a-file", base="tcp")
+    with pytest.raises(InvalidPortError):
+        Runtime(tmp_path / "store", base="tcp", port=65536)
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        with pytest.raises(PortInUseError):
+            Runtime(tmp_path / "store", base="tcp", port=listener.getsockname()[1])
+    assert children(os.getpid()) == before, "a refused runtime started processes"
+    assert not (tmp_path / "store" / "sessionward.system.json").exists()
