@@ -10,6 +10,7 @@ import time
 from pathlib import Path
 
 import psutil
+import pytest
 from conftest import wait_for
 
 from sessionward.claim import RECORD_NAME, read_record
@@ -36,7 +37,10 @@ def _live(proc: psutil.Process) -> bool:
         return False
 
 
-def test_killing_the_benchmark_harness_mid_run_leaves_no_process_after_5_seconds(tmp_path):
+@pytest.mark.parametrize("victim", ["harness", "workload"])
+def test_killing_the_benchmark_mid_run_leaves_no_process_after_5_seconds(tmp_path, victim):
+    """SIGKILL ``python -m benchmarks`` itself, or the process its workload runs in (as a
+    timeout or the OOM killer would end it): nothing of the workload is left 5 s later."""
     tmp = tmp_path / "tmp"
     tmp.mkdir()
     env = {**os.environ, "TMPDIR": str(tmp)}  # the workloads' stores are made under it
@@ -53,12 +57,21 @@ def test_killing_the_benchmark_harness_mid_run_leaves_no_process_after_5_seconds
         groups = {record.group}
         helpers = psutil.Process(harness.pid).children(recursive=True)  # the workload's process
         assert helpers, "the workload should run in a process of its own"
-        harness.send_signal(signal.SIGKILL)
-        harness.wait(timeout=10)
+        workload = next(p for p in helpers if p.pid == record.host_pid)  # it hosts the runtime
         killed = time.monotonic()
-        wait_for(lambda: not process_group_members(groups) and not any(_live(p) for p in helpers),
+        if victim == "harness":
+            harness.send_signal(signal.SIGKILL)
+            harness.wait(timeout=10)
+            watched = helpers  # the workload's process, and multiprocessing's resource tracker
+        else:
+            workload.send_signal(signal.SIGKILL)
+            watched = [workload]
+        wait_for(lambda: not process_group_members(groups) and not any(_live(p) for p in watched),
                  5, "the workload's processes to end")
-        print(f"every process gone {time.monotonic() - killed:.2f}s after the harness's SIGKILL")
+        print(f"every process gone {time.monotonic() - killed:.2f}s after the {victim}'s SIGKILL")
+        if victim == "workload":  # the harness reports the failed workload and exits 1
+            assert harness.wait(timeout=60) == 1
+            assert "workload throughput died" in (tmp_path / "bench.log").read_text()
     finally:
         if harness.poll() is None:
             harness.kill()
