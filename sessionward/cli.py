@@ -60,7 +60,7 @@ def cmd_start(args) -> int:
     # (raised as typed errors; main prints them).
     store = check_store_path(args.store).resolve()
     if args.port is not None:
-        check_port(args.port, args.bind if args.bind not in ("", "0.0.0.0") else "127.0.0.1")
+        check_port(args.port, args.bind)
     store.mkdir(exist_ok=True)
     _, record_name = daemon_files(args.member, args.join)
     info = read_daemon_info(store, record_name)

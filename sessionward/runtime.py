@@ -162,7 +162,7 @@ class Runtime:
     ) -> None:
         store = check_store_path(store)  # one typed line for a bad path, before anything
         if base == "tcp" and port is not None:
-            check_port(port, bind if bind not in ("", "0.0.0.0") else "127.0.0.1")
+            check_port(port, bind)  # where the admin will bind: a wider bind needs the port everywhere
         self.store = (SessionStore(store) if openclaw_agent is None
                       else SessionStore.openclaw(store, agent=openclaw_agent))
         config = config or RuntimeConfig()
