@@ -36,3 +36,17 @@ def test_the_caller_is_never_its_own_leftover():
 def test_a_record_without_a_process_group_has_no_leftovers():
     record = SystemRecord("sys1", "/s", 100, 1000.0, None)  # in-process base, or not started yet
     assert leftover_pids(record, [ProcessFacts(201, 1001.5, 0, 0)], own_pid=1) == []
+
+
+def test_a_take_over_replays_the_sessions_whose_inbox_is_not_empty(tmp_path):
+    from sessionward.runtime import sessions_with_inboxes
+    from sessionward.store import SessionRecord, SessionStore, derived_session_id
+
+    store = SessionStore(tmp_path)
+    keys = ["agent:main:pending", "agent:main:done", "agent:main:alias"]
+    ids = {k: derived_session_id(k) for k in keys[:2]}
+    ids["agent:main:alias"] = ids["agent:main:pending"]  # a second key on the pending file
+    store.save({k: SessionRecord(k, ids[k], 1.0, 1.0) for k in keys})
+    (store.sessions_dir / f"{ids['agent:main:pending']}.jsonl.inbox").write_text('{"accepted": 1}\n')
+    (store.sessions_dir / f"{ids['agent:main:done']}.jsonl.inbox").write_text("")
+    assert sessions_with_inboxes(store) == ["agent:main:alias"]  # one key per file
