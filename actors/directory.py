@@ -42,6 +42,7 @@ from sessionward.actors.messages import (
     ConfigureDirectory,
     DirectoryReady,
     ErrorReply,
+    ForStore,
     KeysChanged,
     OutcomeMessage,
     OwnerActivated,
@@ -160,6 +161,7 @@ class Directory(ActorTypeDispatcher):
         """Files that are not restarted until an admin unparks them."""
         self._policy = liveness.ReplacementPolicy()
         self._wedged_after = 60.0
+        self._system_id: str | None = None
 
     def receiveMessage(self, message, sender):
         # Nothing may escape a handler: Thespian would re-run the message.
@@ -185,6 +187,7 @@ class Directory(ActorTypeDispatcher):
         self._provider = msg.provider
         self._policy = msg.config.recovery.replacement_policy()
         self._wedged_after = msg.config.recovery.thresholds().effective_wedged_after
+        self._system_id = msg.system_id
         self._index = self._store.load_index()
         self._keys_by_id = {}
         for key, record in self._index.items():
@@ -199,6 +202,18 @@ class Directory(ActorTypeDispatcher):
 
             self._watch = self.createActor(MemberWatch)
         self.send(sender, DirectoryReady(msg.request_id, os.getpid()))
+
+    def receiveMsg_ForStore(self, msg: ForStore, sender) -> None:
+        # One store, one actor system: a request meant for another store's system (a
+        # client given the wrong port) is refused whole, never served here.
+        if self._system_id is not None and msg.system_id != self._system_id:
+            inner = msg.message
+            where = self._store.locator if self._store is not None else "another store"
+            self.send(getattr(inner, "reply_to", None) or sender,
+                      ErrorReply(getattr(inner, "request_id", ""), "wrong_store",
+                                 f"this actor system serves {where}, not the store this request is for"))
+            return
+        self.receiveMessage(msg.message, sender)
 
     def receiveMsg_RegisterClient(self, msg: RegisterClient, sender) -> None:
         self.send(sender, ClientRegistered(msg.request_id, sender))

@@ -218,7 +218,8 @@ class ErrorReply:
     request_id: str
     kind: str
     """``bad_input``, ``invalid_session_key``, ``path_escapes_store``, ``not_found``,
-    ``owned_elsewhere``, ``unknown_message``, ``internal_error``, ``unavailable``, ``parked``."""
+    ``owned_elsewhere``, ``unknown_message``, ``internal_error``, ``unavailable``, ``parked``,
+    ``wrong_store``."""
     message: str
 
 
@@ -464,6 +465,22 @@ class ConfigureDirectory:
     provider: Any
     cluster: Any = None
     """A ``ClusterConfig`` when this system leads a convention; None for one system."""
+    system_id: str | None = None
+    """The id the store's record gives this system; requests wrapped in ``ForStore`` must
+    name it. None: no check (a system that records no store)."""
+
+
+@attrs.frozen
+class ForStore:
+    """A client's request to the Directory, naming the system (and so the store) it is for.
+
+    The Directory unwraps it and handles ``message`` as if sent alone, or, when it serves
+    another store, answers ``ErrorReply`` kind ``wrong_store`` and does nothing else.
+    """
+
+    system_id: str
+    message: Any
+    """The request itself (``SubmitTurn``, ``QueryOwnerState``, ``RegisterClient``, ...)."""
 
 
 @attrs.frozen

@@ -5,7 +5,11 @@ Layering, from the bottom up (each layer imports only those below it):
 1. Pure logic, no actor engine: ``keys``, ``store``, ``transcript_format``, ``entries``,
    ``transcript``, ``inbox``, ``validation``, ``views``, ``lanes.routing``,
    ``lanes.queue_policy``, ``lanes.schedule``, ``recovery.stall``,
-   ``recovery.escalation``, ``recovery.replay``, ``recovery.failover``, ``providers``.
+   ``recovery.escalation``, ``recovery.replay``, ``recovery.failover``, ``providers``,
+   ``ownership`` (is a store's recorded host alive; which processes are its leftovers).
+   Beside them, the process helpers (no actor engine either): ``processes`` (facts by
+   psutil), ``lifetime`` (a system follows its host), ``claim`` (a store's record),
+   ``preflight`` (store path and port checks).
 2. Records: ``outcomes``, ``config``, ``actors.messages``, and ``converter`` (their JSON
    form, the only module that imports cattrs).
 3. Actors (the only modules, with ``system``, that import Thespian): ``actors.directory``,
@@ -24,16 +28,21 @@ from sessionward.errors import (
     CorruptTranscriptError,
     FencedError,
     InvalidMessageError,
+    InvalidPortError,
     InvalidSessionKeyError,
     PathEscapesStoreError,
+    PortInUseError,
     ProviderError,
     RuntimeClosedError,
     SessionBusyError,
     SessionOwnedElsewhereError,
     SessionParkedError,
     SessionwardError,
+    StoreInUseError,
+    StoreUnusableError,
     TurnFailedError,
     UnavailableError,
+    WrongStoreError,
 )
 from sessionward.lanes.queue_policy import DropPolicy, QueueMode, QueuePolicy
 from sessionward.outcomes import OutcomeReason, TurnOutcome, TurnStatus
@@ -49,9 +58,11 @@ __all__ = [
     "Durability",
     "FencedError",
     "InvalidMessageError",
+    "InvalidPortError",
     "InvalidSessionKeyError",
     "OutcomeReason",
     "PathEscapesStoreError",
+    "PortInUseError",
     "ProviderError",
     "ProviderSpec",
     "QueueMode",
@@ -65,11 +76,14 @@ __all__ = [
     "SessionOwnedElsewhereError",
     "SessionParkedError",
     "SessionwardError",
+    "StoreInUseError",
+    "StoreUnusableError",
     "TurnFailedError",
     "TurnHandle",
     "TurnOutcome",
     "TurnStatus",
     "UnavailableError",
+    "WrongStoreError",
 ]
 
 logging.getLogger(__name__).addHandler(logging.NullHandler())

@@ -18,7 +18,7 @@ import attrs
 from sessionward.actors.directory import DIRECTORY_NAME, Directory
 from sessionward.client import Mailbox
 from sessionward.config import RuntimeConfig
-from sessionward.errors import CoordinationError
+from sessionward.errors import CoordinationError, WrongStoreError
 from sessionward.runtime import Runtime
 from sessionward.system import admin_reachable, connect_system
 
@@ -41,6 +41,8 @@ class DaemonInfo:
     log_file: str = ""
     member: str = "local"
     join: str | None = None
+    system_id: str | None = None
+    """The daemon's actor system id (the store's record names it too)."""
 
 
 def member_records(store: str | os.PathLike[str]) -> list[DaemonInfo]:
@@ -62,7 +64,7 @@ def read_daemon_info(store: str | os.PathLike[str], name: str = DAEMON_FILE) -> 
         return None
     return DaemonInfo(data["pid"], data["port"], data.get("bind", "127.0.0.1"), data.get("store", str(store)),
                       data.get("startedTime", 0.0), tuple(data.get("processGroups", ())), data.get("logFile", ""),
-                      data.get("member", "local"), data.get("join"))
+                      data.get("member", "local"), data.get("join"), data.get("systemId"))
 
 
 @attrs.frozen
@@ -80,8 +82,9 @@ class AdminClient(Runtime):
     """A client of a running daemon. Same calls as ``Runtime``; ``close()`` only detaches.
 
     Args:
-        store: The daemon's store directory (its ``daemon.json`` gives the port), or None
-            with ``port``.
+        store: The daemon's store directory (its ``daemon.json`` gives the port and the
+            system id every request then names: a system serving another store refuses
+            them), or None with ``port`` (no such check).
         port: The daemon's admin port.
         timeout: How long to wait for the system to answer.
 
@@ -91,11 +94,12 @@ class AdminClient(Runtime):
 
     def __init__(self, store: str | os.PathLike[str] | None = None, *, port: int | None = None,
                  timeout: float = 10.0, accept_timeout: float | None = 120.0) -> None:
+        system_id = None
         if port is None:
             info = read_daemon_info(store) if store is not None else None
             if info is None:
                 raise DaemonUnreachableError(f"no daemon record in {store}; is the daemon running?")
-            port = info.port
+            port, system_id = info.port, info.system_id
         if not admin_reachable(port):
             raise DaemonUnreachableError(f"no actor system answers on 127.0.0.1:{port}")
         self.port = port
@@ -109,7 +113,10 @@ class AdminClient(Runtime):
 
         self._recovery = self._system.createActor(RecoveryActor, globalName=RECOVERY_NAME)
         try:
-            self._mailbox = Mailbox(self._system, self._directory, simple=False, accept_timeout=accept_timeout)
+            self._mailbox = Mailbox(self._system, self._directory, simple=False, accept_timeout=accept_timeout,
+                                    system_id=system_id)
+        except WrongStoreError:
+            raise  # it answered, for another store: not an unreachable system
         except CoordinationError as exc:
             raise DaemonUnreachableError(str(exc)) from None
 

@@ -30,7 +30,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.print_help()
         return EXIT_USAGE
     from sessionward.admin import DaemonUnreachableError
-    from sessionward.errors import BadInputError
+    from sessionward.errors import BadInputError, SessionwardError
 
     try:
         return args.func(args)
@@ -40,6 +40,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BadInputError as exc:
         print(f"sessionward: {exc}", file=sys.stderr)
         return EXIT_USAGE
+    except SessionwardError as exc:  # refused: a store or port in use, a wrong store
+        print(f"sessionward: {exc}", file=sys.stderr)
+        return EXIT_NOT_FOUND
     except KeyboardInterrupt:
         return EXIT_OK
 
@@ -50,16 +53,23 @@ def main(argv: Sequence[str] | None = None) -> int:
 def cmd_start(args) -> int:
     from sessionward.admin import read_daemon_info
     from sessionward.daemon import daemon_files
+    from sessionward.preflight import check_port, check_store_path
     from sessionward.system import admin_reachable
 
-    store = Path(args.store).resolve()
-    store.mkdir(parents=True, exist_ok=True)
+    # Checked here as well as in the daemon, so that each problem is one line at once
+    # (raised as typed errors; main prints them).
+    store = check_store_path(args.store).resolve()
+    if args.port is not None:
+        check_port(args.port, args.bind)
+    store.mkdir(exist_ok=True)
     _, record_name = daemon_files(args.member, args.join)
     info = read_daemon_info(store, record_name)
     if info is not None and _alive(info.pid):
         print(f"sessionward: a daemon already runs on {store} (pid {info.pid}, port {info.port})",
               file=sys.stderr)
         return EXIT_NOT_FOUND
+    if not args.join:
+        _refuse_if_store_in_use(store)
     command = [sys.executable, "-m", "sessionward.daemon", "--store", str(store), "--bind", args.bind]
     if args.port:
         command += ["--port", str(args.port)]
@@ -81,13 +91,13 @@ def cmd_start(args) -> int:
     # Detached: a new session, no inherited stdout/stderr (Thespian's processes would hold a
     # capturing parent's pipes open, and the parent would hang), logs in the store.
     with open(store / "daemon.out", "ab") as out:
+        offset = out.tell()
         proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
                                 start_new_session=True, close_fds=True, cwd=store, env=env)
     deadline = time.monotonic() + args.timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            tail = (store / "daemon.out").read_text(errors="replace")[-2000:]
-            print(f"sessionward: the daemon exited with code {proc.returncode}\n{tail}", file=sys.stderr)
+            print(_daemon_failure(store / "daemon.out", offset, proc.returncode), file=sys.stderr)
             return EXIT_NOT_FOUND
         info = read_daemon_info(store, record_name)
         if info is not None and info.pid == proc.pid and admin_reachable(info.port):
@@ -101,6 +111,30 @@ def cmd_start(args) -> int:
     return EXIT_UNREACHABLE
 
 
+def _refuse_if_store_in_use(store: Path) -> None:
+    from sessionward.claim import read_record
+    from sessionward.errors import StoreInUseError
+    from sessionward.ownership import host_alive
+    from sessionward.processes import process_facts
+
+    record = read_record(store)
+    if record is not None and host_alive(record, process_facts(record.host_pid)):
+        raise StoreInUseError(f"store in use by pid {record.host_pid}")
+
+
+def _daemon_failure(out_file: Path, offset: int, code: int) -> str:
+    """One line for a daemon that exited at start: its own last line (the daemon prints
+    typed errors as one line), else the exit code."""
+    with open(out_file, "rb") as f:
+        f.seek(offset)
+        lines = [ln for ln in f.read().decode("utf-8", "replace").splitlines() if ln.strip()]
+    last = lines[-1].strip() if lines else ""
+    if last.startswith("sessionward: "):
+        return last
+    return f"sessionward: the daemon exited with code {code}" + (f": {last}" if last else "") + \
+        f" (see {out_file})"
+
+
 def cmd_stop(args) -> int:
     from sessionward.admin import read_daemon_info
     from sessionward.daemon import daemon_files
@@ -109,7 +143,7 @@ def cmd_stop(args) -> int:
     store = Path(args.store).resolve()
     # ``--member`` names a joined member's daemon; without it, the store's own (leader) daemon.
     info = read_daemon_info(store, daemon_files(args.member, "joined" if args.member else None)[1])
-    if info is None or not _alive(info.pid):
+    if info is None or not _alive(info.pid) or not _serves(store, info, member=bool(args.member)):
         print(f"sessionward: no daemon runs on {store}", file=sys.stderr)
         return EXIT_UNREACHABLE
     os.kill(info.pid, signal.SIGTERM)
@@ -329,6 +363,10 @@ def cmd_demo(args) -> int:
     root = Path(__file__).resolve().parent.parent
     if str(root) not in sys.path and (root / "examples").is_dir():
         sys.path.insert(0, str(root))
+    if args.store:
+        from sessionward.preflight import check_store_path
+
+        check_store_path(args.store)  # raises a one-line typed error (main prints it)
     try:
         from examples.multilane_bot.demo import run_demo
     except ImportError as exc:
@@ -371,6 +409,21 @@ def _age(t: float | None, now: float) -> str:
         return "-"
     seconds = max(0.0, now - t)
     return f"{seconds:.1f}s" if seconds < 120 else f"{seconds / 60:.1f}m"
+
+
+def _serves(store: Path, info, *, member: bool) -> bool:
+    """True if the daemon ``info`` names is the live host in ``store``'s record: a pid
+    left in an old ``daemon.json`` may belong to another process (or daemon) by now."""
+    if member:
+        return True  # a joined member records no store of its own; its daemon file names it
+    from sessionward.claim import read_record
+    from sessionward.ownership import host_alive
+    from sessionward.processes import process_facts
+
+    record = read_record(store)
+    return (record is not None and record.host_pid == info.pid
+            and (info.system_id is None or record.system_id == info.system_id)
+            and host_alive(record, process_facts(info.pid)))
 
 
 def _alive(pid: int) -> bool:

@@ -27,6 +27,7 @@ from sessionward import errors
 from sessionward.actors.messages import (
     ClientRegistered,
     ErrorReply,
+    ForStore,
     OutcomeMessage,
     RegisterClient,
     StreamDelta,
@@ -48,6 +49,7 @@ ERROR_KINDS: dict[str, type[errors.SessionwardError]] = {
     "unknown_message": errors.SessionwardError,
     "internal_error": errors.SessionwardError,
     "not_found": errors.SessionwardError,
+    "wrong_store": errors.WrongStoreError,
 }
 """``ErrorReply.kind`` -> the exception ``Runtime`` raises for it."""
 
@@ -165,9 +167,12 @@ def _settle(fut: asyncio.Future, handle: TurnHandle) -> None:
 class Mailbox:
     """The client's receiving address and its listener thread."""
 
-    def __init__(self, system, directory, *, simple: bool, accept_timeout: float | None = None) -> None:
+    def __init__(self, system, directory, *, simple: bool, accept_timeout: float | None = None,
+                 system_id: str | None = None) -> None:
         self._system = system
         self._directory = directory
+        self._system_id = system_id
+        """Every request to the Directory names this system (``ForStore``), when set."""
         self._simple = simple
         self._accept_timeout = accept_timeout
         self._unaccepted: collections.deque[tuple[float, TurnHandle]] = collections.deque()
@@ -176,7 +181,9 @@ class Mailbox:
         self._stop = threading.Event()
         self._local = threading.local()
         self._contexts: list[contextlib.ExitStack] = []
-        reply = self._system.ask(directory, RegisterClient(new_request_id()), 30)
+        reply = self._system.ask(directory, self._for_store(directory, RegisterClient(new_request_id())), 30)
+        if isinstance(reply, ErrorReply):
+            raise error_from_reply(reply)
         if not isinstance(reply, ClientRegistered):
             raise errors.CoordinationError(f"the actor system did not answer (got {reply!r})")
         self.address = reply.address
@@ -270,13 +277,18 @@ class Mailbox:
                 self._contexts.append(stack)
         return ctx
 
+    def _for_store(self, target, msg) -> Any:
+        if self._system_id is not None and target == self._directory:
+            return ForStore(self._system_id, msg)
+        return msg
+
     def tell(self, target, msg) -> None:
-        self._context().tell(target, msg)
+        self._context().tell(target, self._for_store(target, msg))
 
     def ask(self, target, msg, timeout: float) -> Any:
         """Send ``msg`` and return the reply with the same request id (None on timeout)."""
         ctx = self._context()
-        ctx.tell(target, msg)
+        ctx.tell(target, self._for_store(target, msg))
         deadline = time.monotonic() + timeout
         while (remaining := deadline - time.monotonic()) > 0:
             reply = ctx.listen(remaining)

@@ -29,7 +29,8 @@ import attrs
 from sessionward.admin import DAEMON_FILE, read_daemon_info
 from sessionward.config import ClusterConfig, RuntimeConfig
 from sessionward.converter import structure_config
-from sessionward.errors import BadInputError, CoordinationError
+from sessionward.errors import BadInputError, CoordinationError, SessionwardError
+from sessionward.preflight import check_store_path
 from sessionward.providers.base import ProviderSpec
 from sessionward.store import write_atomically
 
@@ -124,7 +125,7 @@ def run(store: Path, *, port: int | None, bind: str, config_file: Path | None,
     if settings.cluster is not None:  # command-line flags win over the file
         member = member or settings.cluster.member
         join = join or settings.cluster.join
-    store.mkdir(parents=True, exist_ok=True)
+    store.mkdir(exist_ok=True)  # its parent was checked (main)
     lock_name, record_name = daemon_files(member, join)
     lock = open(store / lock_name, "a+b")  # noqa: SIM115 (held for the process's life)
     try:
@@ -152,7 +153,7 @@ def run(store: Path, *, port: int | None, bind: str, config_file: Path | None,
         record = {
             "pid": os.getpid(), "port": rt.port, "bind": bind, "store": str(store),
             "startedTime": time.time(), "processGroups": sorted(rt._roots), "logFile": str(log_file),
-            "member": member or "local", "join": join,
+            "member": member or "local", "join": join, "systemId": rt.system_id,
         }
         write_atomically(store / record_name, json.dumps(record).encode())
         stop.wait()
@@ -172,8 +173,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--member", help="this member's name in a convention")
     parser.add_argument("--join", help="HOST:PORT of the convention leader to join")
     args = parser.parse_args(argv)
-    return run(args.store.resolve(), port=args.port, bind=args.bind, config_file=args.config,
-               member=args.member, join=args.join)
+    try:
+        store = check_store_path(args.store).resolve()
+        return run(store, port=args.port, bind=args.bind, config_file=args.config,
+                   member=args.member, join=args.join)
+    except SessionwardError as exc:
+        # One line (``sessionward start`` shows it): a port in use, a store in use, a bad path.
+        print(f"sessionward: {exc}", file=sys.stderr)
+        return 1
 
 
 if __name__ == "__main__":

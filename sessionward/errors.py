@@ -78,3 +78,24 @@ class InvalidMessageError(BadInputError):
 
 class CorruptTranscriptError(BadInputError):
     """A transcript cannot be used (for example its header is missing or not a session)."""
+
+
+class StoreInUseError(CoordinationError):
+    """Another live actor system serves this store (its host process is alive)."""
+
+
+class WrongStoreError(CoordinationError):
+    """A request reached an actor system that serves another store."""
+
+
+class PortInUseError(CoordinationError):
+    """The actor system's port is held by something else (another system or any program)."""
+
+
+class InvalidPortError(BadInputError):
+    """A port number outside 1-65535."""
+
+
+class StoreUnusableError(BadInputError):
+    """The store path cannot be used: it is a file, its parent is missing, or it cannot be
+    read or written."""

@@ -16,6 +16,7 @@ import atexit
 import logging
 import os
 import threading
+import uuid
 import weakref
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -42,12 +43,14 @@ from sessionward.actors.messages import (
     UnparkSession,
     WedgeOwner,
 )
+from sessionward.claim import claim_store, complete_claim, release_store
 from sessionward.client import Mailbox, TurnHandle, error_from_reply, new_request_id
 from sessionward.config import ClusterConfig, RuntimeConfig
 from sessionward.errors import CoordinationError, RuntimeClosedError
 from sessionward.keys import validate_session_key
 from sessionward.lanes.config import AgentConfig
 from sessionward.lanes.queue_policy import QueueMode
+from sessionward.preflight import check_port, check_store_path
 from sessionward.providers.base import Provider, ProviderSpec
 from sessionward.providers.scripted import ScriptedProvider
 from sessionward.store import SessionStore
@@ -76,6 +79,22 @@ def _close_all() -> None:  # interpreter exit shuts every runtime down: no proce
 
 def _owner_wait(timeout: float, config: RuntimeConfig) -> float:
     return max(0.05, min(config.recovery.status_timeout, timeout / 2))
+
+
+def sessions_with_inboxes(store: SessionStore) -> list[str]:
+    """One session key for each transcript whose inbox is not empty (it may hold turns
+    acknowledged and never finished). Reads file sizes and the index only."""
+    names = {p.name.removesuffix(".inbox") for p in store.sessions_dir.glob("*.inbox")
+             if p.stat().st_size > 0}
+    if not names:
+        return []
+    named = getattr(store, "_files", {})  # an openclaw store's own file names, by session id
+    keys = {}
+    for key, record in sorted(store.load_index().items()):
+        name = named[record.session_id].name if record.session_id in named else f"{record.session_id}.jsonl"
+        if name in names:
+            keys.setdefault(name, key)
+    return sorted(keys.values())
 
 
 def _host_port(text: str) -> tuple[str, int]:
@@ -112,7 +131,16 @@ class Runtime:
             agent's sessions (``<store>/agents/<agent>/sessions/``, openclaw's index and
             file names; see ``OpenclawSessionStore``). Default: a sessionward store.
 
+    The store belongs to this runtime until ``close``: it records the runtime's host
+    process and system id (``sessionward.claim``). A runtime whose host process died
+    (even by SIGKILL) leaves nothing running: its actor processes end within a second
+    (``sessionward.lifetime``), and the next runtime on the store takes it over.
+
     Raises:
+        StoreUnusableError: the store path is a file, its parent is missing, or it cannot
+            be read or written.
+        InvalidPortError, PortInUseError: ``port`` is out of range, or something holds it.
+        StoreInUseError: a live process (``store in use by pid N``) serves the store.
         CoordinationError: the actor system did not start or answer.
         PathEscapesStoreError, CorruptTranscriptError: an openclaw index is unusable
             (checked before anything starts).
@@ -137,6 +165,9 @@ class Runtime:
         cluster: ClusterConfig | None = None,
         accept_timeout: float | None = 120.0,
     ) -> None:
+        store = check_store_path(store)  # one typed line for a bad path, before anything
+        if base == "tcp" and port is not None:
+            check_port(port, bind)  # where the admin will bind: a wider bind needs the port everywhere
         self.store = (SessionStore(store) if openclaw_agent is None
                       else SessionStore.openclaw(store, agent=openclaw_agent))
         config = config or RuntimeConfig()
@@ -161,14 +192,21 @@ class Runtime:
             capabilities = {"sessionward.member": cluster.member, "sessionward.store": self.store.locator}
             if cluster.join:
                 capabilities["Convention Address.IPv4"] = _host_port(cluster.join)
-        self._system = start_system(base, port=self.port, bind=bind, log_file=self.log_file,
-                                    capabilities=capabilities)
-        # The process this system forked: every actor process of ours lives in the process
-        # group it created (see ``system.process_group_members``), and nothing else in
-        # this process is touched at shutdown.
-        self._roots = children(self._pid) - before if base == "tcp" else set()
+        self.system_id = uuid.uuid4().hex
+        # A joined member shares its leader's store (shared storage): the leader holds it.
+        joining = cluster is not None and bool(cluster.join)
+        self._claim, dead_host = (None, None) if joining else claim_store(self.store.root, self.system_id, self.port)
+        self._roots: set[int] = set()
         self._member_system = None
         try:
+            self._system = start_system(base, port=self.port, bind=bind, log_file=self.log_file,
+                                        capabilities=capabilities)
+            # The process this system forked: every actor process of ours lives in the
+            # process group it created (see ``system.process_group_members``), and nothing
+            # else in this process is touched at shutdown.
+            self._roots = children(self._pid) - before if base == "tcp" else set()
+            if self._claim is not None and len(self._roots) == 1:
+                self._claim = complete_claim(self.store.root, self._claim, group=next(iter(self._roots)))
             if cluster is not None and cluster.join:
                 # A member hosts owners; the leader holds the Directory. Our calls go there,
                 # through an external handle on the leader (never shut down from here).
@@ -182,7 +220,8 @@ class Runtime:
                 self._directory = self._system.createActor(Directory, globalName=DIRECTORY_NAME)
                 ready = self._system.ask(
                     self._directory,
-                    ConfigureDirectory(new_request_id(), self.store.locator, config, self.provider, cluster),
+                    ConfigureDirectory(new_request_id(), self.store.locator, config, self.provider, cluster,
+                                       system_id=self.system_id),
                     start_timeout,
                 )
                 if not isinstance(ready, DirectoryReady):
@@ -190,11 +229,31 @@ class Runtime:
                 # Recovery first: from here on the mailbox thread owns the system handle.
                 self._recovery = self._start_recovery(start_timeout) if config.recovery.enabled else None
             self._mailbox = Mailbox(self._system, self._directory, simple=(base == "simple"),
-                                    accept_timeout=accept_timeout)
+                                    accept_timeout=accept_timeout, system_id=None if joining else self.system_id)
         except BaseException:
-            self._shutdown_system()
+            if hasattr(self, "_system"):
+                self._shutdown_system()
+            self._release()
             raise
         _live_runtimes.add(self)
+        if dead_host is not None:
+            self._replay_after(dead_host)
+
+    def _replay_after(self, dead_host) -> None:
+        """Activate the owners of the sessions a dead host left unfinished turns in.
+
+        As after an owner crash, where the Directory starts a new owner at once: each
+        owner replays its inbox when it activates (``recovery.replay``), so acknowledged
+        turns run (or fail ``owner_lost``) now, not when their session is next used.
+        Their submitters died with the host; the outcomes go to the transcripts.
+        """
+        keys = sessions_with_inboxes(self.store)
+        if keys:
+            log.warning("store %s: taking over from pid %d (dead); replaying the inboxes of %d sessions",
+                        self.store.root, dead_host.host_pid, len(keys))
+        for key in keys:
+            self._mailbox.tell(self._directory, QueryOwnerState(new_request_id(), key, reply_to=self._mailbox.address,
+                                                                activate=True))
 
     def _start_recovery(self, timeout: float):
         from sessionward.recovery.actor import (
@@ -359,6 +418,12 @@ class Runtime:
             self._closed = True
         _live_runtimes.discard(self)
         self._shutdown_system(timeout)
+        self._release()
+
+    def _release(self) -> None:
+        claim = getattr(self, "_claim", None)
+        if claim is not None:
+            release_store(self.store.root, claim.system_id)
 
     def _processes(self) -> set[int]:
         """Every live process of this runtime's actor system."""

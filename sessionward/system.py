@@ -23,6 +23,8 @@ from pathlib import Path
 from thespian.actors import ActorSystem
 from thespian.system.transport import IPBase
 
+from sessionward.lifetime import starting_system
+
 BIND_ENV = "SESSIONWARD_BIND"
 """The interface actor sockets bind to (default 127.0.0.1)."""
 
@@ -146,7 +148,9 @@ def start_system(
         os.environ["THESPIAN_BASE_IPADDR"] = bind
     caps = {"Admin Port": port or free_port(bind or "127.0.0.1")}
     caps.update(capabilities or {})
-    return ActorSystem("multiprocTCPBase", caps, logDefs=log_defs(log_file), transientUnique=True)
+    # Every process of this system follows this one: when it dies, they end (lifetime.py).
+    with starting_system():
+        return ActorSystem("multiprocTCPBase", caps, logDefs=log_defs(log_file), transientUnique=True)
 
 
 def children(pid: int) -> set[int]:

@@ -168,3 +168,93 @@ def test_the_daemon_config_file_is_read_with_every_section(tmp_path):
     path.write_text("[clusterr]\nmember = 'x'\n")
     with pytest.raises(BadInputError, match="clusterr"):
         load_daemon_config(path)
+
+
+# -- one store, one actor system, one port (issue 13) ----------------------------------------
+
+
+def _one_line(result: subprocess.CompletedProcess) -> str:
+    text = result.stderr.strip()
+    assert text and "\n" not in text, f"expected one line, got {result.stderr!r}"
+    return text
+
+
+def test_a_second_daemon_on_a_used_port_is_refused_in_one_line_and_the_first_still_serves(daemon, tmp_path):
+    store, info = daemon
+    other = tmp_path / "other"
+    again = _cli("start", "--store", str(other), "--port", str(info.port))
+    assert again.returncode != 0
+    assert _one_line(again) == f"sessionward: port {info.port} on 127.0.0.1 is in use (Address already in use)"
+    assert read_daemon_info(other) is None
+    # stop names a store: the other store has no daemon, and the first one is untouched
+    assert _cli("stop", "--store", str(other)).returncode == 3
+    done = _cli("submit", "agent:main:main", "still here", "--store", str(store), "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["status"] == "completed"
+
+
+def test_a_port_held_by_another_program_is_refused_in_one_line_within_5_seconds(tmp_path):
+    import socket
+    import time
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        started = time.monotonic()
+        result = _cli("start", "--store", str(tmp_path / "store"), "--port", str(port))
+        took = time.monotonic() - started
+    assert result.returncode == 1
+    assert _one_line(result).startswith(f"sessionward: port {port} on 127.0.0.1 is in use")
+    assert took < 5, f"took {took:.1f}s"
+
+
+def test_the_daemon_itself_refuses_a_used_port_in_one_line(tmp_path):
+    import socket
+
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen()
+        port = listener.getsockname()[1]
+        result = subprocess.run([sys.executable, "-m", "sessionward.daemon", "--store", str(tmp_path / "s"),
+                                 "--port", str(port)], capture_output=True, text=True, timeout=60,
+                                stdin=subprocess.DEVNULL)
+    assert result.returncode == 1
+    assert _one_line(result).startswith(f"sessionward: port {port} on 127.0.0.1 is in use")
+
+
+@pytest.mark.parametrize("port", ["0", "70000"])
+def test_a_port_out_of_range_is_refused_in_one_line(tmp_path, port):
+    result = _cli("start", "--store", str(tmp_path / "store"), "--port", port)
+    assert result.returncode == 2
+    assert _one_line(result) == f"sessionward: port {port} is out of range (1-65535)"
+
+
+def test_store_path_problems_are_one_line_each(tmp_path):
+    a_file = tmp_path / "a-file"
+    a_file.write_text("not a store")
+    for command in (["start", "--store", str(a_file)], ["demo", "--no-live", "--store", str(a_file)]):
+        result = _cli(*command)
+        assert result.returncode == 2
+        assert _one_line(result) == f"sessionward: store {a_file} is not a directory"
+    missing = tmp_path / "missing" / "store"
+    result = _cli("start", "--store", str(missing))
+    assert result.returncode == 2
+    assert _one_line(result) == (f"sessionward: store {missing} cannot be created: "
+                                 f"its parent {missing.parent} does not exist")
+
+
+def test_a_request_that_names_another_store_is_refused(daemon, tmp_path):
+    _store, info = daemon
+    # Another store whose daemon record points at the first daemon's port (a copied or
+    # stale record): its system id is not the one that daemon serves.
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "daemon.json").write_text(json.dumps({"pid": info.pid, "port": info.port, "systemId": "f" * 32}))
+    result = _cli("submit", "agent:main:main", "wrong", "--store", str(other))
+    assert result.returncode == 1
+    assert _one_line(result).startswith("sessionward: this actor system serves ")
+    assert "not the store this request is for" in result.stderr
+    # and stop --store other must not stop the first store's daemon, whose pid it names
+    assert _cli("stop", "--store", str(other)).returncode == 3
+    assert _cli("status", "--store", str(_store)).returncode == 0

@@ -9,6 +9,8 @@ EXPECTED = {
     "RecoveryConfig", "Runtime", "RuntimeClosedError", "RuntimeConfig", "ScriptedProvider",
     "SessionBusyError", "SessionOwnedElsewhereError", "SessionParkedError", "SessionwardError", "TurnFailedError",
     "TurnHandle", "TurnOutcome", "TurnStatus", "UnavailableError",
+    # the store, port and path errors of issue 13
+    "InvalidPortError", "PortInUseError", "StoreInUseError", "StoreUnusableError", "WrongStoreError",
 }
 
 

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import os
 import threading
 from pathlib import Path
 
+import pytest
 from conftest import assert_no_interleaving, assert_one_parent_chain, read_entries, streams_started
 
 from sessionward import (
     OutcomeReason,
     ScriptedProvider,
     SessionwardError,
+    StoreInUseError,
     TurnStatus,
 )
 
@@ -67,16 +70,15 @@ def test_state_queries_are_answered_while_a_turn_streams(make_runtime, base):
     assert handle.result(timeout=30).status is TurnStatus.COMPLETED
 
 
-def test_a_second_runtime_cannot_own_a_session_the_first_owns(make_runtime, base, tmp_path):
+def test_a_second_runtime_on_a_store_in_use_is_refused_and_touches_nothing(make_runtime, base, tmp_path):
     first = make_runtime(base=base)
     assert first.submit("agent:main:main", "mine").result(timeout=30).status is TurnStatus.COMPLETED
     path = Path(first.session("agent:main:main").file)
     before = path.read_bytes()
-    second = make_runtime(tmp_path / "store", base="simple")
-    outcome = second.submit("agent:main:main", "theirs").result(timeout=30)
-    assert outcome.status is TurnStatus.FAILED
-    assert outcome.reason is OutcomeReason.OWNED_ELSEWHERE
+    with pytest.raises(StoreInUseError, match=f"^store in use by pid {os.getpid()}$"):
+        make_runtime(tmp_path / "store", base="simple")
     assert path.read_bytes() == before
+    assert first.submit("agent:main:main", "still mine").result(timeout=30).status is TurnStatus.COMPLETED
 
 
 def test_an_outside_write_is_reported_as_fenced_and_its_bytes_are_kept(make_runtime, base):

@@ -71,6 +71,11 @@ def _counting_replacements():
 
 
 def _child(name: str, quick: bool, workdir: str, conn) -> None:
+    # If the harness dies (killed, timed out), this process ends with it, and the runtime
+    # it hosts ends with this process (sessionward.lifetime): nothing is left running.
+    from sessionward.lifetime import follow_parent
+
+    follow_parent()
     try:
         conn.send(("ok", run_workload(name, quick, workdir)))
     except BaseException:  # reported to the parent, which raises it there

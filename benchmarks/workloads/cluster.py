@@ -54,16 +54,24 @@ def _cli(*args: str) -> None:
 
 
 def _start(store: Path, n: int) -> list:
+    """Start the leader and n - 1 members; if one fails to start, stop those that did."""
     leader_port = free_port()
-    _cli("start", "--store", str(store), "--port", str(leader_port), "--member", "m1")
-    for i in range(2, n + 1):
-        _cli("start", "--store", str(store), "--port", str(free_port()), "--member", f"m{i}",
-             "--join", f"127.0.0.1:{leader_port}")
-    return [read_daemon_info(store)] + [read_daemon_info(store, f"daemon.m{i}.json") for i in range(2, n + 1)]
+    infos: list = []
+    try:
+        _cli("start", "--store", str(store), "--port", str(leader_port), "--member", "m1")
+        infos.append(read_daemon_info(store))
+        for i in range(2, n + 1):
+            _cli("start", "--store", str(store), "--port", str(free_port()), "--member", f"m{i}",
+                 "--join", f"127.0.0.1:{leader_port}")
+            infos.append(read_daemon_info(store, f"daemon.m{i}.json"))
+    except BaseException:
+        _stop(store, infos)
+        raise
+    return infos
 
 
 def _stop(store: Path, infos: list) -> None:
-    for info in reversed(infos[1:]):
+    for info in reversed([i for i in infos[1:] if i is not None]):
         _cli("stop", "--store", str(store), "--member", info.member)
     _cli("stop", "--store", str(store))
     groups = {g for info in infos if info for g in (*info.process_groups, info.pid)}

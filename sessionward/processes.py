@@ -1,0 +1,63 @@
+"""Process facts and ending processes by identity (pid and start time), through psutil.
+
+psutil reads process identity (pid, start time) and groups portably; the rules that use
+these facts live in ``sessionward.ownership`` and take them as values.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import time
+
+import psutil
+
+from sessionward.ownership import ProcessFacts
+
+
+def process_facts(pid: int) -> ProcessFacts | None:
+    """The facts of a live process (a zombie is not live); None if there is none."""
+    try:
+        proc = psutil.Process(pid)
+        if proc.status() == psutil.STATUS_ZOMBIE:
+            return None
+        return ProcessFacts(pid, proc.create_time(), os.getpgid(pid), os.getsid(pid))
+    except (psutil.Error, OSError):
+        return None
+
+
+def all_process_facts() -> list[ProcessFacts]:
+    """The facts of every live process we can see."""
+    out = []
+    for proc in psutil.process_iter(["pid", "create_time", "status"]):
+        info = proc.info
+        if info.get("status") == psutil.STATUS_ZOMBIE or info.get("create_time") is None:
+            continue
+        try:
+            out.append(ProcessFacts(info["pid"], info["create_time"], os.getpgid(info["pid"]),
+                                    os.getsid(info["pid"])))
+        except OSError:
+            continue  # gone meanwhile
+    return out
+
+
+def end_processes(facts: list[ProcessFacts], *, timeout: float = 5.0) -> list[int]:
+    """SIGKILL each process that still has the pid *and* start time in ``facts``; wait up
+    to ``timeout`` seconds for them to be gone. Returns the pids still there after it."""
+    for fact in facts:
+        if _same(fact):
+            try:
+                os.kill(fact.pid, signal.SIGKILL)
+            except OSError:
+                pass  # gone meanwhile
+    deadline = time.monotonic() + timeout
+    left = [f for f in facts if _same(f)]
+    while left and time.monotonic() < deadline:
+        time.sleep(0.02)  # waiting for other processes to exit: there is no event to await
+        left = [f for f in left if _same(f)]
+    return [f.pid for f in left]
+
+
+def _same(fact: ProcessFacts) -> bool:
+    now = process_facts(fact.pid)
+    return now is not None and abs(now.start_time - fact.start_time) <= 0.1
