@@ -143,6 +143,8 @@ class SessionOwner(ActorTypeDispatcher):
         self._config = None
         self._provider = None
         self._can_steer = False
+        self._identity = (E.UNKNOWN, E.UNKNOWN, E.UNKNOWN)
+        """``(api, provider, model)`` for messages no ``MessageEnd`` describes."""
         self._session_key = ""
         self._session_id = ""
         self._keys: tuple[str, ...] = ()
@@ -188,7 +190,9 @@ class SessionOwner(ActorTypeDispatcher):
         self._config = msg.config
         self._provider = msg.provider
         try:  # a ProviderSpec says nothing about steering until it is built
-            self._can_steer = bool(getattr(build_provider(msg.provider), "supports_steering", False))
+            built = build_provider(msg.provider)
+            self._can_steer = bool(getattr(built, "supports_steering", False))
+            self._identity = E.provider_identity(built)
         except Exception:
             self._can_steer = False
         self._session_key, self._session_id, self._path = msg.session_key, msg.session_id, msg.path
@@ -478,7 +482,7 @@ class SessionOwner(ActorTypeDispatcher):
                 current.content.append({"type": "toolCall", "id": event.call_id, "name": event.name,
                                         "arguments": event.arguments})
             elif isinstance(event, MessageEnd):
-                pending.append(self._close_message(current, event.stop_reason, now, pending))
+                pending.append(self._close_message(current, event.stop_reason, now, pending, end=event))
             elif isinstance(event, ToolResult):
                 if current.content:
                     pending.append(self._close_message(current, "toolUse", now, pending))
@@ -506,9 +510,13 @@ class SessionOwner(ActorTypeDispatcher):
             self._append(pending)
 
     def _close_message(self, current: _Current, stop_reason: str, now: float, pending: list[dict],
-                       error: str | None = None) -> dict:
+                       error: str | None = None, end: MessageEnd | None = None) -> dict:
+        api, provider, model = self._identity
+        if end is not None:  # the stream's own account wins (a failover chain's answering member)
+            api, provider, model = end.api or api, end.provider or provider, end.model or model
         entry = E.assistant_entry(
-            current.content, stop_reason=stop_reason, provider=getattr(self._provider, "name", "provider"),
+            current.content, stop_reason=stop_reason, provider=provider, api=api, model=model,
+            usage=end.usage if end is not None else None,
             turn_id=current.ticket.turn_id, ids=self._ids_with(pending), parent_id=self._leaf_with(pending),
             now=now, error_message=error)
         current.content = []
