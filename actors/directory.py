@@ -19,6 +19,7 @@ import os
 import signal
 import time
 import uuid
+from pathlib import Path
 from typing import Any
 
 import attrs
@@ -57,6 +58,7 @@ from sessionward.actors.messages import (
     RegisterClient,
     ReplaceOwner,
     SessionsPage,
+    StartNewTranscript,
     SubmitTurn,
     SystemStatus,
     WedgeOwner,
@@ -65,7 +67,7 @@ from sessionward.actors.placement import Strategy, place
 from sessionward.errors import BadInputError, InvalidSessionKeyError, PathEscapesStoreError
 from sessionward.logs import ActorLogger
 from sessionward.outcomes import OutcomeReason, TurnOutcome, TurnStatus
-from sessionward.store import SessionRecord, SessionStore
+from sessionward.store import SessionRecord, SessionStore, missing_transcript
 from sessionward.views import lane_figures, select_sessions
 
 log = ActorLogger("sessionward.directory")  # resolved per call: see sessionward.logs
@@ -126,6 +128,10 @@ class Directory(ActorTypeDispatcher):
         self._fenced: list[str] = []
         self._replaced = 0
         self._flush_armed = False
+        self._may_create: set[str] = set()
+        """Session ids whose transcript an owner may create: keys new in this run (until
+        their first activation) and ids an admin allowed (``StartNewTranscript``). Any other
+        id is named by the index, so its file must already exist: see ``missing_transcript``."""
         self._cluster = None
         self._watch = None
         self._members: dict[str, Any] = {"local": None}
@@ -212,6 +218,7 @@ class Directory(ActorTypeDispatcher):
                 msg = attrs.evolve(msg, idempotency_key=msg.request_id)
             _remember_submit(slot, msg)
         if slot.state == "live":
+            self._flush_index()  # a new key's entry is on disk before its first outcome
             self.send(slot.address, msg)
         else:
             slot.held.append((msg, sender))
@@ -223,12 +230,16 @@ class Directory(ActorTypeDispatcher):
             self._index[session_key] = record
             self._keys_by_id.setdefault(record.session_id, []).append(session_key)
             self._dirty[session_key] = record
+            self._may_create.add(record.session_id)
             self._arm_flush()
         return record
 
     def _passive_state(self, record: SessionRecord, path: str, request_id: str) -> OwnerState:
-        return OwnerState(record.session_key, record.session_id, path, "passive", None, None, None, None, 0, (),
-                          0, keys=(record.session_key,), request_id=request_id, snapshot_time=time.time())
+        # "missing": the index names this file and it is not there (``missing_transcript``).
+        missing = record.session_id not in self._may_create and not Path(path).exists()
+        return OwnerState(record.session_key, record.session_id, path, "missing" if missing else "passive",
+                          None, None, None, None, 0, (), 0, keys=(record.session_key,), request_id=request_id,
+                          snapshot_time=time.time())
 
     def _activate(self, record: SessionRecord, path: str, held: list | None = None) -> _Slot:
         from sessionward.actors.owner import SessionOwner
@@ -244,8 +255,9 @@ class Directory(ActorTypeDispatcher):
             slot.address = self.createActor(SessionOwner,
                                             targetActorRequirements={"sessionward.member": slot.member})
         self._slots[path] = slot
+        create = self._config.create_missing_transcripts or record.session_id in self._may_create
         self.send(slot.address, ActivateOwner(record.session_key, record.session_id, path, self._config,
-                                              self._provider, tuple(keys), slot.member))
+                                              self._provider, tuple(keys), slot.member, create))
         return slot
 
     def _place(self, path: str, session_key: str) -> str:
@@ -264,6 +276,22 @@ class Directory(ActorTypeDispatcher):
     receiveMsg_NudgeTurn = receiveMsg_SubmitTurn
     receiveMsg_QueryOwnerState = receiveMsg_SubmitTurn
     receiveMsg_WedgeOwner = receiveMsg_SubmitTurn
+
+    def receiveMsg_StartNewTranscript(self, msg: StartNewTranscript, sender) -> None:
+        reply_to = msg.reply_to or sender
+        record = self._index.get(msg.session_key) if self._store is not None else None
+        if record is None:
+            self.send(reply_to, CommandResult(msg.request_id, False, f"{msg.session_key} is not in the index"))
+            return
+        path = self._store.transcript_path(record.session_id)
+        if path.exists() or str(path) in self._slots:
+            self.send(reply_to, CommandResult(msg.request_id, False, f"{path} exists; nothing to start"))
+            return
+        self._may_create.add(record.session_id)
+        log.warning("admin: the next turn of %s starts a new transcript at %s", msg.session_key, path,
+                    extra={"session": msg.session_key})
+        self.send(reply_to, CommandResult(msg.request_id, True, f"the next turn of {msg.session_key} starts "
+                                                                f"a new transcript at {path}"))
 
     def receiveMsg_BindSession(self, msg: BindSession, sender) -> None:
         reply_to = msg.reply_to or sender
@@ -308,6 +336,10 @@ class Directory(ActorTypeDispatcher):
         return None
 
     def _flush_held(self, slot: _Slot) -> None:
+        # The owner has its file now: write new keys' index entries before any turn can end,
+        # so a key's entry is durable before its first outcome (closing a runtime within the
+        # batching delay used to lose it) and never names a file that was not created.
+        self._flush_index()
         held, slot.held = slot.held, []
         for msg, _sender in held:
             self.send(slot.address, msg)
@@ -317,6 +349,7 @@ class Directory(ActorTypeDispatcher):
         if slot is None or slot.address != sender:
             return
         slot.state, slot.pid = "live", msg.pid
+        self._may_create.discard(slot.session_id)  # from now on a missing file is a loss
         if slot.rehome_started is not None:
             self._last_rehome = time.time() - slot.rehome_started
             slot.rehome_started = None
@@ -352,7 +385,11 @@ class Directory(ActorTypeDispatcher):
             self.wakeupAfter(REHOME_RETRY_AFTER, payload=("rehome", msg.path))
             return
         reason = {"owned_elsewhere": OutcomeReason.OWNED_ELSEWHERE,
-                  "corrupt_transcript": OutcomeReason.BAD_INPUT}.get(msg.kind, OutcomeReason.UNAVAILABLE)
+                  "corrupt_transcript": OutcomeReason.BAD_INPUT,
+                  "transcript_missing": OutcomeReason.TRANSCRIPT_MISSING}.get(msg.kind, OutcomeReason.UNAVAILABLE)
+        if msg.kind == "transcript_missing":
+            msg = attrs.evolve(msg, message=missing_transcript(slot.session_key, msg.path))
+            log.error("%s", msg.message, extra={"session": slot.session_key})
         for held, held_sender in slot.held:
             reply_to = getattr(held, "reply_to", None) or held_sender
             if isinstance(held, SubmitTurn):
@@ -566,7 +603,12 @@ class Directory(ActorTypeDispatcher):
 
     def _flush_index(self) -> None:
         if self._dirty and self._store is not None:
-            self._store.save(self._dirty)
+            try:
+                self._store.save(self._dirty)
+            except Exception:  # kept dirty and retried; the turn itself can still run
+                log.exception("could not write the session index; retrying in %ss", self._config.index_flush_after)
+                self._arm_flush()
+                return
             self._dirty.clear()
 
     def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender) -> None:

@@ -125,6 +125,18 @@ class BindSession:
 
 
 @attrs.frozen
+class StartNewTranscript:
+    """Let the next activation of ``session_key`` create its missing transcript (admin).
+
+    Answered by ``CommandResult``: refused when the key is unknown or its file exists.
+    """
+
+    request_id: str
+    session_key: str
+    reply_to: ActorAddress | None = None
+
+
+@attrs.frozen
 class RegisterClient:
     """A client mailbox introduces itself; the reply tells it its own address."""
 
@@ -291,6 +303,9 @@ class ActivateOwner:
     keys: tuple[str, ...] = ()
     member: str = "local"
     """The convention member this owner was placed on."""
+    create: bool = True
+    """Whether the owner may create the transcript when it is absent. False for a file the
+    index already names: a missing one fails activation with ``transcript_missing``."""
 
 
 @attrs.frozen

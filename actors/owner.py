@@ -63,7 +63,7 @@ from sessionward.actors.messages import (
     WorkerReady,
 )
 from sessionward.actors.placement import next_epoch
-from sessionward.errors import BadInputError, FencedError, SessionOwnedElsewhereError
+from sessionward.errors import BadInputError, FencedError, SessionOwnedElsewhereError, TranscriptMissingError
 from sessionward.inbox import Inbox, InboxTurn
 from sessionward.lanes import queue_policy as qp
 from sessionward.logs import ActorLogger
@@ -205,9 +205,13 @@ class SessionOwner(ActorTypeDispatcher):
                 path,
                 header=E.header(msg.session_id, cwd=msg.config.cwd, now=now),
                 durability=msg.config.durability,
+                create=msg.create,
             )
         except SessionOwnedElsewhereError as exc:
             self._fail_activation(sender, "owned_elsewhere", str(exc))
+            return
+        except TranscriptMissingError as exc:  # before BadInputError, its base
+            self._fail_activation(sender, "transcript_missing", str(exc))
             return
         except BadInputError as exc:
             self._fail_activation(sender, "corrupt_transcript", str(exc))

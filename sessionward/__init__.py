@@ -31,6 +31,7 @@ from sessionward.errors import (
     SessionBusyError,
     SessionOwnedElsewhereError,
     SessionwardError,
+    TranscriptMissingError,
     TurnFailedError,
     UnavailableError,
 )
@@ -63,6 +64,7 @@ __all__ = [
     "SessionBusyError",
     "SessionOwnedElsewhereError",
     "SessionwardError",
+    "TranscriptMissingError",
     "TurnFailedError",
     "TurnHandle",
     "TurnOutcome",

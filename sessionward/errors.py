@@ -71,3 +71,7 @@ class InvalidMessageError(BadInputError):
 
 class CorruptTranscriptError(BadInputError):
     """A transcript cannot be used (for example its header is missing or not a session)."""
+
+
+class TranscriptMissingError(BadInputError):
+    """The index names a transcript that is not there; no new one is started silently."""

@@ -40,6 +40,9 @@ class OutcomeReason(enum.StrEnum):
     DRAINING = "draining"
     OWNER_LOST = "owner_lost"
     UNAVAILABLE = "unavailable"
+    TRANSCRIPT_MISSING = "transcript_missing"
+    """The index names the session's transcript and it is not there (moved, archived or
+    deleted). Nothing is created: see ``Runtime.new_transcript``."""
     # the model
     PROVIDER_ERROR = "provider_error"
     # the input
@@ -63,6 +66,7 @@ COORDINATION_REASONS = frozenset(
         OutcomeReason.DRAINING,
         OutcomeReason.OWNER_LOST,
         OutcomeReason.UNAVAILABLE,
+        OutcomeReason.TRANSCRIPT_MISSING,
     }
 )
 """Reasons that must never trigger model fallback."""

@@ -37,6 +37,7 @@ from sessionward.actors.messages import (
     QuerySessions,
     QuerySystem,
     SessionsPage,
+    StartNewTranscript,
     SubmitTurn,
     SystemStatus,
     WedgeOwner,
@@ -257,6 +258,16 @@ class Runtime:
         """Cancel a queued turn. Its outcome: cancelled/cancelled."""
         validate_session_key(session_key)
         return self._command(CancelTurn(new_request_id(), session_key, turn_id), timeout)
+
+    def new_transcript(self, session_key: str, *, timeout: float = 10.0) -> CommandResult:
+        """Let ``session_key``'s next turn start a new, empty transcript where its missing one was.
+
+        A transcript the index names is never replaced silently: while it is missing, its
+        turns fail with ``transcript_missing``. This is the explicit step that starts anew
+        (refused, ``ok=False``, when the key is unknown or its file exists).
+        """
+        validate_session_key(session_key)
+        return self._command(StartNewTranscript(new_request_id(), session_key), timeout)
 
     def bind(self, session_key: str, target_key: str, *, timeout: float = 10.0) -> CommandResult:
         """Make ``session_key`` share ``target_key``'s transcript (one file, one owner)."""

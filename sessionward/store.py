@@ -454,3 +454,10 @@ def write_atomically(path: Path, data: bytes, *, mode: int | None = None) -> Non
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def missing_transcript(session_key: str, path: str | os.PathLike[str]) -> str:
+    """The one-line account of a transcript the index names that is not there (log, outcome)."""
+    return (f"the transcript of {session_key} is missing: expected at {path}, where the session index "
+            f"names it; nothing was created (to start a new, empty one: `sessionward new-transcript "
+            f"{session_key}`, Runtime.new_transcript, or RuntimeConfig(create_missing_transcripts=True))")

@@ -20,7 +20,12 @@ from typing import Any
 
 import attrs
 
-from sessionward.errors import CorruptTranscriptError, FencedError, SessionOwnedElsewhereError
+from sessionward.errors import (
+    CorruptTranscriptError,
+    FencedError,
+    SessionOwnedElsewhereError,
+    TranscriptMissingError,
+)
 from sessionward.transcript_format import dumps_line, migrate_file, parse_transcript
 
 
@@ -90,14 +95,20 @@ class TranscriptFile:
         *,
         header: dict[str, Any],
         durability: Durability = Durability.TURN,
+        create: bool = True,
     ) -> tuple[TranscriptFile, OpenReport]:
-        """Lock ``path`` (creating it with ``header`` when absent), repair, and load it.
+        """Lock ``path`` (creating it with ``header`` when absent and ``create``), repair, and load it.
 
         Raises:
             SessionOwnedElsewhereError: another process holds the file's lock.
             CorruptTranscriptError: the file has bytes but no session header.
+            TranscriptMissingError: the file is absent and ``create`` is false; nothing was created.
         """
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC | (os.O_CREAT if create else 0)
+        try:
+            fd = os.open(path, flags, 0o644)
+        except FileNotFoundError:
+            raise TranscriptMissingError(f"{path} is missing") from None
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -136,7 +147,7 @@ class TranscriptFile:
                 report_kw.update(migrated_from=parsed.version, backup=_str(mig.backup))
                 os.close(fd)
                 fd = -1
-                transcript, again = cls.open(path, header=header, durability=durability)
+                transcript, again = cls.open(path, header=header, durability=durability, create=False)
                 return transcript, attrs.evolve(again, **report_kw)
             if parsed.bad_lines:
                 report_kw.update(bad_lines=len(parsed.bad_lines), quarantine=_quarantine(path, parsed))

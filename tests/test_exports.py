@@ -7,7 +7,7 @@ EXPECTED = {
     "FencedError", "InvalidMessageError", "InvalidSessionKeyError", "OutcomeReason",
     "PathEscapesStoreError", "ProviderError", "ProviderSpec", "QueueMode", "QueuePolicy",
     "RecoveryConfig", "Runtime", "RuntimeClosedError", "RuntimeConfig", "ScriptedProvider",
-    "SessionBusyError", "SessionOwnedElsewhereError", "SessionwardError", "TurnFailedError",
+    "SessionBusyError", "SessionOwnedElsewhereError", "SessionwardError", "TranscriptMissingError", "TurnFailedError",
     "TurnHandle", "TurnOutcome", "TurnStatus", "UnavailableError",
 }
 

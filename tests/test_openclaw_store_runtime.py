@@ -21,6 +21,7 @@ from sessionward import (
     CoordinationError,
     CorruptTranscriptError,
     InvalidSessionKeyError,
+    OutcomeReason,
     PathEscapesStoreError,
     ScriptedProvider,
     TurnStatus,
@@ -128,11 +129,16 @@ def test_a_key_in_the_openclaw_index_runs_on_the_transcript_openclaw_named(make_
     assert after[-3]["parentId"] == after[-4]["id"]
 
 
-def test_a_key_whose_named_file_is_missing_gets_that_file_with_openclaws_session_id(make_runtime, tmp_path):
+def test_a_key_whose_named_file_is_missing_fails_until_a_new_transcript_is_allowed(make_runtime, tmp_path):
     state = _state(tmp_path)
     rt = make_runtime(state, openclaw_agent="main")
-    assert rt.submit(CHANNEL, "first words").result(timeout=30).status is TurnStatus.COMPLETED
     path = _sessions(state) / CHANNEL_FILE
+    missing = rt.submit(CHANNEL, "first words").result(timeout=30)
+    assert missing.reason is OutcomeReason.TRANSCRIPT_MISSING and str(path) in missing.detail
+    assert not path.exists()
+    # then, explicitly: the new file gets openclaw's session id
+    assert rt.new_transcript(CHANNEL).ok
+    assert rt.submit(CHANNEL, "first words").result(timeout=30).status is TurnStatus.COMPLETED
     assert Path(rt.session(CHANNEL).file) == path
     entries = read_entries(path)
     assert entries[0]["type"] == "session" and entries[0]["version"] == 3
