@@ -257,7 +257,8 @@ class Directory(ActorTypeDispatcher):
         self._slots[path] = slot
         create = self._config.create_missing_transcripts or record.session_id in self._may_create
         self.send(slot.address, ActivateOwner(record.session_key, record.session_id, path, self._config,
-                                              self._provider, tuple(keys), slot.member, create))
+                                              self._provider, tuple(keys), slot.member, create,
+                                              _str_or_none(self._store.sidecar_dir)))
         return slot
 
     def _place(self, path: str, session_key: str) -> str:
@@ -644,6 +645,10 @@ def _remember_submit(slot: _Slot, msg: SubmitTurn) -> None:
     slot.recent.append((now, msg))
     if len(slot.recent) > RECENT_SUBMITS or now - slot.recent[0][0] > RECENT_SUBMITS_AFTER:
         slot.recent = [(t, m) for t, m in slot.recent[-RECENT_SUBMITS:] if now - t <= RECENT_SUBMITS_AFTER]
+
+
+def _str_or_none(value) -> str | None:
+    return None if value is None else str(value)
 
 
 def _kill(pid: int) -> None:

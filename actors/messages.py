@@ -306,6 +306,9 @@ class ActivateOwner:
     create: bool = True
     """Whether the owner may create the transcript when it is absent. False for a file the
     index already names: a missing one fails activation with ``transcript_missing``."""
+    sidecar_dir: str | None = None
+    """Where the inbox and other side files go (the store's ``sidecar_dir``); None: beside
+    the transcript."""
 
 
 @attrs.frozen

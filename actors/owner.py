@@ -200,12 +200,14 @@ class SessionOwner(ActorTypeDispatcher):
         self._member = msg.member
         now = time.time()
         path = Path(msg.path)
+        side = Path(msg.sidecar_dir) if msg.sidecar_dir else path.parent
         try:
             self._file, report = TranscriptFile.open(
                 path,
                 header=E.header(msg.session_id, cwd=msg.config.cwd, now=now),
                 durability=msg.config.durability,
                 create=msg.create,
+                sidecar_dir=side,
             )
         except SessionOwnedElsewhereError as exc:
             self._fail_activation(sender, "owned_elsewhere", str(exc))
@@ -220,7 +222,7 @@ class SessionOwner(ActorTypeDispatcher):
             self._fail_activation(sender, "io_error", str(exc))
             return
         self._inbox = Inbox(
-            path.with_name(path.name + ".inbox"),
+            side / (path.name + ".inbox"),
             fsync=msg.config.durability is not Durability.NEVER,
         )
         # Each activation takes the next epoch of its file and writes it on every entry, so

@@ -73,5 +73,9 @@ class CorruptTranscriptError(BadInputError):
     """A transcript cannot be used (for example its header is missing or not a session)."""
 
 
+class OpenclawStateNotSupportedError(BadInputError):
+    """An openclaw state directory of the SQLite era (openclaw 2026.9 and later): refused."""
+
+
 class TranscriptMissingError(BadInputError):
     """The index names a transcript that is not there; no new one is started silently."""

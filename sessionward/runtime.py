@@ -94,7 +94,8 @@ class Runtime:
         port: The actor system's admin port (default: a free one).
         bind: The interface actor sockets listen on. Default 127.0.0.1. Anything wider
             exposes an unauthenticated pickle endpoint: see the README.
-        log_file: Where the actor system logs (default ``<store>/sessionward.log``).
+        log_file: Where the actor system logs (default ``<store>/sessionward.log``; for an
+            openclaw agent, ``agents/<agent>/sessionward/sessionward.log``).
         recovery: Start the recovery actor (thresholds from ``config.recovery``).
         recovery_tick, stall_after, abort_after: Shortcuts that override
             ``config.recovery`` (seconds).
@@ -146,7 +147,7 @@ class Runtime:
         self._closed = False
         self._close_lock = threading.Lock()
         self._pid = os.getpid()
-        self.log_file = Path(log_file) if log_file else self.store.root / "sessionward.log"
+        self.log_file = Path(log_file) if log_file else (self.store.sidecar_dir or self.store.root) / "sessionward.log"
         self.cluster = cluster
         if cluster is not None and base != "tcp":
             raise ValueError("a convention needs base='tcp'")

@@ -813,7 +813,7 @@ def _same_file_state(a: os.stat_result, b: os.stat_result) -> bool:
     return all(getattr(a, name) == getattr(b, name) for name in fields)
 
 
-def migrate_file(path: Path, rng: random.Random | None = None) -> MigrationReport:
+def migrate_file(path: Path, rng: random.Random | None = None, *, sidecar_dir: Path | None = None) -> MigrationReport:
     """Migrate a transcript file to format 3 in place, keeping the original.
 
     A file already at format 3 is only read, never written (its owner repairs it). An
@@ -823,7 +823,8 @@ def migrate_file(path: Path, rng: random.Random | None = None) -> MigrationRepor
     ``<name>.v<N>.bak`` (``.bak.1``, ``.bak.2``, ... when that exists); the migrated file
     is written to a temp file in the same directory, fsynced, and renamed over the
     original; then the directory is fsynced. A symlink is followed: the real file is
-    migrated and the link is kept.
+    migrated and the link is kept. The quarantine and the backup go to ``sidecar_dir``
+    (default: beside the real file).
 
     Raises:
         CorruptTranscriptError: the file has no usable session header.
@@ -864,10 +865,11 @@ def migrate_file(path: Path, rng: random.Random | None = None) -> MigrationRepor
         records.append(
             _quarantine_record(parsed.line_count, parsed.torn_tail, "torn_tail", "torn last line")
         )
-    quarantine = _append_quarantine(real, b"".join(records)) if records else None
+    side = (sidecar_dir or real.parent) / real.name  # side files are named after the transcript
+    quarantine = _append_quarantine(side, b"".join(records)) if records else None
     mode = before.st_mode & 0o7777
-    backup = _keep_backup(real, data, parsed.version, mode)
-    _fsync_dir(real.parent)
+    backup = _keep_backup(side, data, parsed.version, mode)
+    _fsync_dir(side.parent)
     if not _same_file_state(before, os.stat(real)):
         raise FencedError(f"{real} changed while it was being migrated; it was left as it is")
     _replace_atomically(real, body, mode)

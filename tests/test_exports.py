@@ -4,7 +4,7 @@ import sessionward
 
 EXPECTED = {
     "BadInputError", "CoordinationError", "CorruptTranscriptError", "DropPolicy", "Durability",
-    "FencedError", "InvalidMessageError", "InvalidSessionKeyError", "OutcomeReason",
+    "FencedError", "InvalidMessageError", "InvalidSessionKeyError", "OpenclawStateNotSupportedError", "OutcomeReason",
     "PathEscapesStoreError", "ProviderError", "ProviderSpec", "QueueMode", "QueuePolicy",
     "RecoveryConfig", "Runtime", "RuntimeClosedError", "RuntimeConfig", "ScriptedProvider",
     "SessionBusyError", "SessionOwnedElsewhereError", "SessionwardError", "TranscriptMissingError", "TurnFailedError",
