@@ -235,6 +235,9 @@ def end(model: str, name: str | None = None, usage: Usage | None = None) -> Mess
 def test_a_stream_yields_thinking_and_text_deltas_then_a_message_end(server):
     assert events_of(provider(server, "ok")) == [
         ThinkingDelta("thinking"), TextDelta("Hel"), TextDelta("lo"), end("ok")]
+    headers, body = server.requests[-1]
+    assert headers["Authorization"] == "Bearer sk-test"
+    assert body["stream"] is True and body["messages"][-1] == {"role": "user", "content": "hello there"}
 
 
 def test_the_message_end_carries_the_streamed_model_and_the_final_chunks_usage(server):
@@ -256,9 +259,6 @@ def test_openai_usage_is_read_as_pi_reads_it():
         input=2, cache_read=1, total_tokens=3)
     assert usage_from_openai({"prompt_tokens": "many", "completion_tokens": -1}) == Usage()
     assert usage_from_openai(None) is None
-    headers, body = server.requests[-1]
-    assert headers["Authorization"] == "Bearer sk-test"
-    assert body["stream"] is True and body["messages"][-1] == {"role": "user", "content": "hello there"}
 
 
 @pytest.mark.parametrize(
