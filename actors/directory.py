@@ -61,6 +61,7 @@ from sessionward.actors.messages import (
     RegisterClient,
     ReplaceOwner,
     SessionsPage,
+    StartNewTranscript,
     SubmitTurn,
     SystemStatus,
     UnparkSession,
@@ -73,7 +74,7 @@ from sessionward.logs import ActorLogger
 from sessionward.outcomes import OutcomeReason, TurnOutcome, TurnStatus
 from sessionward.recovery import liveness
 from sessionward.recovery.replay import decode_reply
-from sessionward.store import SessionRecord, SessionStore
+from sessionward.store import SessionRecord, SessionStore, missing_transcript
 from sessionward.views import lane_figures, select_sessions
 
 log = ActorLogger("sessionward.directory")  # resolved per call: see sessionward.logs
@@ -147,6 +148,10 @@ class Directory(ActorTypeDispatcher):
         self._fenced: list[str] = []
         self._replaced = 0
         self._flush_armed = False
+        self._may_create: set[str] = set()
+        """Session ids whose transcript an owner may create: keys new in this run (until
+        their first activation) and ids an admin allowed (``StartNewTranscript``). Any other
+        id is named by the index, so its file must already exist: see ``missing_transcript``."""
         self._cluster = None
         self._watch = None
         self._members: dict[str, Any] = {"local": None}
@@ -261,6 +266,7 @@ class Directory(ActorTypeDispatcher):
         elif not isinstance(msg, WedgeOwner):
             _remember_request(slot, msg)
         if slot.state == "live":
+            self._flush_index()  # a new key's entry is on disk before its first outcome
             self.send(slot.address, msg)
         else:
             slot.held.append((msg, sender))
@@ -272,12 +278,16 @@ class Directory(ActorTypeDispatcher):
             self._index[session_key] = record
             self._keys_by_id.setdefault(record.session_id, []).append(session_key)
             self._dirty[session_key] = record
+            self._may_create.add(record.session_id)
             self._arm_flush()
         return record
 
     def _passive_state(self, record: SessionRecord, path: str, request_id: str) -> OwnerState:
-        return OwnerState(record.session_key, record.session_id, path, "passive", None, None, None, None, 0, (),
-                          0, keys=(record.session_key,), request_id=request_id, snapshot_time=clock.now())
+        # "missing": the index names this file and it is not there (``missing_transcript``).
+        missing = record.session_id not in self._may_create and not Path(path).exists()
+        return OwnerState(record.session_key, record.session_id, path, "missing" if missing else "passive",
+                          None, None, None, None, 0, (), 0, keys=(record.session_key,), request_id=request_id,
+                          snapshot_time=clock.now())
 
     def _activate(self, record: SessionRecord, path: str, held: list | None = None,
                   fail_unfinished_as: str | None = None) -> _Slot:
@@ -295,8 +305,10 @@ class Directory(ActorTypeDispatcher):
             slot.address = self.createActor(SessionOwner,
                                             targetActorRequirements={"sessionward.member": slot.member})
         self._slots[path] = slot
+        create = self._config.create_missing_transcripts or record.session_id in self._may_create
         self.send(slot.address, ActivateOwner(record.session_key, record.session_id, path, self._config,
-                                              self._provider, tuple(keys), slot.member,
+                                              self._provider, tuple(keys), slot.member, create=create,
+                                              sidecar_dir=_str_or_none(self._store.sidecar_dir),
                                               fail_unfinished_as=fail_unfinished_as))
         return slot
 
@@ -329,6 +341,23 @@ class Directory(ActorTypeDispatcher):
                                              state="parked"))
         else:
             self.send(reply_to, CommandResult(msg.request_id, False, detail, getattr(msg, "turn_id", None)))
+
+
+    def receiveMsg_StartNewTranscript(self, msg: StartNewTranscript, sender) -> None:
+        reply_to = msg.reply_to or sender
+        record = self._index.get(msg.session_key) if self._store is not None else None
+        if record is None:
+            self.send(reply_to, CommandResult(msg.request_id, False, f"{msg.session_key} is not in the index"))
+            return
+        path = self._store.transcript_path(record.session_id)
+        if path.exists() or str(path) in self._slots:
+            self.send(reply_to, CommandResult(msg.request_id, False, f"{path} exists; nothing to start"))
+            return
+        self._may_create.add(record.session_id)
+        log.warning("admin: the next turn of %s starts a new transcript at %s", msg.session_key, path,
+                    extra={"session": msg.session_key})
+        self.send(reply_to, CommandResult(msg.request_id, True, f"the next turn of {msg.session_key} starts "
+                                                                f"a new transcript at {path}"))
 
     def receiveMsg_BindSession(self, msg: BindSession, sender) -> None:
         reply_to = msg.reply_to or sender
@@ -373,6 +402,10 @@ class Directory(ActorTypeDispatcher):
         return None
 
     def _flush_held(self, slot: _Slot) -> None:
+        # The owner has its file now: write new keys' index entries before any turn can end,
+        # so a key's entry is durable before its first outcome (closing a runtime within the
+        # batching delay used to lose it) and never names a file that was not created.
+        self._flush_index()
         held, slot.held = slot.held, []
         for msg, _sender in held:
             self.send(slot.address, msg)
@@ -382,6 +415,7 @@ class Directory(ActorTypeDispatcher):
         if slot is None or slot.address != sender:
             return
         slot.state, slot.pid, slot.heard_time = "live", msg.pid, clock.now()
+        self._may_create.discard(slot.session_id)  # from now on a missing file is a loss
         if slot.rehome_started is not None:
             self._last_rehome = clock.now() - slot.rehome_started
             slot.rehome_started = None
@@ -417,7 +451,11 @@ class Directory(ActorTypeDispatcher):
             self.wakeupAfter(REHOME_RETRY_AFTER, payload=("rehome", msg.path))
             return
         reason = {"owned_elsewhere": OutcomeReason.OWNED_ELSEWHERE,
-                  "corrupt_transcript": OutcomeReason.BAD_INPUT}.get(msg.kind, OutcomeReason.UNAVAILABLE)
+                  "corrupt_transcript": OutcomeReason.BAD_INPUT,
+                  "transcript_missing": OutcomeReason.TRANSCRIPT_MISSING}.get(msg.kind, OutcomeReason.UNAVAILABLE)
+        if msg.kind == "transcript_missing":
+            msg = attrs.evolve(msg, message=missing_transcript(slot.session_key, msg.path))
+            log.error("%s", msg.message, extra={"session": slot.session_key})
         for held, held_sender in slot.held:
             reply_to = getattr(held, "reply_to", None) or held_sender
             if isinstance(held, SubmitTurn):
@@ -727,7 +765,12 @@ class Directory(ActorTypeDispatcher):
 
     def _flush_index(self) -> None:
         if self._dirty and self._store is not None:
-            self._store.save(self._dirty)
+            try:
+                self._store.save(self._dirty)
+            except Exception:  # kept dirty and retried; the turn itself can still run
+                log.exception("could not write the session index; retrying in %ss", self._config.index_flush_after)
+                self._arm_flush()
+                return
             self._dirty.clear()
 
     def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender) -> None:
@@ -803,6 +846,10 @@ def _process_alive(pid: int) -> bool | None:
             return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
     except (OSError, IndexError):
         return True
+
+
+def _str_or_none(value) -> str | None:
+    return None if value is None else str(value)
 
 
 def _kill(pid: int, wait: float = 0.0) -> None:

@@ -127,6 +127,18 @@ class BindSession:
 
 
 @attrs.frozen
+class StartNewTranscript:
+    """Let the next activation of ``session_key`` create its missing transcript (admin).
+
+    Answered by ``CommandResult``: refused when the key is unknown or its file exists.
+    """
+
+    request_id: str
+    session_key: str
+    reply_to: ActorAddress | None = None
+
+
+@attrs.frozen
 class RegisterClient:
     """A client mailbox introduces itself; the reply tells it its own address."""
 
@@ -324,6 +336,12 @@ class ActivateOwner:
     fail_unfinished_as: str | None = None
     """When set (an ``OutcomeReason`` value), every turn a previous owner acknowledged and
     never finished is failed with this reason instead of replayed (after ``unpark``)."""
+    create: bool = True
+    """Whether the owner may create the transcript when it is absent. False for a file the
+    index already names: a missing one fails activation with ``transcript_missing``."""
+    sidecar_dir: str | None = None
+    """Where the inbox and other side files go (the store's ``sidecar_dir``); None: beside
+    the transcript."""
 
 
 @attrs.frozen

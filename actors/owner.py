@@ -64,7 +64,7 @@ from sessionward.actors.messages import (
     WorkerReady,
 )
 from sessionward.actors.placement import next_epoch
-from sessionward.errors import BadInputError, FencedError, SessionOwnedElsewhereError
+from sessionward.errors import BadInputError, FencedError, SessionOwnedElsewhereError, TranscriptMissingError
 from sessionward.inbox import Inbox, InboxTurn
 from sessionward.lanes import queue_policy as qp
 from sessionward.logs import ActorLogger
@@ -144,6 +144,8 @@ class SessionOwner(ActorTypeDispatcher):
         self._config = None
         self._provider = None
         self._can_steer = False
+        self._identity = (E.UNKNOWN, E.UNKNOWN, E.UNKNOWN)
+        """``(api, provider, model)`` for messages no ``MessageEnd`` describes."""
         self._session_key = ""
         self._session_id = ""
         self._keys: tuple[str, ...] = ()
@@ -189,7 +191,9 @@ class SessionOwner(ActorTypeDispatcher):
         self._config = msg.config
         self._provider = msg.provider
         try:  # a ProviderSpec says nothing about steering until it is built
-            self._can_steer = bool(getattr(build_provider(msg.provider), "supports_steering", False))
+            built = build_provider(msg.provider)
+            self._can_steer = bool(getattr(built, "supports_steering", False))
+            self._identity = E.provider_identity(built)
         except Exception:
             self._can_steer = False
         self._session_key, self._session_id, self._path = msg.session_key, msg.session_id, msg.path
@@ -197,14 +201,20 @@ class SessionOwner(ActorTypeDispatcher):
         self._member = msg.member
         now = clock.now()
         path = Path(msg.path)
+        side = Path(msg.sidecar_dir) if msg.sidecar_dir else path.parent
         try:
             self._file, report = TranscriptFile.open(
                 path,
                 header=E.header(msg.session_id, cwd=msg.config.cwd, now=now),
                 durability=msg.config.durability,
+                create=msg.create,
+                sidecar_dir=side,
             )
         except SessionOwnedElsewhereError as exc:
             self._fail_activation(sender, "owned_elsewhere", str(exc))
+            return
+        except TranscriptMissingError as exc:  # before BadInputError, its base
+            self._fail_activation(sender, "transcript_missing", str(exc))
             return
         except BadInputError as exc:
             self._fail_activation(sender, "corrupt_transcript", str(exc))
@@ -213,7 +223,7 @@ class SessionOwner(ActorTypeDispatcher):
             self._fail_activation(sender, "io_error", str(exc))
             return
         self._inbox = Inbox(
-            path.with_name(path.name + ".inbox"),
+            side / (path.name + ".inbox"),
             fsync=msg.config.durability is not Durability.NEVER,
         )
         # Each activation takes the next epoch of its file and writes it on every entry, so
@@ -494,7 +504,7 @@ class SessionOwner(ActorTypeDispatcher):
                 current.content.append({"type": "toolCall", "id": event.call_id, "name": event.name,
                                         "arguments": event.arguments})
             elif isinstance(event, MessageEnd):
-                pending.append(self._close_message(current, event.stop_reason, now, pending))
+                pending.append(self._close_message(current, event.stop_reason, now, pending, end=event))
             elif isinstance(event, ToolResult):
                 if current.content:
                     pending.append(self._close_message(current, "toolUse", now, pending))
@@ -522,9 +532,13 @@ class SessionOwner(ActorTypeDispatcher):
             self._append(pending)
 
     def _close_message(self, current: _Current, stop_reason: str, now: float, pending: list[dict],
-                       error: str | None = None) -> dict:
+                       error: str | None = None, end: MessageEnd | None = None) -> dict:
+        api, provider, model = self._identity
+        if end is not None:  # the stream's own account wins (a failover chain's answering member)
+            api, provider, model = end.api or api, end.provider or provider, end.model or model
         entry = E.assistant_entry(
-            current.content, stop_reason=stop_reason, provider=getattr(self._provider, "name", "provider"),
+            current.content, stop_reason=stop_reason, provider=provider, api=api, model=model,
+            usage=end.usage if end is not None else None,
             turn_id=current.ticket.turn_id, ids=self._ids_with(pending), parent_id=self._leaf_with(pending),
             now=now, error_message=error)
         current.content = []

@@ -236,6 +236,11 @@ def cmd_session(args) -> int:
         state = client.session(args.key)
     if args.json:
         return _print_json(_data(state))
+    if state.state == "missing":
+        from sessionward.store import missing_transcript
+
+        print(f"sessionward: {missing_transcript(args.key, state.file)}", file=sys.stderr)
+        return EXIT_NOT_FOUND
     if state.state == "passive" and not Path(state.file).exists():
         print(f"sessionward: no session {args.key}", file=sys.stderr)
         return EXIT_NOT_FOUND
@@ -277,6 +282,12 @@ def cmd_unpark(args) -> int:
     with _client(args) as client:
         result = client.unpark(args.key)
     print(("unparked: " if result.ok else "not unparked: ") + result.detail)
+
+
+def cmd_new_transcript(args) -> int:
+    with _client(args) as client:
+        result = client.new_transcript(args.key)
+    print(("ok: " if result.ok else "refused: ") + result.detail)
     return EXIT_OK if result.ok else EXIT_NOT_FOUND
 
 
@@ -487,6 +498,9 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--turn", required=True)
     p = command("unpark", cmd_unpark, "Start a parked session again (its unfinished turns fail 'parked').")
     p.add_argument("key", help="the parked session's key (see `status`)")
+    p = command("new-transcript", cmd_new_transcript,
+                "Let a session whose transcript is missing start a new, empty one on its next turn.")
+    p.add_argument("key")
     p = command("submit", cmd_submit, "Submit a turn and wait for its outcome.", json_flag=True)
     p.add_argument("key")
     p.add_argument("text")

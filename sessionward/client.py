@@ -43,6 +43,7 @@ ERROR_KINDS: dict[str, type[errors.SessionwardError]] = {
     "invalid_session_key": errors.InvalidSessionKeyError,
     "path_escapes_store": errors.PathEscapesStoreError,
     "corrupt_transcript": errors.CorruptTranscriptError,
+    "transcript_missing": errors.TranscriptMissingError,
     "owned_elsewhere": errors.SessionOwnedElsewhereError,
     "unavailable": errors.UnavailableError,
     "parked": errors.SessionParkedError,

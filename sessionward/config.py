@@ -94,7 +94,12 @@ class RuntimeConfig:
     cwd: str = attrs.field(factory=os.getcwd)
     """The ``cwd`` written in new transcript headers."""
     index_flush_after: float = 0.2
-    """How long the Directory batches ``sessions.json`` writes (seconds)."""
+    """How long the Directory batches ``sessions.json`` writes (seconds). Entries are written
+    sooner when a turn needs them: before any message reaches an owner."""
+    create_missing_transcripts: bool = False
+    """Start a new, empty transcript when the one the index names is missing. Off by default:
+    a missing transcript (moved, archived by another tool, deleted) fails its turns with
+    ``transcript_missing`` rather than silently losing the session's history."""
 
     def __attrs_post_init__(self) -> None:
         if self.replay_policy not in ("requeue", "fail"):

@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Container
 from typing import Any
 
+from sessionward.providers.base import Usage
 from sessionward.transcript_format import iso_timestamp, new_entry_id
 
 TURN_END = "sessionward.turn_end"
@@ -41,6 +42,46 @@ def user_entry(
     return entry
 
 
+UNKNOWN = "unknown"
+"""Written for an assistant message's ``api`` or ``model`` when the provider did not say.
+
+pi requires both strings; pi uses ``api`` to decide whether a message's thinking blocks can
+be replayed to the next model, and a name no real API has keeps them as plain text."""
+
+
+def provider_identity(provider: object) -> tuple[str, str, str]:
+    """``(api, provider name, model)`` to write on a message its ``MessageEnd`` did not name
+    (an aborted or failed message): the provider object's attributes, else ``"unknown"``."""
+
+    def attr(name: str) -> str:
+        value = getattr(provider, name, "")
+        return value if isinstance(value, str) and value else UNKNOWN
+
+    return attr("api"), attr("name"), attr("model")
+
+
+def usage_fields(usage: Usage | None) -> dict[str, Any]:
+    """pi's ``Usage`` object, every field present: zeros when ``usage`` is ``None``.
+
+    Key order is pi's (``packages/ai/src/types.ts``), so a line reads as pi writes it.
+    """
+    u = usage if usage is not None else Usage()
+    return {
+        "input": u.input,
+        "output": u.output,
+        "cacheRead": u.cache_read,
+        "cacheWrite": u.cache_write,
+        "totalTokens": u.total_tokens,
+        "cost": {
+            "input": u.cost_input,
+            "output": u.cost_output,
+            "cacheRead": u.cost_cache_read,
+            "cacheWrite": u.cost_cache_write,
+            "total": u.cost_total,
+        },
+    }
+
+
 def assistant_entry(
     content: list[dict[str, Any]],
     *,
@@ -51,13 +92,24 @@ def assistant_entry(
     parent_id: str | None,
     now: float,
     error_message: str | None = None,
+    api: str = "",
+    model: str = "",
+    usage: Usage | None = None,
 ) -> dict[str, Any]:
-    """An assistant message. ``stop_reason`` is pi's: stop, toolUse, aborted, error, length."""
+    """An assistant message in pi's full ``AssistantMessage`` shape.
+
+    ``stop_reason`` is pi's: stop, toolUse, aborted, error, length. ``api``, ``model`` and
+    ``usage`` are always written (``"unknown"`` and zeros when not known): pi's CLI reads
+    them from every assistant message of a session it resumes, and fails without them.
+    """
     entry = _base("message", ids=ids, parent_id=parent_id, now=now)
     message: dict[str, Any] = {
         "role": "assistant",
         "content": content,
-        "provider": provider,
+        "api": api or UNKNOWN,
+        "provider": provider or UNKNOWN,
+        "model": model or UNKNOWN,
+        "usage": usage_fields(usage),
         "stopReason": stop_reason,
         "timestamp": int(now * 1000),
     }

@@ -99,3 +99,11 @@ class InvalidPortError(BadInputError):
 class StoreUnusableError(BadInputError):
     """The store path cannot be used: it is a file, its parent is missing, or it cannot be
     read or written."""
+
+
+class OpenclawStateNotSupportedError(BadInputError):
+    """An openclaw state directory of the SQLite era (openclaw 2026.9 and later): refused."""
+
+
+class TranscriptMissingError(BadInputError):
+    """The index names a transcript that is not there; no new one is started silently."""

@@ -25,10 +25,49 @@ from typing import Any
 
 import attrs
 
-from sessionward.errors import CorruptTranscriptError, PathEscapesStoreError
+from sessionward.errors import CorruptTranscriptError, OpenclawStateNotSupportedError, PathEscapesStoreError
 
 INDEX_NAME = "sessions.json"
 """The index file's name inside ``agents/<agent>/sessions/``."""
+
+SERVED_VERSIONS = "openclaw up to 2026.8.x (the JSONL era)"
+"""The openclaw versions whose state ``openclaw_agent`` serves: those that keep
+``sessions.json`` and one ``<sessionId>.jsonl`` transcript per session. From 2026.9 on,
+openclaw keeps sessions in a per-agent SQLite database and reads the JSONL files only
+once, as legacy input to import (``openclaw doctor --fix``), then archives them."""
+
+SQLITE_DATABASE = ("agent", "openclaw-agent.sqlite")
+"""The SQLite-era database, under ``agents/<agent>/`` (openclaw 2026.9.6's
+``resolveAgentDir(...)/openclaw-agent.sqlite``)."""
+IMPORT_ARCHIVE = "session-sqlite-import-archive"
+"""Where openclaw's import moves the JSONL files it imported, under ``agents/<agent>/``
+(2026.9.6's ``resolveImportedTranscriptArchiveDir``: a sibling of ``sessions/``)."""
+
+
+def check_jsonl_era(state_dir: Path, agent: str) -> None:
+    """Refuse an agent directory that a SQLite-era openclaw has taken over. Reads only.
+
+    sessionward would write transcripts and index entries there that openclaw no longer
+    reads (it lists 0 sessions and starts new ones), and an archived JSONL file would look
+    like a missing one. So the whole store is refused, in one line naming the situation.
+
+    Raises:
+        OpenclawStateNotSupportedError: the agent's SQLite database exists, or openclaw's
+            import has archived its JSONL transcripts.
+    """
+    agent_dir = Path(state_dir) / "agents" / agent
+    database = agent_dir.joinpath(*SQLITE_DATABASE)
+    archive = agent_dir / IMPORT_ARCHIVE
+    if database.exists():
+        found = f"its sessions are in openclaw's SQLite database {database}"
+    elif archive.is_dir() and any(archive.iterdir()):
+        found = f"openclaw imported its JSONL transcripts into SQLite and archived them in {archive}"
+    else:
+        return
+    raise OpenclawStateNotSupportedError(
+        f"openclaw agent {agent!r} in {state_dir} is SQLite-era state (openclaw 2026.9 or later): {found}; "
+        f"openclaw_agent serves {SERVED_VERSIONS} only, so nothing was written"
+    )
 
 _SAFE_SESSION_ID = re.compile(r"[a-z0-9][a-z0-9._-]{0,127}", re.IGNORECASE)
 """openclaw's ``SAFE_SESSION_ID_RE``: what may name ``<sessionId>.jsonl``."""

@@ -42,6 +42,9 @@ class OutcomeReason(enum.StrEnum):
     UNAVAILABLE = "unavailable"
     PARKED = "parked"
     """The session's owner had to be replaced too often; it waits for an admin's ``unpark``."""
+    TRANSCRIPT_MISSING = "transcript_missing"
+    """The index names the session's transcript and it is not there (moved, archived or
+    deleted). Nothing is created: see ``Runtime.new_transcript``."""
     # the model
     PROVIDER_ERROR = "provider_error"
     # the input
@@ -66,6 +69,7 @@ COORDINATION_REASONS = frozenset(
         OutcomeReason.OWNER_LOST,
         OutcomeReason.UNAVAILABLE,
         OutcomeReason.PARKED,
+        OutcomeReason.TRANSCRIPT_MISSING,
     }
 )
 """Reasons that must never trigger model fallback."""

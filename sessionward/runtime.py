@@ -38,6 +38,7 @@ from sessionward.actors.messages import (
     QuerySessions,
     QuerySystem,
     SessionsPage,
+    StartNewTranscript,
     SubmitTurn,
     SystemStatus,
     UnparkSession,
@@ -117,7 +118,8 @@ class Runtime:
         port: The actor system's admin port (default: a free one).
         bind: The interface actor sockets listen on. Default 127.0.0.1. Anything wider
             exposes an unauthenticated pickle endpoint: see the README.
-        log_file: Where the actor system logs (default ``<store>/sessionward.log``).
+        log_file: Where the actor system logs (default ``<store>/sessionward.log``; for an
+            openclaw agent, ``agents/<agent>/sessionward/sessionward.log``).
         recovery: Start the recovery actor (thresholds from ``config.recovery``).
         recovery_tick, stall_after, abort_after: Shortcuts that override
             ``config.recovery`` (seconds).
@@ -181,7 +183,7 @@ class Runtime:
         self._closed = False
         self._close_lock = threading.Lock()
         self._pid = os.getpid()
-        self.log_file = Path(log_file) if log_file else self.store.root / "sessionward.log"
+        self.log_file = Path(log_file) if log_file else (self.store.sidecar_dir or self.store.root) / "sessionward.log"
         self.cluster = cluster
         if cluster is not None and base != "tcp":
             raise ValueError("a convention needs base='tcp'")
@@ -330,6 +332,17 @@ class Runtime:
         """
         validate_session_key(session_key)
         return self._command(UnparkSession(new_request_id(), session_key), timeout)
+
+
+    def new_transcript(self, session_key: str, *, timeout: float = 10.0) -> CommandResult:
+        """Let ``session_key``'s next turn start a new, empty transcript where its missing one was.
+
+        A transcript the index names is never replaced silently: while it is missing, its
+        turns fail with ``transcript_missing``. This is the explicit step that starts anew
+        (refused, ``ok=False``, when the key is unknown or its file exists).
+        """
+        validate_session_key(session_key)
+        return self._command(StartNewTranscript(new_request_id(), session_key), timeout)
 
     def bind(self, session_key: str, target_key: str, *, timeout: float = 10.0) -> CommandResult:
         """Make ``session_key`` share ``target_key``'s transcript (one file, one owner)."""

@@ -41,7 +41,7 @@ from sessionward.errors import (
     PathEscapesStoreError,
 )
 from sessionward.keys import validate_session_id, validate_session_key
-from sessionward.openclaw_store import INDEX_NAME, read_agent_index, resolve_session_file
+from sessionward.openclaw_store import INDEX_NAME, check_jsonl_era, read_agent_index, resolve_session_file
 from sessionward.transcript_format import _js_number  # JavaScript's number layout, shared
 
 SESSION_ID_NAMESPACE = uuid.UUID("6f0c1f4e-2d7a-4e7b-9a43-5e55d0a1d001")
@@ -74,6 +74,9 @@ class SessionStore:
         self.sessions_dir = self.root / "sessions"
         self.index_path = self.root / "sessions.json"
         self.sessions_dir.mkdir(parents=True, exist_ok=True)
+        self.sidecar_dir: Path | None = None
+        """Where sessionward's side files go (inbox, quarantine, torn tail, migration
+        backup, the log); ``None``: beside each transcript and in ``root``."""
 
     @classmethod
     def openclaw(cls, state_dir: str | os.PathLike[str], *, agent: str = "main") -> OpenclawSessionStore:
@@ -204,6 +207,8 @@ class OpenclawSessionStore(SessionStore):
         PathEscapesStoreError: ``agent`` is not an openclaw agent id, or an index path
             leaves the sessions directory.
         CorruptTranscriptError: the index is not a JSON object of entries with ``sessionId``.
+        OpenclawStateNotSupportedError: the agent's state is SQLite-era openclaw
+            (``check_jsonl_era``); nothing is created.
     """
 
     lock_timeout = 10.0
@@ -217,10 +222,15 @@ class OpenclawSessionStore(SessionStore):
             raise PathEscapesStoreError(f"agent {agent!r} is not an openclaw agent id")
         self.state_dir = Path(state_dir).expanduser().resolve()
         self.agent = agent
+        check_jsonl_era(self.state_dir, agent)  # before anything is created
         sessions = self.state_dir / "agents" / agent / "sessions"
         sessions.mkdir(parents=True, exist_ok=True)
         self.root = Path(os.path.realpath(sessions))
         self.sessions_dir = self.root
+        # openclaw's sessions/ holds openclaw's files only: a stray "<id>.jsonl.quarantine.jsonl"
+        # there would look like a transcript to it. sessionward's own files go beside it.
+        self.sidecar_dir = Path(os.path.realpath(self.state_dir / "agents" / agent)) / "sessionward"
+        self.sidecar_dir.mkdir(exist_ok=True)
         self.index_path = self.root / INDEX_NAME
         self._files: dict[str, Path] = {}
         self.load_index()  # refuse a bad index now, on the caller's side
@@ -454,3 +464,10 @@ def write_atomically(path: Path, data: bytes, *, mode: int | None = None) -> Non
         os.fsync(dir_fd)
     finally:
         os.close(dir_fd)
+
+
+def missing_transcript(session_key: str, path: str | os.PathLike[str]) -> str:
+    """The one-line account of a transcript the index names that is not there (log, outcome)."""
+    return (f"the transcript of {session_key} is missing: expected at {path}, where the session index "
+            f"names it; nothing was created (to start a new, empty one: `sessionward new-transcript "
+            f"{session_key}`, Runtime.new_transcript, or RuntimeConfig(create_missing_transcripts=True))")

@@ -20,7 +20,12 @@ from typing import Any
 
 import attrs
 
-from sessionward.errors import CorruptTranscriptError, FencedError, SessionOwnedElsewhereError
+from sessionward.errors import (
+    CorruptTranscriptError,
+    FencedError,
+    SessionOwnedElsewhereError,
+    TranscriptMissingError,
+)
 from sessionward.transcript_format import dumps_line, migrate_file, parse_transcript
 
 
@@ -90,14 +95,25 @@ class TranscriptFile:
         *,
         header: dict[str, Any],
         durability: Durability = Durability.TURN,
+        create: bool = True,
+        sidecar_dir: Path | None = None,
     ) -> tuple[TranscriptFile, OpenReport]:
-        """Lock ``path`` (creating it with ``header`` when absent), repair, and load it.
+        """Lock ``path`` (creating it with ``header`` when absent and ``create``), repair, and load it.
 
         Raises:
             SessionOwnedElsewhereError: another process holds the file's lock.
             CorruptTranscriptError: the file has bytes but no session header.
+            TranscriptMissingError: the file is absent and ``create`` is false; nothing was created.
+
+        Side files (torn tail, quarantine, migration backup) go to ``sidecar_dir``, by
+        default the transcript's own directory.
         """
-        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
+        side = sidecar_dir or path.parent
+        flags = os.O_RDWR | os.O_APPEND | os.O_CLOEXEC | (os.O_CREAT if create else 0)
+        try:
+            fd = os.open(path, flags, 0o644)
+        except FileNotFoundError:
+            raise TranscriptMissingError(f"{path} is missing") from None
         try:
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -116,7 +132,7 @@ class TranscriptFile:
                 data = _read_all(fd)
             parsed = parse_transcript(data)
             if parsed.torn_tail is not None:
-                sidecar = _free_name(path, ".torn")
+                sidecar = _free_name(side / path.name, ".torn")
                 with open(sidecar, "xb") as f:
                     f.write(parsed.torn_tail)
                     f.flush()
@@ -132,14 +148,15 @@ class TranscriptFile:
             if parsed.version < 3:
                 # Migrate while we hold the lock: the migrated file replaces this one by
                 # rename, so re-open (and re-lock) the new inode afterwards.
-                mig = migrate_file(path)
+                mig = migrate_file(path, sidecar_dir=side)
                 report_kw.update(migrated_from=parsed.version, backup=_str(mig.backup))
                 os.close(fd)
                 fd = -1
-                transcript, again = cls.open(path, header=header, durability=durability)
+                transcript, again = cls.open(path, header=header, durability=durability, create=False,
+                                             sidecar_dir=sidecar_dir)
                 return transcript, attrs.evolve(again, **report_kw)
             if parsed.bad_lines:
-                report_kw.update(bad_lines=len(parsed.bad_lines), quarantine=_quarantine(path, parsed))
+                report_kw.update(bad_lines=len(parsed.bad_lines), quarantine=_quarantine(side / path.name, parsed))
             return cls(path, fd, list(parsed.entries), durability), OpenReport(**report_kw)
         except BaseException:
             if fd >= 0:

@@ -96,6 +96,19 @@ class ParsedTranscript:
 
 
 @attrs.frozen
+class SetAside:
+    """An object recovered from a joined line that the migrated file leaves out (see
+    ``migrate_to_v3``). Its line's exact bytes stay in the backup and go to the quarantine."""
+
+    line_no: int
+    """The joined line it came from (1-based)."""
+    entry: dict[str, Any]
+    """The object as read (v1: no id)."""
+    reason: str
+    """Why it cannot be kept, in one sentence."""
+
+
+@attrs.frozen
 class Migration:
     """The outcome of ``migrate_to_v3``."""
 
@@ -107,6 +120,8 @@ class Migration:
     """What was done, one line each, for logs and reports."""
     from_version: int
     """The version the input had."""
+    set_aside: tuple[SetAside, ...] = ()
+    """Recovered objects left out of ``parsed_v3`` because they are provably broken."""
 
 
 @attrs.frozen
@@ -538,18 +553,65 @@ def migrate_to_v3(parsed: ParsedTranscript, rng: random.Random | None = None) ->
         return Migration(parsed, changed=False, notes=(), from_version=parsed.version)
     file_entries = [dict(header), *(dict(entry) for entry in parsed.entries)]
     notes: list[str] = []
+    unusable = _unusable_recovered_compactions(parsed) if parsed.version < 2 else {}
     if parsed.joined_lines:
         notes.append(
-            f"lines {list(parsed.joined_lines)} each held several entries; all were kept "
-            "(pi drops such a line)"
+            f"lines {list(parsed.joined_lines)} each held several entries; "
+            + ("all were kept" if not unusable else f"all but {len(unusable)} were kept")
+            + " (pi drops such a line)"
         )
     if parsed.version < 2:
         notes += _v1_to_v2(file_entries, rng)
     notes += _v2_to_v3(file_entries)
+    set_aside: list[SetAside] = []
+    if unusable:
+        # Indexes were resolved with every object in place (``_v1_to_v2``); only now is a
+        # broken one taken out, and the chain closed over it (v1 chains are linear).
+        kept_entries: list[dict[str, Any]] = []
+        for i, entry in enumerate(file_entries[1:]):
+            if i in unusable:
+                set_aside.append(SetAside(parsed.entry_lines[i], parsed.entries[i], unusable[i]))
+                notes.append(f"line {parsed.entry_lines[i]}: a recovered compaction was left out: {unusable[i]}")
+                continue
+            if kept_entries and entry.get("parentId") is not None:
+                entry["parentId"] = kept_entries[-1]["id"]
+            kept_entries.append(entry)
+        file_entries[1:] = kept_entries
     migrated = attrs.evolve(
-        parsed, header=file_entries[0], entries=tuple(file_entries[1:]), version=CURRENT_VERSION
+        parsed,
+        header=file_entries[0],
+        entries=tuple(file_entries[1:]),
+        version=CURRENT_VERSION,
+        entry_lines=tuple(n for i, n in enumerate(parsed.entry_lines) if i not in unusable),
     )
-    return Migration(migrated, changed=True, notes=tuple(notes), from_version=parsed.version)
+    return Migration(migrated, changed=True, notes=tuple(notes), from_version=parsed.version,
+                     set_aside=tuple(set_aside))
+
+
+def _unusable_recovered_compactions(parsed: ParsedTranscript) -> dict[int, str]:
+    """Compactions recovered from a joined line whose ``firstKeptEntryIndex`` is not before them.
+
+    Index into ``parsed.entries`` -> the reason. pi's v1 ``findCutPoint`` only ever returns
+    the index of an entry that was in its entry list before the compaction was appended, so
+    an index at or after the compaction's own place in the file proves that the entries it
+    kept were never written: the same lost write that joined the line. Kept, such a
+    compaction would replace everything a reader sees with its summary alone (pi, which
+    drops the joined line, never sees it). Seen in ``pi-mono__compact.jsonl`` line 1013.
+    """
+    joined = set(parsed.joined_lines)
+    found: dict[int, str] = {}
+    for i, entry in enumerate(parsed.entries):
+        if parsed.entry_lines[i] not in joined or entry.get("type") != "compaction":
+            continue
+        index = entry.get("firstKeptEntryIndex", _MISSING)
+        own = i + 1  # the header is index 0 of pi's v1 entry list
+        if isinstance(index, int | float) and not isinstance(index, bool) and index >= own:
+            where = "the compaction itself" if index == own else "after the compaction"
+            found[i] = (
+                f"firstKeptEntryIndex {index} is {where}; pi's compaction only keeps entries "
+                "written before it, so the entries it kept were lost with this line's newline"
+            )
+    return found
 
 
 # --------------------------------------------------------------------------- model context
@@ -751,7 +813,7 @@ def _same_file_state(a: os.stat_result, b: os.stat_result) -> bool:
     return all(getattr(a, name) == getattr(b, name) for name in fields)
 
 
-def migrate_file(path: Path, rng: random.Random | None = None) -> MigrationReport:
+def migrate_file(path: Path, rng: random.Random | None = None, *, sidecar_dir: Path | None = None) -> MigrationReport:
     """Migrate a transcript file to format 3 in place, keeping the original.
 
     A file already at format 3 is only read, never written (its owner repairs it). An
@@ -761,7 +823,8 @@ def migrate_file(path: Path, rng: random.Random | None = None) -> MigrationRepor
     ``<name>.v<N>.bak`` (``.bak.1``, ``.bak.2``, ... when that exists); the migrated file
     is written to a temp file in the same directory, fsynced, and renamed over the
     original; then the directory is fsynced. A symlink is followed: the real file is
-    migrated and the link is kept.
+    migrated and the link is kept. The quarantine and the backup go to ``sidecar_dir``
+    (default: beside the real file).
 
     Raises:
         CorruptTranscriptError: the file has no usable session header.
@@ -793,14 +856,20 @@ def migrate_file(path: Path, rng: random.Random | None = None) -> MigrationRepor
     assert result.header is not None  # migrate_to_v3 refuses a file without one
     body = dumps_transcript(result.header, result.entries)
     records = [_quarantine_record(b.line_no, b.raw, "bad_line", b.error) for b in parsed.bad_lines]
+    lines = data.split(b"\n") if migration.set_aside else []
+    records += [
+        _quarantine_record(a.line_no, lines[a.line_no - 1], "unusable_compaction", a.reason)
+        for a in migration.set_aside
+    ]
     if parsed.torn_tail is not None:
         records.append(
             _quarantine_record(parsed.line_count, parsed.torn_tail, "torn_tail", "torn last line")
         )
-    quarantine = _append_quarantine(real, b"".join(records)) if records else None
+    side = (sidecar_dir or real.parent) / real.name  # side files are named after the transcript
+    quarantine = _append_quarantine(side, b"".join(records)) if records else None
     mode = before.st_mode & 0o7777
-    backup = _keep_backup(real, data, parsed.version, mode)
-    _fsync_dir(real.parent)
+    backup = _keep_backup(side, data, parsed.version, mode)
+    _fsync_dir(side.parent)
     if not _same_file_state(before, os.stat(real)):
         raise FencedError(f"{real} changed while it was being migrated; it was left as it is")
     _replace_atomically(real, body, mode)

@@ -4,10 +4,11 @@ import sessionward
 
 EXPECTED = {
     "BadInputError", "CoordinationError", "CorruptTranscriptError", "DropPolicy", "Durability",
-    "FencedError", "InvalidMessageError", "InvalidSessionKeyError", "OutcomeReason",
+    "FencedError", "InvalidMessageError", "InvalidSessionKeyError", "OpenclawStateNotSupportedError", "OutcomeReason",
     "PathEscapesStoreError", "ProviderError", "ProviderSpec", "QueueMode", "QueuePolicy",
     "RecoveryConfig", "Runtime", "RuntimeClosedError", "RuntimeConfig", "ScriptedProvider",
-    "SessionBusyError", "SessionOwnedElsewhereError", "SessionParkedError", "SessionwardError", "TurnFailedError",
+    "SessionBusyError", "SessionOwnedElsewhereError", "SessionParkedError", "SessionwardError",
+    "TranscriptMissingError", "TurnFailedError",
     "TurnHandle", "TurnOutcome", "TurnStatus", "UnavailableError",
     # the store, port and path errors of issue 13
     "InvalidPortError", "PortInUseError", "StoreInUseError", "StoreUnusableError", "WrongStoreError",

@@ -71,7 +71,18 @@ def failing(name, kind, **kwargs):
 
 
 def collect(chain, control=None):
-    return list(chain.stream(REQUEST, control or StreamControl()))
+    """The chain's events, each ``MessageEnd`` cut to its stop reason (its model, usage and
+    provider are checked by ``test_a_message_end_names_the_member_that_answered``)."""
+    return [MessageEnd(e.stop_reason) if isinstance(e, MessageEnd) else e
+            for e in chain.stream(REQUEST, control or StreamControl())]
+
+
+def test_a_message_end_names_the_member_that_answered():
+    chain = FailoverChain([ScriptedProvider(fail_with="rate_limit", name="a"),
+                           ScriptedProvider(reply="from b", name="b", model="m-b")])
+    end = list(chain.stream(REQUEST, StreamControl()))[-1]
+    assert (end.provider, end.model, end.api) == ("b", "m-b", "sessionward-scripted")
+    assert end.usage.output == 2  # "from b": 6 characters, estimated as pi does (ceil(6 / 4))
 
 
 # The table ------------------------------------------------------------------------------

@@ -285,7 +285,9 @@ def test_an_index_naming_a_file_outside_the_store_is_a_typed_error(session_id):
         try:
             with Runtime(root, base="simple", recovery=False) as rt:
                 outcome = rt.submit("agent:main:x", "hi").result(timeout=30)
-                assert outcome.status is TurnStatus.COMPLETED
+                # The index names a file that is not there: a typed failure, and nothing is
+                # created in its place (issue 14), inside the store or out of it.
+                assert outcome.reason is OutcomeReason.TRANSCRIPT_MISSING, outcome
                 assert Path(rt.session("agent:main:x").file).parent == root.resolve() / "sessions"
         except SessionwardError:
             pass  # typed: the index is refused as a whole

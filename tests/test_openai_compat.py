@@ -25,6 +25,7 @@ from sessionward.providers.base import (
     StreamControl,
     TextDelta,
     ThinkingDelta,
+    Usage,
 )
 from sessionward.providers.failover import FailoverChain
 from sessionward.providers.openai_compat import (
@@ -32,6 +33,7 @@ from sessionward.providers.openai_compat import (
     chat_messages,
     iter_sse_data,
     kind_for_status,
+    usage_from_openai,
 )
 
 K = ProviderErrorKind
@@ -82,6 +84,12 @@ class _Handler(BaseHTTPRequestHandler):
         elif model == "ok":
             self._stream([_sse(_delta(reasoning_content="thinking")), _sse(_delta("Hel")),
                           _sse(_delta("lo")), _sse(_delta(finish="stop")), _sse("[DONE]")])
+        elif model == "usage":  # names its model in each chunk; usage comes in a last, choice-less chunk
+            usage = {"prompt_tokens": 120, "completion_tokens": 7, "total_tokens": 127,
+                     "prompt_tokens_details": {"cached_tokens": 100}}
+            self._stream([_sse({**_delta("hi"), "model": "usage-2026"}),
+                          _sse({**_delta(finish="stop"), "model": "usage-2026"}),
+                          _sse({"choices": [], "model": "usage-2026", "usage": usage}), _sse("[DONE]")])
         elif model == "echo":
             text = body["messages"][-1]["content"]
             self._stream([_sse(_delta(f"echo: {text}")), _sse(_delta(finish="stop")), _sse("[DONE]")])
@@ -219,12 +227,38 @@ def test_without_httpx_the_error_names_the_extra(monkeypatch):
 # -- streaming ---------------------------------------------------------------------------------
 
 
+def end(model: str, name: str | None = None, usage: Usage | None = None) -> MessageEnd:
+    """The MessageEnd the provider named ``name`` (default: the model) gives for ``model``."""
+    return MessageEnd("stop", model=model, usage=usage, api="openai-completions", provider=name or model)
+
+
 def test_a_stream_yields_thinking_and_text_deltas_then_a_message_end(server):
     assert events_of(provider(server, "ok")) == [
-        ThinkingDelta("thinking"), TextDelta("Hel"), TextDelta("lo"), MessageEnd("stop")]
+        ThinkingDelta("thinking"), TextDelta("Hel"), TextDelta("lo"), end("ok")]
     headers, body = server.requests[-1]
     assert headers["Authorization"] == "Bearer sk-test"
     assert body["stream"] is True and body["messages"][-1] == {"role": "user", "content": "hello there"}
+
+
+def test_the_message_end_carries_the_streamed_model_and_the_final_chunks_usage(server):
+    events = events_of(provider(server, "usage"))
+    assert events[-1] == end("usage-2026", "usage", Usage(input=20, output=7, cache_read=100, total_tokens=127))
+    assert server.requests[-1][1]["stream_options"] == {"include_usage": True}
+
+
+def test_stream_options_are_left_out_when_stream_usage_is_off(server):
+    events_of(provider(server, "ok", stream_usage=False))
+    assert "stream_options" not in server.requests[-1][1]
+
+
+def test_openai_usage_is_read_as_pi_reads_it():
+    raw = {"prompt_tokens": 50, "completion_tokens": 5,
+           "prompt_tokens_details": {"cached_tokens": 30, "cache_write_tokens": 10}}
+    assert usage_from_openai(raw) == Usage(input=20, output=5, cache_read=20, cache_write=10, total_tokens=55)
+    assert usage_from_openai({"prompt_tokens": 3, "prompt_cache_hit_tokens": 1}) == Usage(
+        input=2, cache_read=1, total_tokens=3)
+    assert usage_from_openai({"prompt_tokens": "many", "completion_tokens": -1}) == Usage()
+    assert usage_from_openai(None) is None
 
 
 @pytest.mark.parametrize(
@@ -282,10 +316,10 @@ def test_a_cancelled_turn_stops_between_chunks_without_a_failure(server):
 
 def test_a_provider_pickles_after_streaming_and_the_copy_streams_with_its_own_client(server):
     p = provider(server, "ok")
-    assert events_of(p)[-1] == MessageEnd("stop")
+    assert events_of(p)[-1] == end("ok")
     copy = pickle.loads(pickle.dumps(p))
     assert copy._client is None
-    assert events_of(copy)[-1] == MessageEnd("stop")
+    assert events_of(copy)[-1] == end("ok")
     p.close()
     copy.close()
 
@@ -299,7 +333,7 @@ def test_a_failover_chain_moves_past_a_failing_endpoint_to_the_next(server, firs
                if first == "refused" else provider(server, first))
     chain = FailoverChain([failing, provider(server, "echo")])
     events = list(chain.stream(REQUEST, StreamControl()))
-    assert events == [TextDelta("echo: hello there"), MessageEnd("stop")]
+    assert events == [TextDelta("echo: hello there"), end("echo")]
     assert [name for name, _ in chain.attempts] == [first]
 
 

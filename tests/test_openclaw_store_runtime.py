@@ -21,6 +21,8 @@ from sessionward import (
     CoordinationError,
     CorruptTranscriptError,
     InvalidSessionKeyError,
+    OpenclawStateNotSupportedError,
+    OutcomeReason,
     PathEscapesStoreError,
     ScriptedProvider,
     TurnStatus,
@@ -118,21 +120,31 @@ def test_a_key_in_the_openclaw_index_runs_on_the_transcript_openclaw_named(make_
     assert outcome.reply == "seen hello from sessionward"
     assert Path(rt.session(MAIN).file) == path
     rt.close()
-    # Migrated on first ownership, the original kept beside it, and one turn appended.
+    # Migrated on first ownership, the original kept in sessionward's side folder, and one
+    # turn appended. openclaw's sessions/ holds only what it held before, and the file.
     after = read_entries(path)
     assert after[0] == {**json.loads(original.split(b"\n", 1)[0]), "version": 3}
     assert after[0]["id"] == MAIN_ID
-    assert (path.parent / f"{MAIN_FILE}.v1.bak").read_bytes() == original
+    side = state / "agents" / "main" / "sessionward"
+    assert (side / f"{MAIN_FILE}.v1.bak").read_bytes() == original
+    assert (side / f"{MAIN_FILE}.inbox").is_file() and (side / "sessionward.log").is_file()
+    assert not [p.name for p in path.parent.iterdir() if p.name.endswith((".bak", ".inbox", ".log", ".torn"))
+                or ".quarantine" in p.name]
     assert len(after) - 1 == len(parse_transcript(original).entries) + 3
     assert [e["message"]["role"] for e in after[-3:-1]] == ["user", "assistant"]
     assert after[-3]["parentId"] == after[-4]["id"]
 
 
-def test_a_key_whose_named_file_is_missing_gets_that_file_with_openclaws_session_id(make_runtime, tmp_path):
+def test_a_key_whose_named_file_is_missing_fails_until_a_new_transcript_is_allowed(make_runtime, tmp_path):
     state = _state(tmp_path)
     rt = make_runtime(state, openclaw_agent="main")
-    assert rt.submit(CHANNEL, "first words").result(timeout=30).status is TurnStatus.COMPLETED
     path = _sessions(state) / CHANNEL_FILE
+    missing = rt.submit(CHANNEL, "first words").result(timeout=30)
+    assert missing.reason is OutcomeReason.TRANSCRIPT_MISSING and str(path) in missing.detail
+    assert not path.exists()
+    # then, explicitly: the new file gets openclaw's session id
+    assert rt.new_transcript(CHANNEL).ok
+    assert rt.submit(CHANNEL, "first words").result(timeout=30).status is TurnStatus.COMPLETED
     assert Path(rt.session(CHANNEL).file) == path
     entries = read_entries(path)
     assert entries[0]["type"] == "session" and entries[0]["version"] == 3
@@ -290,3 +302,39 @@ def test_an_index_openclaw_cannot_read_is_left_as_it_is(tmp_path):
         store.save({NEW: SessionRecord(NEW, derived_session_id(NEW), 1.0, 1.0)})
     assert store.index_path.read_text(encoding="utf-8") == "{not json"
     assert not store.index_path.with_name("sessions.json.lock").exists()
+
+
+# --------------------------------------------------------------------------- openclaw versions
+
+
+def test_a_sqlite_era_state_directory_is_refused_in_one_line_and_nothing_is_written(make_runtime, tmp_path):
+    state = _state(tmp_path, with_fixture=True)
+    database = state / "agents" / "main" / "agent" / "openclaw-agent.sqlite"
+    database.parent.mkdir(parents=True, exist_ok=True)
+    database.write_bytes(b"SQLite format 3\x00")
+    before = sorted(str(p) for p in state.rglob("*"))
+    with pytest.raises(OpenclawStateNotSupportedError) as refused:
+        make_runtime(state, openclaw_agent="main")
+    message = str(refused.value)
+    assert "\n" not in message
+    assert "SQLite-era" in message and str(database) in message and "2026.8" in message
+    assert sorted(str(p) for p in state.rglob("*")) == before
+
+
+def test_an_archived_jsonl_state_directory_is_refused_too(tmp_path):
+    state = _state(tmp_path, with_fixture=True)
+    archive = state / "agents" / "main" / "session-sqlite-import-archive"
+    archive.mkdir()
+    (archive / f"agent_main_main.{MAIN_FILE}.imported-1796000000000").write_bytes(b"{}\n")
+    with pytest.raises(OpenclawStateNotSupportedError, match="archived them in"):
+        SessionStore.openclaw(state, agent="main")
+    assert not (state / "agents" / "main" / "sessionward").exists()
+
+
+def test_a_jsonl_era_state_directory_is_served_and_another_agents_database_does_not_matter(tmp_path):
+    state = _state(tmp_path, with_fixture=True)
+    other = state / "agents" / "work" / "agent" / "openclaw-agent.sqlite"
+    other.parent.mkdir(parents=True, exist_ok=True)
+    other.write_bytes(b"")
+    store = SessionStore.openclaw(state, agent="main")
+    assert MAIN in store.load_index()

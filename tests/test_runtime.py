@@ -31,6 +31,18 @@ def test_a_turn_completes_and_its_entries_share_one_turn_id(make_runtime, base):
     assert entries[-1]["customType"] == "sessionward.turn_end"
 
 
+def test_a_reply_is_written_with_its_providers_api_model_and_usage(make_runtime, base):
+    rt = make_runtime(base=base, provider=ScriptedProvider(reply="12345678", name="s", model="m1"))
+    rt.submit("agent:main:main", "abcd").result(timeout=30)
+    entries = read_entries(Path(rt.session("agent:main:main").file))
+    message = next(e["message"] for e in entries if e.get("message", {}).get("role") == "assistant")
+    assert (message["api"], message["provider"], message["model"]) == ("sessionward-scripted", "s", "m1")
+    # ScriptedProvider's counts: ceil(4 / 4) prompt tokens, ceil(8 / 4) reply tokens
+    assert message["usage"] == {"input": 1, "output": 2, "cacheRead": 0, "cacheWrite": 0, "totalTokens": 3,
+                                "cost": {"input": 0.0, "output": 0.0, "cacheRead": 0.0, "cacheWrite": 0.0,
+                                         "total": 0.0}}
+
+
 def test_heartbeat_and_channel_turns_on_one_session_never_interleave(make_runtime, base, count_file):
     provider = ScriptedProvider(reply="reply to {text}", chunks=4, chunk_delay=0.02, count_file=str(count_file))
     rt = make_runtime(base=base, provider=provider)
@@ -144,6 +156,7 @@ def test_a_provider_failure_fails_the_turn_with_its_kind(make_runtime, base):
     entries = read_entries(Path(rt.session("agent:main:main").file))
     assistant = [e for e in entries if e.get("message", {}).get("role") == "assistant"]
     assert assistant[-1]["message"]["stopReason"] == "error"
+    assert assistant[-1]["message"]["usage"]["totalTokens"] == 0  # unknown usage: zeros, never left out
 
 
 def test_aborting_a_streaming_turn_closes_its_partial_message(make_runtime, base):

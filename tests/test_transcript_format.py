@@ -48,6 +48,16 @@ JOINED = {
 }
 
 
+# Objects migration sets aside, by index among the file's objects (header 0): the compaction
+# recovered from compact.jsonl line 1013, whose firstKeptEntryIndex 1013 is itself.
+SET_ASIDE = {"pi-mono__compact.jsonl": {1013}}
+
+
+def _kept(path: Path, objects: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    gone = SET_ASIDE.get(path.name, set())
+    return [obj for i, obj in enumerate(objects) if i not in gone]
+
+
 def _fixture_files() -> list[Any]:
     files = sorted(FIXTURES.glob("*.jsonl")) if FIXTURES.is_dir() else []
     if not files:
@@ -168,8 +178,9 @@ def test_migration_adds_ids_and_renames_first_kept_index_and_changes_nothing_els
     original = parse_transcript(data)
     migrated = _seeded_migration(data).parsed_v3
     assert migrated.header == {**original.header, "version": 3}
-    assert len(migrated.entries) == len(original.entries)
-    for before, after in zip(original.entries, migrated.entries, strict=True):
+    kept = _kept(path, [original.header, *original.entries])[1:]
+    assert len(migrated.entries) == len(kept)
+    for before, after in zip(kept, migrated.entries, strict=True):
         stripped = {
             k: v for k, v in after.items() if k not in ("id", "parentId", "firstKeptEntryId")
         }
@@ -182,6 +193,7 @@ def test_migration_adds_ids_and_renames_first_kept_index_and_changes_nothing_els
 def test_first_kept_entry_id_names_the_entry_first_kept_entry_index_named(path: Path) -> None:
     data = path.read_bytes()
     reference = [obj for objs in _reference_lines(data) for obj in objs]  # header at index 0
+    reference = _kept(path, reference)  # set-aside objects come after every index used
     migrated = _seeded_migration(data).parsed_v3
     file_entries = [migrated.header, *migrated.entries]
     compactions = [i for i, o in enumerate(reference) if o.get("type") == "compaction"]
@@ -192,8 +204,39 @@ def test_first_kept_entry_id_names_the_entry_first_kept_entry_index_named(path: 
         added = ("id", "parentId", "firstKeptEntryId", "firstKeptEntryIndex")
         target = {k: v for k, v in file_entries[index].items() if k not in added}
         assert target == {k: v for k, v in reference[index].items() if k not in added}
-    if path.name == "pi-mono__compact.jsonl":  # the joined compaction keeps from itself on
-        assert file_entries[1013]["firstKeptEntryId"] == file_entries[1013]["id"]
+    if path.name == "pi-mono__compact.jsonl":  # the joined compaction is left out
+        assert [e["type"] for e in file_entries].count("compaction") == 1
+
+
+def test_a_compaction_recovered_from_a_joined_line_that_keeps_from_itself_is_set_aside() -> None:
+    header = {"type": "session", "id": "s", "timestamp": "2025-01-01T00:00:00.000Z", "cwd": "/"}
+    user = {"type": "message", "timestamp": "2025-01-01T00:00:01.000Z",
+            "message": {"role": "user", "content": "hi", "timestamp": 1}}
+    reply = {"type": "message", "timestamp": "2025-01-01T00:00:02.000Z",
+             "message": {"role": "assistant", "content": [], "timestamp": 2}}
+    broken = {"type": "compaction", "timestamp": "2025-01-01T00:00:03.000Z", "summary": "s",
+              "firstKeptEntryIndex": 3, "tokensBefore": 9}
+    after = {**user, "timestamp": "2025-01-01T00:00:04.000Z"}
+    lines = [json.dumps(header), json.dumps(user), json.dumps(reply) + json.dumps(broken), json.dumps(after)]
+    migration = migrate_to_v3(parse_transcript(("\n".join(lines) + "\n").encode()))
+    entries = migration.parsed_v3.entries
+    assert [e["type"] for e in entries] == ["message", "message", "message"]
+    assert [e["parentId"] for e in entries] == [None, entries[0]["id"], entries[1]["id"]]
+    assert [(a.line_no, a.entry) for a in migration.set_aside] == [(3, broken)]
+    assert "is the compaction itself" in migration.set_aside[0].reason
+    assert [m["role"] for m in build_context(entries)] == ["user", "assistant", "user"]
+
+
+def test_a_joined_compaction_that_keeps_an_earlier_entry_is_kept() -> None:
+    header = {"type": "session", "id": "s", "timestamp": "2025-01-01T00:00:00.000Z", "cwd": "/"}
+    user = {"type": "message", "timestamp": "2025-01-01T00:00:01.000Z",
+            "message": {"role": "user", "content": "hi", "timestamp": 1}}
+    good = {"type": "compaction", "timestamp": "2025-01-01T00:00:03.000Z", "summary": "s",
+            "firstKeptEntryIndex": 1, "tokensBefore": 9}
+    lines = [json.dumps(header), json.dumps(user) + json.dumps(good)]
+    migration = migrate_to_v3(parse_transcript(("\n".join(lines) + "\n").encode()))
+    assert migration.set_aside == ()
+    assert [e["type"] for e in migration.parsed_v3.entries] == ["message", "compaction"]
 
 
 @pytest.mark.parametrize("path", _fixture_files())
@@ -201,7 +244,7 @@ def test_context_is_the_last_summary_then_the_messages_from_the_first_kept_entry
     path: Path,
 ) -> None:
     data = path.read_bytes()
-    reference = [obj for objs in _reference_lines(data) for obj in objs]
+    reference = _kept(path, [obj for objs in _reference_lines(data) for obj in objs])
     context = build_context(_seeded_migration(data).parsed_v3.entries)
     compactions = [i for i, o in enumerate(reference) if o.get("type") == "compaction"]
     if not compactions:
@@ -251,17 +294,24 @@ def test_migrate_file_replaces_a_copy_atomically_and_keeps_the_original(
     assert report.changed and report.from_version == 1
     assert report.backup == tmp_path / f"{path.name}.v1.bak"
     assert report.backup.read_bytes() == original
-    assert report.quarantine is None and report.bad_lines == 0
+    assert report.bad_lines == 0
+    if path.name in SET_ASIDE:  # the joined line of a set-aside compaction, bytes exact
+        records = [json.loads(line) for line in report.quarantine.read_text().splitlines()]
+        assert [(r["lineNo"], r["kind"]) for r in records] == [(1013, "unusable_compaction")]
+        assert base64.b64decode(records[0]["rawBase64"]) == original.split(b"\n")[1012]
+    else:
+        assert report.quarantine is None
     assert report.entries == len(expected.entries)
     assert copy.read_bytes() == dumps_transcript(expected.header, expected.entries)
     assert stat.S_IMODE(copy.stat().st_mode) == 0o640
     reread = parse_transcript(copy.read_bytes())
     assert (reread.version, reread.bad_lines, reread.joined_lines) == (3, (), ())
     assert reread.entries == expected.entries
-    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, report.backup.name])
+    side = [report.quarantine.name] if report.quarantine else []
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([path.name, report.backup.name, *side])
     again = migrate_file(copy)
     assert not again.changed and again.backup is None and again.from_version == 3
-    assert len(list(tmp_path.iterdir())) == 2
+    assert len(list(tmp_path.iterdir())) == 2 + len(side)
 
 
 # --------------------------------------------------------------------------- parsing

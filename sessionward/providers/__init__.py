@@ -13,6 +13,7 @@ from sessionward.providers.base import (
     ThinkingDelta,
     ToolCall,
     ToolResult,
+    Usage,
     build_provider,
 )
 from sessionward.providers.scripted import ScriptedProvider
@@ -31,5 +32,6 @@ __all__ = [
     "ThinkingDelta",
     "ToolCall",
     "ToolResult",
+    "Usage",
     "build_provider",
 ]

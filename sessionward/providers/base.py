@@ -84,15 +84,55 @@ class ToolResult:
 
 
 @attrs.frozen
+class Usage:
+    """Token counts and cost of one assistant message, as pi's ``Usage`` type holds them.
+
+    Every field is written to the transcript, zeros included: pi's ``AssistantMessage``
+    requires ``usage`` with all of them, and pi's CLI reads ``usage.totalTokens`` and
+    ``usage.input`` of every assistant message it resumes (a missing one crashes it).
+    """
+
+    input: int = 0
+    """Prompt tokens not read from a cache."""
+    output: int = 0
+    """Completion tokens (reasoning included)."""
+    cache_read: int = 0
+    """Prompt tokens read from the provider's cache."""
+    cache_write: int = 0
+    """Prompt tokens written to the provider's cache."""
+    total_tokens: int = 0
+    """``input + output + cache_read + cache_write`` unless the provider says otherwise."""
+    cost_input: float = 0.0
+    """Cost of ``input``, in US dollars (0 when the price is unknown)."""
+    cost_output: float = 0.0
+    cost_cache_read: float = 0.0
+    cost_cache_write: float = 0.0
+    cost_total: float = 0.0
+
+
+@attrs.frozen
 class MessageEnd:
     """The current assistant message is complete (a model/tool boundary).
 
     A provider that streams several assistant messages (tool use) yields one of these per
     message. The stream's end closes the last message even without one.
+
+    The message's ``api``, ``provider``, ``model`` and ``usage`` ride here, so that a
+    failover chain's message names the provider that actually answered. Empty strings and
+    ``usage=None`` mean "unknown": the owner then writes the provider object's ``api`` /
+    ``name`` / ``model`` attributes, or ``"unknown"``, and a zero usage.
     """
 
     stop_reason: str = "stop"
     """pi's ``stopReason``: ``stop``, ``toolUse``, ``length``, ..."""
+    model: str = ""
+    """The model that produced the message (the server's answer when it names one)."""
+    usage: Usage | None = None
+    """Tokens and cost of this message; ``None`` when the provider does not know."""
+    api: str = ""
+    """pi's ``api`` of the message, e.g. ``openai-completions``."""
+    provider: str = ""
+    """pi's ``provider`` of the message: the name of the provider that streamed it."""
 
 
 @attrs.frozen
@@ -153,7 +193,12 @@ class StreamControl:
 
 @runtime_checkable
 class Provider(Protocol):
-    """A streaming model provider."""
+    """A streaming model provider.
+
+    Optional attributes ``api`` and ``model`` (strings) name what its messages are written
+    with when a ``MessageEnd`` does not say; its ``MessageEnd`` events should carry
+    ``model`` and ``usage`` (see ``MessageEnd``).
+    """
 
     name: str
     supports_steering: bool

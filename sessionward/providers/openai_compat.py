@@ -46,6 +46,7 @@ from sessionward.providers.base import (
     StreamControl,
     TextDelta,
     ThinkingDelta,
+    Usage,
 )
 
 try:
@@ -101,6 +102,31 @@ _STOP_REASONS = MappingProxyType(
     {"stop": "stop", "length": "length", "tool_calls": "toolUse", "function_call": "toolUse"}
 )
 """OpenAI ``finish_reason`` -> pi's ``stopReason``; anything else ends as ``stop``."""
+
+
+def usage_from_openai(raw: Any) -> Usage | None:
+    """pi's ``Usage`` from an OpenAI ``usage`` object, the way pi's ``parseChunkUsage`` reads it.
+
+    ``cacheRead`` is ``prompt_tokens_details.cached_tokens`` (or DeepSeek's
+    ``prompt_cache_hit_tokens``) less any ``cache_write_tokens``; ``input`` is the prompt
+    tokens that were neither; ``totalTokens`` is their sum with ``completion_tokens``. No
+    prices are known here, so the cost is 0. ``None`` when ``raw`` is not an object.
+    """
+    if not isinstance(raw, dict):
+        return None
+
+    def count(value: Any) -> int:
+        return value if isinstance(value, int) and not isinstance(value, bool) and value > 0 else 0
+
+    details = raw.get("prompt_tokens_details") if isinstance(raw.get("prompt_tokens_details"), dict) else {}
+    prompt = count(raw.get("prompt_tokens"))
+    reported_cached = count(details.get("cached_tokens", raw.get("prompt_cache_hit_tokens")))
+    cache_write = count(details.get("cache_write_tokens"))
+    cache_read = max(0, reported_cached - cache_write) if cache_write else reported_cached
+    input_tokens = max(0, prompt - cache_read - cache_write)
+    output = count(raw.get("completion_tokens"))
+    return Usage(input=input_tokens, output=output, cache_read=cache_read, cache_write=cache_write,
+                 total_tokens=input_tokens + output + cache_read + cache_write)
 
 
 def _require_httpx():
@@ -210,6 +236,13 @@ class OpenAICompatProvider:
         read_timeout: Longest silence between two reads of the stream (seconds).
         max_tokens, temperature: Passed through when set.
         extra_body: More request fields, merged into the JSON body.
+        stream_usage: Ask for the usage in the stream's last chunk
+            (``stream_options: {"include_usage": true}``). Turn off for a server that
+            rejects ``stream_options``; its messages then record a zero usage.
+
+    Each assistant message it ends reports ``api`` ``openai-completions`` (pi's name for
+    this API), the model the stream names (else ``model``) and the stream's usage
+    (``usage_from_openai``; zeros when the server sends none).
 
     Picklable: the httpx client is built on first use, in the process that streams, and
     a copy (or a forked child) builds its own.
@@ -223,6 +256,8 @@ class OpenAICompatProvider:
     """
 
     supports_steering = False
+    api = "openai-completions"
+    """pi's ``api`` for a chat-completions endpoint."""
 
     def __init__(
         self,
@@ -237,6 +272,7 @@ class OpenAICompatProvider:
         max_tokens: int | None = None,
         temperature: float | None = None,
         extra_body: dict[str, Any] | None = None,
+        stream_usage: bool = True,
     ) -> None:
         _require_httpx()
         model = model or os.environ.get("OPENAI_MODEL")
@@ -252,6 +288,7 @@ class OpenAICompatProvider:
         self.max_tokens = max_tokens
         self.temperature = temperature
         self.extra_body = dict(extra_body or {})
+        self.stream_usage = stream_usage
         self._lock = threading.Lock()
         self._client = None
         self._client_pid: int | None = None
@@ -291,6 +328,9 @@ class OpenAICompatProvider:
             "messages": chat_messages(request, self.system_prompt),
             "stream": True,
         }
+        if self.stream_usage:
+            # Without it, OpenAI-compatible servers send no usage at all in a stream.
+            body["stream_options"] = {"include_usage": True}
         if self.max_tokens is not None:
             body["max_tokens"] = self.max_tokens
         if self.temperature is not None:
@@ -325,6 +365,8 @@ class OpenAICompatProvider:
     def _events(self, lines: Iterable[str], control: StreamControl) -> Iterator[ProviderEvent]:
         stop_reason: str | None = None
         done = False
+        model = ""
+        usage: Usage | None = None
         for data in iter_sse_data(lines):
             if control.cancelled:
                 return
@@ -341,11 +383,17 @@ class OpenAICompatProvider:
             if chunk.get("error"):
                 yield self._error_object_failure(chunk["error"])
                 return
+            if isinstance(chunk.get("model"), str) and chunk["model"] and not model:
+                model = chunk["model"]
+            if chunk.get("usage"):
+                usage = usage_from_openai(chunk["usage"]) or usage
             choices = chunk.get("choices") or []
             # One completion is asked for (no ``n``): only choice 0 is the reply.
             choice = next((c for c in choices if isinstance(c, dict) and c.get("index", 0) == 0), None)
             if choice is None:
                 continue  # a usage-only or keep-alive chunk
+            if not chunk.get("usage") and choice.get("usage"):
+                usage = usage_from_openai(choice["usage"]) or usage  # Moonshot puts it here
             delta = choice.get("delta") or {}
             reasoning = delta.get("reasoning_content") or delta.get("reasoning")
             if isinstance(reasoning, str) and reasoning:
@@ -362,7 +410,8 @@ class OpenAICompatProvider:
             # [DONE] or a finish_reason, the reply is cut short.
             yield self._failure(K.CONNECTION, "the stream ended before [DONE]")
             return
-        yield MessageEnd(stop_reason or "stop")
+        yield MessageEnd(stop_reason or "stop", model=model or self.model, usage=usage,
+                         api=self.api, provider=self.name)
 
     def _status_failure(self, response) -> ProviderFailure:
         kind = kind_for_status(response.status_code)

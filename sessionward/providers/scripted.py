@@ -14,7 +14,26 @@ from sessionward.providers.base import (
     ProviderRequest,
     StreamControl,
     TextDelta,
+    Usage,
 )
+
+
+def estimate_tokens(text: str) -> int:
+    """pi's ``estimateTokens`` rule: one token per 4 characters, rounded up."""
+    return -(-len(text) // 4)
+
+
+def _context_chars(request: ProviderRequest) -> str:
+    parts = [request.text]
+    for message in request.context:
+        content = message.get("content")
+        if isinstance(content, str):
+            parts.append(content)
+        elif isinstance(content, list):
+            parts += [b.get("text") or b.get("thinking") or "" for b in content if isinstance(b, dict)]
+        if isinstance(message.get("summary"), str):
+            parts.append(message["summary"])
+    return "".join(p for p in parts if isinstance(p, str))
 
 
 class ScriptedProvider:
@@ -34,6 +53,11 @@ class ScriptedProvider:
         only_when: Apply ``hang_after`` and ``fail_with`` only to turns whose text
             contains this string (other turns stream normally).
         name: The provider's name in outcomes and failover records.
+        model: The model name written on its assistant messages.
+
+    Its ``MessageEnd`` reports a deterministic usage: ``input`` is the request's text and
+    context (text, thinking and summaries) estimated as pi estimates tokens (characters / 4,
+    rounded up), ``output`` the reply's, cost 0.
 
     Example:
         ScriptedProvider(reply="hello", chunks=5, chunk_delay=0.05)
@@ -51,6 +75,7 @@ class ScriptedProvider:
         count_file: str | None = None,
         only_when: str | None = None,
         name: str = "scripted",
+        model: str = "scripted-model",
     ) -> None:
         if chunks < 1:
             raise ValueError("chunks must be at least 1")
@@ -64,8 +89,12 @@ class ScriptedProvider:
         self.count_file = count_file
         self.only_when = only_when
         self.name = name
+        self.model = model
         self._lock = threading.Lock()
         self.streams_started = 0
+
+    api = "sessionward-scripted"
+    """pi's ``api`` of its messages: no real API, so pi never replays them as native."""
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
@@ -119,6 +148,8 @@ class ScriptedProvider:
         if fail_with is not None and self.fail_after >= self.chunks:
             yield ProviderFailure(fail_with, f"scripted {fail_with}", self.name)
             return
-        yield MessageEnd("stop")
+        prompt, output = estimate_tokens(_context_chars(request)), estimate_tokens(text)
+        usage = Usage(input=prompt, output=output, total_tokens=prompt + output)
+        yield MessageEnd("stop", model=self.model, usage=usage, api=self.api, provider=self.name)
 
 
