@@ -207,6 +207,7 @@ class Directory(ActorTypeDispatcher):
 
             self._watch = self.createActor(MemberWatch)
         self.send(sender, DirectoryReady(msg.request_id, os.getpid()))
+        self.wakeupAfter(PROCESS_CHECK_EVERY, payload="processes")
 
     def receiveMsg_ForStore(self, msg: ForStore, sender) -> None:
         # One store, one actor system: a request meant for another store's system (a
@@ -534,6 +535,15 @@ class Directory(ActorTypeDispatcher):
             slot.state, slot.address, slot.pid, slot.worker_pid = "backoff", None, 0, 0
             self.wakeupAfter(decision.delay, payload=("restart", slot.path))
 
+    def _check_processes(self) -> None:
+        """Death is also what the process table says: a local owner whose process is gone is
+        replaced now, even if Thespian's exit notice never comes (seen once in a few hundred
+        runs: a SIGKILLed owner's turns then waited forever when recovery was off)."""
+        for slot in [s for s in self._slots.values() if s.state == "live" and s.pid
+                     and s.member == self._own_member and s.pid != os.getpid()]:
+            if _process_alive(slot.pid) is False and self._slots.get(slot.path) is slot:
+                self._lost(slot, "its process is gone (seen in the process table)")
+
     def _park(self, slot: _Slot, reason: str) -> None:
         """Stop restarting the file: every turn waiting on it fails ``parked``, now."""
         now = clock.now()
@@ -774,7 +784,10 @@ class Directory(ActorTypeDispatcher):
             self._dirty.clear()
 
     def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender) -> None:
-        if msg.payload == "flush":
+        if msg.payload == "processes":
+            self.wakeupAfter(PROCESS_CHECK_EVERY, payload="processes")
+            self._check_processes()
+        elif msg.payload == "flush":
             self._flush_armed = False
             self._flush_index()
         elif isinstance(msg.payload, tuple) and msg.payload[0] == "gather":
@@ -811,6 +824,9 @@ def _remember_submit(slot: _Slot, msg: SubmitTurn) -> None:
     if len(slot.recent) > RECENT_SUBMITS or now - slot.recent[0][0] > RECENT_SUBMITS_AFTER:
         slot.recent = [(t, m) for t, m in slot.recent[-RECENT_SUBMITS:] if now - t <= RECENT_SUBMITS_AFTER]
 
+
+PROCESS_CHECK_EVERY = 1.0
+"""How often the Directory looks its local owners up in the process table (seconds)."""
 
 INFLIGHT_KEEP = 60.0
 """How long a forwarded query or command is kept for re-forwarding (seconds): longer than
