@@ -151,6 +151,7 @@ def test_the_daemon_config_file_is_read_with_every_section(tmp_path):
         [runtime]
         durability = "entry"
         [runtime.recovery]
+        recovery_tick = 2.0
         stall_after = 10.0
         [provider]
         factory = "sessionward.providers.scripted:ScriptedProvider"
