@@ -562,7 +562,7 @@ class Directory(ActorTypeDispatcher):
                 self._answer_parked(msg, reply_to, parked, record)
         # Turns its owners acknowledged and never finished: their submitters are told now
         # (the inbox keeps where to reply). Unparking fails them in the file, never runs them.
-        accepted, finished = read_inbox(Path(slot.path + ".inbox"))
+        accepted, finished = read_inbox(self._store.sidecar_path(slot.path, ".inbox"))
         told = {getattr(m, "request_id", None) for m, _ in waiting}
         for turn in accepted:
             reply_to, request_id = decode_reply(turn.reply)

@@ -282,6 +282,7 @@ def cmd_unpark(args) -> int:
     with _client(args) as client:
         result = client.unpark(args.key)
     print(("unparked: " if result.ok else "not unparked: ") + result.detail)
+    return EXIT_OK if result.ok else EXIT_NOT_FOUND
 
 
 def cmd_new_transcript(args) -> int:

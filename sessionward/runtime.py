@@ -85,7 +85,7 @@ def _owner_wait(timeout: float, config: RuntimeConfig) -> float:
 def sessions_with_inboxes(store: SessionStore) -> list[str]:
     """One session key for each transcript whose inbox is not empty (it may hold turns
     acknowledged and never finished). Reads file sizes and the index only."""
-    names = {p.name.removesuffix(".inbox") for p in store.sessions_dir.glob("*.inbox")
+    names = {p.name.removesuffix(".inbox") for p in (store.sidecar_dir or store.sessions_dir).glob("*.inbox")
              if p.stat().st_size > 0}
     if not names:
         return []
@@ -197,7 +197,10 @@ class Runtime:
         self.system_id = uuid.uuid4().hex
         # A joined member shares its leader's store (shared storage): the leader holds it.
         joining = cluster is not None and bool(cluster.join)
-        self._claim, dead_host = (None, None) if joining else claim_store(self.store.root, self.system_id, self.port)
+        # An openclaw agent's sessions/ folder holds openclaw's files only: the claim goes
+        # with sessionward's other side files (``sidecar_dir``).
+        self._claim_dir = self.store.sidecar_dir or self.store.root
+        self._claim, dead_host = (None, None) if joining else claim_store(self._claim_dir, self.system_id, self.port)
         self._roots: set[int] = set()
         self._member_system = None
         try:
@@ -208,7 +211,7 @@ class Runtime:
             # else in this process is touched at shutdown.
             self._roots = children(self._pid) - before if base == "tcp" else set()
             if self._claim is not None and len(self._roots) == 1:
-                self._claim = complete_claim(self.store.root, self._claim, group=next(iter(self._roots)))
+                self._claim = complete_claim(self._claim_dir, self._claim, group=next(iter(self._roots)))
             if cluster is not None and cluster.join:
                 # A member hosts owners; the leader holds the Directory. Our calls go there,
                 # through an external handle on the leader (never shut down from here).
@@ -436,7 +439,7 @@ class Runtime:
     def _release(self) -> None:
         claim = getattr(self, "_claim", None)
         if claim is not None:
-            release_store(self.store.root, claim.system_id)
+            release_store(self._claim_dir, claim.system_id)
 
     def _processes(self) -> set[int]:
         """Every live process of this runtime's actor system."""

@@ -78,6 +78,11 @@ class SessionStore:
         """Where sessionward's side files go (inbox, quarantine, torn tail, migration
         backup, the log); ``None``: beside each transcript and in ``root``."""
 
+    def sidecar_path(self, transcript: str | os.PathLike[str], suffix: str) -> Path:
+        """A transcript's side file, e.g. ``sidecar_path(path, ".inbox")``, in ``sidecar_dir``."""
+        transcript = Path(transcript)
+        return (self.sidecar_dir or transcript.parent) / (transcript.name + suffix)
+
     @classmethod
     def openclaw(cls, state_dir: str | os.PathLike[str], *, agent: str = "main") -> OpenclawSessionStore:
         """One agent's sessions in an openclaw state directory (see ``OpenclawSessionStore``)."""

@@ -30,10 +30,9 @@ def _store_naming_a_missing_file(root: Path) -> SessionStore:
 
 
 def _snapshot(root: Path) -> dict[str, bytes]:
-    """Every file of the store but the log and the record of which actor system serves it
-    (written at every start: see ``sessionward.claim``)."""
+    """Every file of the store but the runtime's own log and store claim (``sessionward.*``)."""
     return {str(p.relative_to(root)): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and p.name != "sessionward.log" and not p.name.startswith("sessionward.system")}
+            if p.is_file() and not p.name.startswith("sessionward.")}
 
 
 def test_opening_a_missing_transcript_without_create_raises_and_creates_nothing(tmp_path):

@@ -129,7 +129,8 @@ def test_a_key_in_the_openclaw_index_runs_on_the_transcript_openclaw_named(make_
     assert (side / f"{MAIN_FILE}.v1.bak").read_bytes() == original
     assert (side / f"{MAIN_FILE}.inbox").is_file() and (side / "sessionward.log").is_file()
     assert not [p.name for p in path.parent.iterdir() if p.name.endswith((".bak", ".inbox", ".log", ".torn"))
-                or ".quarantine" in p.name]
+                or ".quarantine" in p.name or p.name.startswith("sessionward.")]
+    assert (side / "sessionward.system.lock").is_file()  # the store claim, beside the other side files
     assert len(after) - 1 == len(parse_transcript(original).entries) + 3
     assert [e["message"]["role"] for e in after[-3:-1]] == ["user", "assistant"]
     assert after[-3]["parentId"] == after[-4]["id"]
