@@ -125,6 +125,7 @@ def follow_parent() -> None:
         return
 
     def poll() -> None:
+        signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())  # as in _watch_host
         while os.getppid() == parent:
             time.sleep(HOST_POLL_SECONDS)  # no portable event for another process's exit
         os.kill(os.getpid(), signal.SIGKILL)
@@ -134,6 +135,10 @@ def follow_parent() -> None:
 
 def _watch_host(pid: int, start_time: float, host_group: int) -> None:
     """In the admin: wait for the host to end, then end the whole actor system."""
+    # Signals stay with the admin's main thread. Thespian wakes its select loop by the
+    # EINTR of a SIGCHLD; one delivered to this thread instead would only be seen at the
+    # loop's next timeout.
+    signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
     try:
         wait_for_exit(pid, start_time)
     except Exception:
