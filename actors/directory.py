@@ -65,7 +65,6 @@ from sessionward.actors.messages import (
     SubmitTurn,
     SystemStatus,
     UnparkSession,
-    WedgeOwner,
 )
 from sessionward.actors.placement import Strategy, place
 from sessionward.errors import BadInputError, InvalidSessionKeyError, PathEscapesStoreError
@@ -251,7 +250,7 @@ class Directory(ActorTypeDispatcher):
             if isinstance(msg, QueryOwnerState) and not msg.activate:
                 self.send(reply_to, self._passive_state(record, path, msg.request_id))
                 return
-            if not isinstance(msg, SubmitTurn | WedgeOwner | QueryOwnerState):
+            if not isinstance(msg, SubmitTurn | QueryOwnerState):
                 self.send(reply_to, CommandResult(msg.request_id, False, "no live owner: nothing is running",
                                                   getattr(msg, "turn_id", None)))
                 return
@@ -264,7 +263,7 @@ class Directory(ActorTypeDispatcher):
             if msg.idempotency_key is None:
                 msg = attrs.evolve(msg, idempotency_key=msg.request_id)
             _remember_submit(slot, msg)
-        elif not isinstance(msg, WedgeOwner):
+        else:
             _remember_request(slot, msg)
         if slot.state == "live":
             self._flush_index()  # a new key's entry is on disk before its first outcome
@@ -328,7 +327,6 @@ class Directory(ActorTypeDispatcher):
     receiveMsg_CancelTurn = receiveMsg_SubmitTurn
     receiveMsg_NudgeTurn = receiveMsg_SubmitTurn
     receiveMsg_QueryOwnerState = receiveMsg_SubmitTurn
-    receiveMsg_WedgeOwner = receiveMsg_SubmitTurn
 
     def _answer_parked(self, msg, reply_to, parked: ParkedSession, record: SessionRecord) -> None:
         """A parked session answers at once: submits fail ``parked``, queries say ``parked``."""

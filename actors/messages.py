@@ -169,18 +169,6 @@ class UnparkSession:
 
 
 @attrs.frozen
-class WedgeOwner:
-    """Test hook: block the owner's handler for ``seconds`` (simulates a wedged owner)."""
-
-    request_id: str
-    session_key: str
-    seconds: float
-
-
-# -- replies and events to clients ------------------------------------------------------
-
-
-@attrs.frozen
 class ClientRegistered:
     request_id: str
     address: ActorAddress

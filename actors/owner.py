@@ -15,7 +15,6 @@ from __future__ import annotations
 import base64
 import os
 import pickle
-import time
 import uuid
 from pathlib import Path
 from typing import Any
@@ -60,7 +59,6 @@ from sessionward.actors.messages import (
     SubmitTurn,
     TurnAccepted,
     TurnRecord,
-    WedgeOwner,
     WorkerReady,
 )
 from sessionward.actors.placement import next_epoch
@@ -716,10 +714,6 @@ class SessionOwner(ActorTypeDispatcher):
     def receiveMsg_KeysChanged(self, msg: KeysChanged, sender) -> None:
         self._keys = msg.keys
 
-    def receiveMsg_WedgeOwner(self, msg: WedgeOwner, sender) -> None:
-        # Test hook for recovery: a handler that blocks, as a wedged owner would.
-        time.sleep(msg.seconds)
-
     # -- fence -----------------------------------------------------------------------------------
 
     def _append(self, entries: list[dict]) -> bool:
@@ -833,7 +827,7 @@ class SessionOwner(ActorTypeDispatcher):
             self.send(self.myAddress, ActorExitRequest())
 
 
-_ROUTED = (SubmitTurn, AbortTurn, CancelTurn, NudgeTurn, QueryOwnerState, WedgeOwner)
+_ROUTED = (SubmitTurn, AbortTurn, CancelTurn, NudgeTurn, QueryOwnerState)
 
 
 class _Ids:

@@ -42,7 +42,6 @@ from sessionward.actors.messages import (
     SubmitTurn,
     SystemStatus,
     UnparkSession,
-    WedgeOwner,
 )
 from sessionward.claim import claim_store, complete_claim, release_store
 from sessionward.client import Mailbox, TurnHandle, error_from_reply, new_request_id
@@ -396,10 +395,6 @@ class Runtime:
         if reply is None:
             raise TimeoutError("recovery did not answer")
         return reply
-
-    def _wedge(self, session_key: str, seconds: float) -> None:
-        """Test hook: block the session owner's handler for ``seconds``."""
-        self._mailbox.tell(self._directory, WedgeOwner(new_request_id(), session_key, seconds))
 
     def _command(self, msg, timeout: float) -> CommandResult:
         reply = self._ask(msg, timeout)
