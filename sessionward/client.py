@@ -33,6 +33,7 @@ from sessionward.actors.messages import (
     StreamDelta,
     TurnAccepted,
 )
+from sessionward.errors import SessionwardTimeoutError
 from sessionward.outcomes import TurnOutcome
 
 log = logging.getLogger("sessionward.client")
@@ -136,7 +137,7 @@ class TurnHandle:
             SessionwardError: the request itself was refused (bad key, owned elsewhere, ...).
         """
         if not self._done.wait(timeout):
-            raise TimeoutError(f"turn {self.turn_id or self.request_id} has no outcome after {timeout}s")
+            raise SessionwardTimeoutError(f"turn {self.turn_id or self.request_id} has no outcome after {timeout}s")
         if self.error is not None:
             raise self.error
         return self.outcomes[-1]

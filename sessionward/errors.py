@@ -48,6 +48,14 @@ class SessionParkedError(CoordinationError):
     """
 
 
+class SessionwardTimeoutError(CoordinationError, TimeoutError):
+    """No answer or outcome within the caller's timeout. Also a builtin ``TimeoutError``.
+
+    The request may still be served later: a turn's outcome can still arrive, and a submit
+    retried with the same idempotency key is answered from its first run.
+    """
+
+
 class RuntimeClosedError(CoordinationError):
     """The runtime is shut down or shutting down."""
 

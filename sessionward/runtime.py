@@ -46,7 +46,7 @@ from sessionward.actors.messages import (
 from sessionward.claim import claim_store, complete_claim, release_store
 from sessionward.client import Mailbox, TurnHandle, error_from_reply, new_request_id
 from sessionward.config import ClusterConfig, RuntimeConfig
-from sessionward.errors import CoordinationError, RuntimeClosedError
+from sessionward.errors import CoordinationError, RuntimeClosedError, SessionwardTimeoutError
 from sessionward.keys import validate_session_key
 from sessionward.lanes.config import AgentConfig
 from sessionward.lanes.queue_policy import QueueMode
@@ -393,7 +393,7 @@ class Runtime:
         self._check_open()
         reply = self._mailbox.ask(self._recovery, QueryRecoveryHistory(new_request_id()), timeout)
         if reply is None:
-            raise TimeoutError("recovery did not answer")
+            raise SessionwardTimeoutError("recovery did not answer")
         return reply
 
     def _command(self, msg, timeout: float) -> CommandResult:
@@ -406,7 +406,7 @@ class Runtime:
         self._check_open()
         reply = self._mailbox.ask(self._directory, msg, timeout)
         if reply is None:
-            raise TimeoutError(f"no answer to {type(msg).__name__} within {timeout}s")
+            raise SessionwardTimeoutError(f"no answer to {type(msg).__name__} within {timeout}s")
         if isinstance(reply, ErrorReply):
             raise error_from_reply(reply)
         return reply
@@ -532,6 +532,6 @@ class Runtime:
         for (agent_id, kind), address in self.__dict__.get("_lanes", {}).items():
             reply = self._mailbox.ask(address, QueryLaneStats(new_request_id(), wait_idle=wait_idle), timeout)
             if reply is None:
-                raise TimeoutError(f"the {kind} lane of agent {agent_id!r} did not answer within {timeout}s")
+                raise SessionwardTimeoutError(f"the {kind} lane of agent {agent_id!r} did not answer within {timeout}s")
             out.append(reply)
         return tuple(out)

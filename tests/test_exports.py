@@ -8,6 +8,7 @@ EXPECTED = {
     "PathEscapesStoreError", "ProviderError", "ProviderSpec", "QueueMode", "QueuePolicy",
     "RecoveryConfig", "Runtime", "RuntimeClosedError", "RuntimeConfig", "ScriptedProvider",
     "SessionBusyError", "SessionOwnedElsewhereError", "SessionParkedError", "SessionwardError",
+    "SessionwardTimeoutError",
     "TranscriptMissingError", "TurnFailedError",
     "TurnHandle", "TurnOutcome", "TurnStatus", "UnavailableError",
     # the store, port and path errors of issue 13
@@ -38,3 +39,23 @@ def test_subpackages_install_under_sessionward():
 
     assert sessionward.actors.owner.SessionOwner.__module__ == "sessionward.actors.owner"
     assert sessionward.lanes.routing.__name__ == "sessionward.lanes.routing"
+
+
+def test_a_timeout_is_both_a_sessionward_error_and_a_builtin_timeout_error():
+    err = sessionward.SessionwardTimeoutError("no answer")
+    assert isinstance(err, TimeoutError) and isinstance(err, sessionward.CoordinationError)
+
+
+def test_a_turn_without_an_outcome_in_time_raises_the_typed_timeout(tmp_path):
+    from sessionward import Runtime, ScriptedProvider
+
+    with Runtime(tmp_path / "store", provider=ScriptedProvider(reply="slow", chunks=20, chunk_delay=0.05),
+                 base="simple", recovery=False) as rt:
+        handle = rt.submit("agent:main:main", "take a second")
+        try:
+            handle.result(timeout=0.01)
+        except sessionward.SessionwardTimeoutError as exc:
+            assert "has no outcome after 0.01s" in str(exc)
+        else:
+            raise AssertionError("a one-second turn finished in 10 ms")
+        assert handle.result(timeout=30).status is sessionward.TurnStatus.COMPLETED
