@@ -38,7 +38,11 @@ def _bind_to_chosen_interface(self, *args, **kwargs) -> None:
         self.bindname = (host, self.bindname[1])
 
 
-IPBase.IPActorAddress.__init__ = _bind_to_chosen_interface
+def _bind_actors_to_chosen_interface() -> None:
+    """Install the bind wrapper (idempotent). Called when a system starts or is joined, not at
+    import: importing this module changes nothing in Thespian."""
+    if IPBase.IPActorAddress.__init__ is not _bind_to_chosen_interface:
+        IPBase.IPActorAddress.__init__ = _bind_to_chosen_interface
 
 
 MAX_PENDING_TRANSMITS = 4096
@@ -143,6 +147,7 @@ def start_system(
     if base != "tcp":
         raise ValueError(f"base must be 'tcp' or 'simple', got {base!r}")
     _unblock_transmits()
+    _bind_actors_to_chosen_interface()
     os.environ[BIND_ENV] = bind
     if bind not in ("", "0.0.0.0"):
         os.environ["THESPIAN_BASE_IPADDR"] = bind
@@ -275,6 +280,7 @@ def connect_system(port: int, *, host: str = "127.0.0.1") -> ActorSystem:
     drop it.
     """
     _unblock_transmits()
+    _bind_actors_to_chosen_interface()
     os.environ[BIND_ENV] = host
     os.environ["THESPIAN_BASE_IPADDR"] = host
     return ActorSystem(
