@@ -434,8 +434,6 @@ class StreamBatch:
     events: tuple[Any, ...]
     done: bool
     stream_seconds: float = 0.0
-    error: str | None = None
-    """Set when the provider raised instead of yielding a ``ProviderFailure``."""
 
 
 @attrs.frozen

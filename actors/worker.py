@@ -154,7 +154,7 @@ class TurnWorker(ActorTypeDispatcher):
             elapsed = (stream.finished or time.monotonic()) - stream.started
             self.send(
                 self._owner,
-                StreamBatch(turn_id, tuple(events), done, stream_seconds=elapsed, error=stream.error),
+                StreamBatch(turn_id, tuple(events), done, stream_seconds=elapsed),
             )
         if done:
             self._stream = None

@@ -34,7 +34,7 @@ from sessionward.actors.messages import (
     TurnAccepted,
 )
 from sessionward.errors import SessionwardTimeoutError
-from sessionward.outcomes import TurnOutcome
+from sessionward.outcomes import OutcomeReason, TurnOutcome, TurnStatus
 
 log = logging.getLogger("sessionward.client")
 
@@ -62,6 +62,21 @@ def new_request_id() -> str:
 
 def error_from_reply(reply: ErrorReply) -> errors.SessionwardError:
     return ERROR_KINDS.get(reply.kind, errors.SessionwardError)(reply.message)
+
+
+def outcome_error(outcome: TurnOutcome) -> errors.SessionwardError:
+    """The error for an outcome that is not ``completed``, with the outcome attached.
+
+    ``busy`` -> ``SessionBusyError``, ``parked`` -> ``SessionParkedError``,
+    ``provider_error`` -> ``ProviderError``, anything else -> ``TurnFailedError``.
+    """
+    kind = {OutcomeReason.BUSY: errors.SessionBusyError, OutcomeReason.PARKED: errors.SessionParkedError,
+            OutcomeReason.PROVIDER_ERROR: errors.ProviderError}.get(outcome.reason, errors.TurnFailedError)
+    reason = outcome.reason.value if outcome.reason is not None else "none"
+    err = kind(f"turn {outcome.turn_id or '-'} of {outcome.session_key} {outcome.status.value} "
+               f"({reason}){': ' + outcome.detail if outcome.detail else ''}")
+    err.outcome = outcome
+    return err
 
 
 class TurnHandle:
@@ -129,18 +144,29 @@ class TurnHandle:
         """True once the turn was accepted (or refused, or failed)."""
         return self._accepted.wait(timeout)
 
-    def result(self, timeout: float | None = None) -> TurnOutcome:
+    def result(self, timeout: float | None = None, *, raise_on_failure: bool = False) -> TurnOutcome:
         """The final outcome.
 
+        Args:
+            timeout: Seconds to wait (None: as long as it takes).
+            raise_on_failure: Raise for an outcome other than ``completed`` instead of
+                returning it (see ``outcome_error``); the outcome is the error's ``outcome``.
+
         Raises:
-            TimeoutError: no final outcome within ``timeout`` seconds.
+            SessionwardTimeoutError: no final outcome within ``timeout`` seconds (also a
+                builtin ``TimeoutError``).
             SessionwardError: the request itself was refused (bad key, owned elsewhere, ...).
+            SessionBusyError, SessionParkedError, ProviderError, TurnFailedError: with
+                ``raise_on_failure``, the turn did not complete.
         """
         if not self._done.wait(timeout):
             raise SessionwardTimeoutError(f"turn {self.turn_id or self.request_id} has no outcome after {timeout}s")
         if self.error is not None:
             raise self.error
-        return self.outcomes[-1]
+        outcome = self.outcomes[-1]
+        if raise_on_failure and outcome.status is not TurnStatus.COMPLETED:
+            raise outcome_error(outcome)
+        return outcome
 
     def __await__(self):
         loop = asyncio.get_running_loop()

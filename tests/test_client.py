@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from sessionward import ScriptedProvider, TurnStatus, UnavailableError
+from sessionward import OutcomeReason, ScriptedProvider, TurnOutcome, TurnStatus, UnavailableError
 
 
 def test_a_submit_to_an_unreachable_directory_fails_as_unavailable_instead_of_hanging(make_runtime):
@@ -47,3 +47,30 @@ def test_deltas_arrive_while_the_turn_streams_not_all_at_its_end(make_runtime, b
     assert outcome.reply == "x" * 20
     early = [t for t in arrivals if t < outcome.finished_time - 0.3]
     assert len(early) >= 5, f"only {len(early)} of {len(arrivals)} deliveries came before the stream's last 0.3 s"
+
+
+@pytest.mark.parametrize(("reason", "error"), [
+    (OutcomeReason.BUSY, "SessionBusyError"),
+    (OutcomeReason.PARKED, "SessionParkedError"),
+    (OutcomeReason.PROVIDER_ERROR, "ProviderError"),
+    (OutcomeReason.STALLED, "TurnFailedError"),
+])
+def test_an_outcome_that_is_not_completed_maps_to_its_typed_error_with_the_outcome(reason, error):
+    import sessionward
+    from sessionward.client import outcome_error
+
+    outcome = TurnOutcome("t1", "agent:main:main", TurnStatus.FAILED, reason=reason, detail="why")
+    err = outcome_error(outcome)
+    assert type(err) is getattr(sessionward, error)
+    assert err.outcome is outcome and "t1" in str(err) and reason.value in str(err) and "why" in str(err)
+
+
+def test_raise_on_failure_raises_for_a_failed_turn_and_returns_a_completed_one(tmp_path):
+    from sessionward import ProviderError, Runtime, ScriptedProvider
+
+    provider = ScriptedProvider(reply="ok", fail_with="rate_limit", only_when="fail")
+    with Runtime(tmp_path / "store", provider=provider, base="simple", recovery=False) as rt:
+        assert rt.submit("agent:main:main", "fine").result(timeout=30, raise_on_failure=True).reply == "ok"
+        with pytest.raises(ProviderError) as err:
+            rt.submit("agent:main:main", "please fail").result(timeout=30, raise_on_failure=True)
+        assert err.value.outcome.reason is OutcomeReason.PROVIDER_ERROR
