@@ -271,6 +271,16 @@ class Directory(ActorTypeDispatcher):
         else:
             slot.held.append((msg, sender))
 
+    def _resolve(self, msg, reply_to) -> tuple[SessionRecord, str] | None:
+        """The index record and transcript path of ``msg.session_key``, or None after
+        answering ``reply_to`` with the typed error."""
+        try:
+            record = self._record(msg.session_key)
+            return record, str(self._store.transcript_path(record.session_id))
+        except BadInputError as exc:
+            self.send(reply_to, ErrorReply(msg.request_id, "invalid_session_key", str(exc)))
+            return None
+
     def _record(self, session_key: str) -> SessionRecord:
         record = self._index.get(session_key)
         if record is None:
@@ -573,12 +583,10 @@ class Directory(ActorTypeDispatcher):
 
     def receiveMsg_UnparkSession(self, msg: UnparkSession, sender) -> None:
         reply_to = msg.reply_to or sender
-        try:
-            record = self._record(msg.session_key)
-            path = str(self._store.transcript_path(record.session_id))
-        except BadInputError as exc:
-            self.send(reply_to, ErrorReply(msg.request_id, "invalid_session_key", str(exc)))
+        resolved = self._resolve(msg, reply_to)
+        if resolved is None:
             return
+        record, path = resolved
         if self._parked.pop(path, None) is None:
             self.send(reply_to, CommandResult(msg.request_id, False, f"{msg.session_key} is not parked"))
             return
@@ -647,12 +655,10 @@ class Directory(ActorTypeDispatcher):
 
     def receiveMsg_ReplaceOwner(self, msg: ReplaceOwner, sender) -> None:
         reply_to = msg.reply_to or sender
-        try:
-            record = self._record(msg.session_key)
-            path = str(self._store.transcript_path(record.session_id))
-        except BadInputError as exc:
-            self.send(reply_to, ErrorReply(msg.request_id, "invalid_session_key", str(exc)))
+        resolved = self._resolve(msg, reply_to)
+        if resolved is None:
             return
+        _record, path = resolved
         slot = self._slots.get(path)
         if slot is None:
             self.send(reply_to, CommandResult(msg.request_id, False, "no live owner"))
