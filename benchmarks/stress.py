@@ -17,7 +17,8 @@ from collections.abc import Sequence
 
 from benchmarks.load import load
 
-SUMMARY = re.compile(r"=+ (.*) in [\d.]+s")
+SUMMARY = re.compile(r"^=*\s*(\d+ (?:passed|failed|error).*?) in [\d.]+s")
+"""pytest's closing line, with or without its ``=`` rule (``-q`` drops it)."""
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -41,7 +42,7 @@ def main(argv: Sequence[str] | None = None) -> int:
               flush=True)
         if not ok:
             print("\n".join(line for line in lines if line.startswith(("FAILED", "ERROR"))), flush=True)
-    print(f"{args.runs - failed} passed, {failed} failed")
+    print(f"stress: {args.runs - failed} of {args.runs} runs green")
     return 1 if failed else 0
 
 
