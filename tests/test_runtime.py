@@ -5,7 +5,6 @@ from __future__ import annotations
 import threading
 from pathlib import Path
 
-import pytest
 from conftest import assert_no_interleaving, assert_one_parent_chain, read_entries, streams_started
 
 from sessionward import (
@@ -80,7 +79,8 @@ def test_a_second_runtime_cannot_own_a_session_the_first_owns(make_runtime, base
     assert path.read_bytes() == before
 
 
-@pytest.mark.flaky(reruns=2)  # failed twice in ~8 full-suite runs on tcp; cause not yet found
+# It failed about 1 run in 12 on tcp ("no outcome after 30s"): the worker slept through its
+# pump timer (a Thespian bug, worked around in sessionward.system; see docs/thespian-repro/).
 def test_an_outside_write_is_reported_as_fenced_and_its_bytes_are_kept(make_runtime, base):
     # a 3 s stream: the outside write lands while it runs, even on a loaded machine
     rt = make_runtime(base=base, provider=ScriptedProvider(reply="y" * 60, chunks=60, chunk_delay=0.05))
