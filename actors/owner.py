@@ -616,8 +616,9 @@ class SessionOwner(ActorTypeDispatcher):
     def _finish_ticket(self, ticket: _Ticket, status: TurnStatus, reason: OutcomeReason, detail: str,
                        now: float, write_end: bool) -> None:
         """Give a turn that never ran (or whose file can no longer be written) its outcome."""
-        if write_end and self._state not in ("fenced",):
-            self._append([self._turn_end_entry(ticket.turn_id, status.value, reason, now, ticket.idempotency_key)])
+        if write_end and self._state not in ("fenced",) and not self._append([self._turn_end_entry(
+                ticket.turn_id, status.value, reason, now, ticket.idempotency_key)]):
+            return  # an outside write: _fence has given this turn (and every other) its outcome
         self._deliver_final(ticket, TurnOutcome(
             ticket.turn_id, self._session_key, status, reason=reason, detail=detail, lane=ticket.lane,
             mode_applied=ticket.mode, request_id=ticket.request_id, accepted_time=ticket.accepted_time,
@@ -793,6 +794,8 @@ class SessionOwner(ActorTypeDispatcher):
             for ticket in self._ordered_tickets():
                 if self._current is not None and ticket is self._current.ticket and self._current.content:
                     self._append([self._close_message(self._current, "aborted", now, [])])
+                if self._state == "fenced":
+                    break  # an append met an outside write: _fence gave every turn its outcome
                 self._finish_ticket(ticket, TurnStatus.CANCELLED, OutcomeReason.SHUT_DOWN,
                                     "the runtime shut down", now, write_end=True)
             self._current = None

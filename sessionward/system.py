@@ -9,6 +9,9 @@ bind address is that host too. Actor processes are forked (Thespian's default st
 method on Linux), so they inherit the wrapper; the environment variable carries the
 choice to any process started another way. Binding wider is an explicit option
 (``bind="0.0.0.0"``) and the README says what it exposes.
+
+It also works around a Thespian timer bug that could stall any actor's ``wakeupAfter``
+(see ``_remaining_never_zero_before_expiry``).
 """
 
 from __future__ import annotations
@@ -18,9 +21,11 @@ import os
 import signal
 import socket
 import time
+from datetime import timedelta
 from pathlib import Path
 
 from thespian.actors import ActorSystem
+from thespian.system import timing
 from thespian.system.transport import IPBase
 
 from sessionward.lifetime import starting_system
@@ -77,6 +82,39 @@ def _raise_file_limit() -> None:
             resource.setrlimit(resource.RLIMIT_NOFILE, (wanted, hard))
     except (ImportError, ValueError, OSError):
         pass  # not fatal: the cap is then reached later, as before
+
+
+def _remaining_never_zero_before_expiry(self, forever=None):
+    """``ExpirationTimerView.remaining``, except that a timer that has not expired never
+    reports ``timedelta(0)``: less than a microsecond left rounds up to one microsecond.
+
+    Thespian 4.0.1's TCP transport (``TCPTransport._runWithExpiry``) checks that the next
+    ``wakeupAfter`` timer has not expired, then builds its ``select`` timeout with
+    ``filter(None, [self.run_time.view(ct).remaining()] + ...)``. A ``timedelta`` has
+    microsecond resolution, so with less than 0.5 us left the remaining time is
+    ``timedelta(0)``, which is falsy and dropped; with no transmit in flight there is no
+    other timeout and ``select`` waits until a message happens to arrive. A TurnWorker's
+    1 ms pump timer landed there about once in 3,000 pumps: its stream stopped until
+    the owner sent it something (at shutdown). Any timer (collect windows, idle timers,
+    recovery ticks) and ``ActorSystem.listen`` timeouts could stall the same way.
+    Reproducer and details: ``docs/thespian-repro/``. Actor processes are forked, so
+    they inherit this, like the bind wrapper above.
+    """
+    if self._time_to_quit is None:
+        return forever
+    left = self._time_to_quit - self._current_time
+    return timedelta(seconds=max(left, 1e-6)) if left > 0 else timedelta(0)
+
+
+def install_thespian_workarounds() -> None:
+    """Install the bind wrapper and the timer fix in this process (idempotent).
+
+    Called whenever a system starts or is joined, before any actor process is forked, so
+    every actor inherits them; importing this module changes nothing in Thespian.
+    """
+    _bind_actors_to_chosen_interface()
+    if timing.ExpirationTimerView.remaining is not _remaining_never_zero_before_expiry:
+        timing.ExpirationTimerView.remaining = _remaining_never_zero_before_expiry
 
 
 def free_port(host: str = "127.0.0.1") -> int:
@@ -147,7 +185,7 @@ def start_system(
     if base != "tcp":
         raise ValueError(f"base must be 'tcp' or 'simple', got {base!r}")
     _unblock_transmits()
-    _bind_actors_to_chosen_interface()
+    install_thespian_workarounds()
     os.environ[BIND_ENV] = bind
     if bind not in ("", "0.0.0.0"):
         os.environ["THESPIAN_BASE_IPADDR"] = bind
@@ -280,7 +318,7 @@ def connect_system(port: int, *, host: str = "127.0.0.1") -> ActorSystem:
     drop it.
     """
     _unblock_transmits()
-    _bind_actors_to_chosen_interface()
+    install_thespian_workarounds()
     os.environ[BIND_ENV] = host
     os.environ["THESPIAN_BASE_IPADDR"] = host
     return ActorSystem(

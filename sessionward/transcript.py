@@ -185,12 +185,16 @@ class TranscriptFile:
         """Append ``entries`` as whole lines in one write, after the fence check.
 
         Raises:
-            FencedError: the file changed outside the owner; nothing was written.
+            FencedError: the file changed outside the owner. Nothing was written, unless the
+                outside write landed between the fence check and the ``fstat`` after our
+                write: then our lines are in the file too (``O_APPEND``: neither write
+                overwrote the other), and the session is fenced all the same.
         """
         if not entries:
             return
         self.check_fence()
         data = b"".join(dumps_line(e) for e in entries)
+        expected_size = self._fingerprint.size + len(data)
         written = os.write(self._fd, data)
         if written != len(data):  # only on a full disk; the partial line is repaired on open
             raise OSError(errno.ENOSPC, f"short write to {self.path}: {written} of {len(data)}")
@@ -198,11 +202,18 @@ class TranscriptFile:
             os.fsync(self._fd)
         else:
             self._dirty = True
-        self._fingerprint = Fingerprint.of(os.fstat(self._fd))
+        after = Fingerprint.of(os.fstat(self._fd))
         for e in entries:
             self.entries.append(e)
             self.ids.add(e["id"])
         self.leaf_id = entries[-1]["id"]
+        if after.size != expected_size:
+            # Someone appended between check_fence's stat and this fstat. Taking ``after``
+            # as our fingerprint would hide their bytes from every later check: keep the old
+            # one, so that every later append is fenced too.
+            raise FencedError(f"{self.path} changed outside its owner while it appended "
+                              f"(size {after.size}, expected {expected_size})")
+        self._fingerprint = after
 
     def sync(self) -> None:
         """fsync now if anything is unsynced and durability is not ``never``."""

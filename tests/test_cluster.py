@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import subprocess
@@ -42,6 +43,15 @@ def _outcome_or_retry(client, handle, wait: float = 30.0):
         return retry.result(timeout=30)
 
 
+def _sigkill_member(info) -> None:
+    """SIGKILL a member as a crash would: every process of it at once, one ``killpg`` per
+    process group. Killed one pid at a time, a worker could die before its owner, which
+    then failed the turn ("the turn worker exited", seen once in 12 runs) before it died."""
+    for pgid in {info.pid, *info.process_groups}:
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(pgid, signal.SIGKILL)
+
+
 @pytest.fixture
 def convention(tmp_path):
     store = tmp_path / "shared-store"
@@ -70,6 +80,10 @@ def convention(tmp_path):
         assert not left, f"processes left behind: {sorted(left)}"
 
 
+# A turn streaming on a *surviving* member used to stop after another member was SIGKILLed
+# (about 1 run in 5) and end only when the daemons stopped: its worker slept through its
+# pump timer, a Thespian bug unrelated to the member loss, now worked around in
+# sessionward.system (docs/thespian-repro/). No rerun: a failure here is a bug to find.
 def test_a_member_killed_mid_stream_loses_nothing_and_no_file_ever_had_two_owners(convention):
     store, (leader, _m2, m3) = convention
     with AdminClient(store) as client:
@@ -83,8 +97,7 @@ def test_a_member_killed_mid_stream_loses_nothing_and_no_file_ever_had_two_owner
         assert set(placed.values()) == {"m1", "m2", "m3"}, placed
         wait_for(lambda: any(s.member == "m3" and s.state == "running" for s in client.sessions(limit=100)),
                   30, "a turn streaming on m3")
-        for pid in process_group_members({m3.pid, *m3.process_groups}):
-            os.kill(pid, signal.SIGKILL)
+        _sigkill_member(m3)
         outcomes = [_outcome_or_retry(client, h) for h in handles]
         status = client.status()
 
@@ -93,8 +106,7 @@ def test_a_member_killed_mid_stream_loses_nothing_and_no_file_ever_had_two_owner
         on_m2 = next(s.session_key for s in client.sessions(limit=100) if s.member == "m2")
         running = client.submit(on_m2, "still here", lane="direct:telegram:alice")
         wait_for(lambda: client.session(on_m2).state == "running", 30, "the m2 turn to start")
-        for pid in process_group_members({leader.pid, *leader.process_groups}):
-            os.kill(pid, signal.SIGKILL)
+        _sigkill_member(leader)
         assert running.result(timeout=60).status is TurnStatus.COMPLETED
         client._mailbox._accept_timeout = 1.0
         with pytest.raises(UnavailableError):

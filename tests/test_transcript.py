@@ -77,6 +77,31 @@ def test_an_outside_append_fences_the_next_append_and_writes_nothing(tmp_path):
     assert path.read_bytes() == before
 
 
+def test_an_outside_append_racing_an_append_fences_the_session(tmp_path, monkeypatch):
+    # The owner's TurnAccepted can reach the client while the owner is still in the handler
+    # that appends the turn's first entry, so an outside write can land between the fence
+    # check and the owner's write. It used to be folded into the owner's new fingerprint.
+    path = tmp_path / "s1.jsonl"
+    tf, _ = _open(path)
+    tf.append([_user(tf)])
+    outside = b'{"type":"custom","id":"0000beef"}\n'
+    real_write = os.write
+
+    def write_after_an_outside_append(fd, data):
+        with open(path, "ab") as f:
+            f.write(outside)
+        monkeypatch.setattr(os, "write", real_write)
+        return real_write(fd, data)
+
+    monkeypatch.setattr(os, "write", write_after_an_outside_append)
+    with pytest.raises(FencedError):
+        tf.append([_user(tf, "racing")])
+    with pytest.raises(FencedError):
+        tf.append([_user(tf, "after")])
+    tf.close()
+    assert outside in path.read_bytes() and b"after" not in path.read_bytes()
+
+
 def test_replacing_the_file_by_rename_is_detected(tmp_path):
     path = tmp_path / "s1.jsonl"
     tf, _ = _open(path)
