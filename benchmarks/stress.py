@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import argparse
 import re
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Sequence
+from pathlib import Path
 
 from benchmarks.load import load
 
@@ -28,11 +31,15 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--fsync", type=int, default=1, help="fsync-heavy writers beside each run (default 1)")
     args, pytest_args = parser.parse_known_args(argv)
     failed = 0
+    # Each run keeps its own pytest temp dir, so a failed run's stores and actor logs
+    # (``<store>/sessionward.log``) are still there to read afterwards.
+    keep = Path(tempfile.mkdtemp(prefix="sessionward-stress-"))
     for run in range(1, args.runs + 1):
         started = time.monotonic()
+        basetemp = [] if any(a.startswith("--basetemp") for a in pytest_args) else [f"--basetemp={keep}/run-{run}"]
         with load(cpu=args.cpu, fsync=args.fsync):
-            proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *pytest_args],
-                                  capture_output=True, text=True)
+            proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", *basetemp,
+                                   *pytest_args], capture_output=True, text=True)
         lines = proc.stdout.strip().splitlines()
         summary = next((m.group(1) for line in reversed(lines) if (m := SUMMARY.search(line))), "no summary")
         ok = proc.returncode == 0
@@ -42,6 +49,11 @@ def main(argv: Sequence[str] | None = None) -> int:
               flush=True)
         if not ok:
             print("\n".join(line for line in lines if line.startswith(("FAILED", "ERROR"))), flush=True)
+            report = keep / f"run-{run}.log"
+            report.write_text(proc.stdout + proc.stderr)
+            print(f"  output: {report}; stores and actor logs under {keep}/run-{run}", flush=True)
+        else:
+            shutil.rmtree(keep / f"run-{run}", ignore_errors=True)
     print(f"stress: {args.runs - failed} of {args.runs} runs green")
     return 1 if failed else 0
 
