@@ -1,0 +1,99 @@
+"""The one actor guard (actors/base.py), on a tiny actor in simpleSystemBase."""
+
+from __future__ import annotations
+
+import attrs
+import pytest
+from thespian.actors import ActorSystem
+
+from sessionward.actors.base import GuardedActor
+from sessionward.actors.messages import ErrorReply
+
+RUNS: list[str] = []
+"""Handler runs, in order. simpleSystemBase runs actors in this process, so they are seen here."""
+
+
+@attrs.frozen
+class Explode:
+    request_id: str
+
+
+@attrs.frozen
+class Ping:
+    request_id: str
+
+
+@attrs.frozen
+class Pong:
+    request_id: str
+
+
+@attrs.frozen
+class Unheard:
+    request_id: str
+
+
+@attrs.frozen
+class Divertible:
+    request_id: str
+
+
+class Tiny(GuardedActor):
+    def _divert(self, message, sender) -> bool:
+        if isinstance(message, Divertible):
+            RUNS.append("diverted")
+            self.send(sender, Pong(message.request_id))
+            return True
+        return False
+
+    def receiveMsg_Explode(self, msg: Explode, sender) -> None:
+        RUNS.append("explode")
+        raise RuntimeError("boom")
+
+    def receiveMsg_Ping(self, msg: Ping, sender) -> None:
+        RUNS.append("ping")
+        self.send(sender, Pong(msg.request_id))
+
+    def receiveMsg_Divertible(self, msg: Divertible, sender) -> None:
+        RUNS.append("divertible handled")
+
+
+@pytest.fixture
+def tiny():
+    RUNS.clear()
+    system = ActorSystem("simpleSystemBase", transientUnique=True)
+    try:
+        yield system, system.createActor(Tiny)
+    finally:
+        system.shutdown()
+
+
+def test_a_handler_that_raises_runs_once_and_its_request_gets_one_internal_error(tiny):
+    system, actor = tiny
+    reply = system.ask(actor, Explode("r1"), 5)
+    assert isinstance(reply, ErrorReply)
+    assert (reply.request_id, reply.kind) == ("r1", "internal_error")
+    assert "RuntimeError: boom" in reply.message
+    # The next answer is the Ping's: no second ErrorReply was queued, and no re-run happened.
+    assert system.ask(actor, Ping("r2"), 5) == Pong("r2")
+    assert RUNS == ["explode", "ping"]
+
+
+def test_an_unknown_message_gets_an_unknown_message_reply(tiny):
+    system, actor = tiny
+    reply = system.ask(actor, Unheard("r3"), 5)
+    assert isinstance(reply, ErrorReply)
+    assert (reply.request_id, reply.kind) == ("r3", "unknown_message")
+    assert "Unheard" in reply.message
+
+
+def test_an_unexpected_error_reply_is_not_answered_with_another(tiny):
+    system, actor = tiny
+    system.tell(actor, ErrorReply("r4", "internal_error", "elsewhere"))
+    assert system.ask(actor, Ping("r5"), 5) == Pong("r5")
+
+
+def test_a_diverted_message_reaches_no_handler(tiny):
+    system, actor = tiny
+    assert system.ask(actor, Divertible("r6"), 5) == Pong("r6")
+    assert RUNS == ["diverted"]
