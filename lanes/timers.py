@@ -36,7 +36,6 @@ import json
 import logging
 import os
 import random
-import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
@@ -47,6 +46,7 @@ from thespian.actors import ActorExitRequest, PoisonMessage, WakeupMessage
 from sessionward import clock
 from sessionward.actors.base import GuardedActor
 from sessionward.actors.messages import ErrorReply, OutcomeMessage, SubmitTurn, TurnAccepted
+from sessionward.files import write_atomically
 from sessionward.lanes.config import AgentConfig, CronJobConfig
 from sessionward.lanes.routing import route
 from sessionward.lanes.schedule import (
@@ -569,10 +569,7 @@ class CronLane(_TimerLane):
                                    if job.state.last_fire_time is not None}}
         try:
             self._state_file.parent.mkdir(parents=True, exist_ok=True)
-            # Temp file and rename: a crash mid-write leaves the old state, not half a file.
-            fd, tmp = tempfile.mkstemp(prefix=".cron.", dir=self._state_file.parent)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f)
-            os.replace(tmp, self._state_file)
+            # A crash mid-write leaves the old state, not half a file.
+            write_atomically(self._state_file, json.dumps(data).encode("utf-8"))
         except OSError:
             log.exception("could not save cron state %s", self._state_file)
