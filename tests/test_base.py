@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import attrs
 import pytest
 from thespian.actors import ActorSystem
@@ -97,3 +99,42 @@ def test_a_diverted_message_reaches_no_handler(tiny):
     system, actor = tiny
     assert system.ask(actor, Divertible("r6"), 5) == Pong("r6")
     assert RUNS == ["diverted"]
+
+
+@attrs.frozen
+class ExplodeInTurn:
+    request_id: str
+    session_key: str
+    turn_id: str
+
+
+class TinyOwner(Tiny):
+    def _log_session(self) -> str | None:
+        return "agent:main:fallback"
+
+    def _log_turn(self) -> str | None:
+        return "turn-running"
+
+    def receiveMsg_ExplodeInTurn(self, msg: ExplodeInTurn, sender) -> None:
+        raise RuntimeError("boom")
+
+
+def test_the_failure_log_line_names_the_session_and_turn():
+    # A handler of our own: the actor system's logging set-up replaces pytest's caplog handler.
+    records: list[logging.LogRecord] = []
+    handler = logging.Handler(logging.ERROR)
+    handler.emit = records.append  # type: ignore[method-assign]
+    system = ActorSystem("simpleSystemBase", transientUnique=True)
+    logger = logging.getLogger("sessionward.actors")
+    logger.addHandler(handler)
+    try:
+        actor = system.createActor(TinyOwner)
+        system.ask(actor, ExplodeInTurn("r7", "agent:main:main", "t-1"), 5)
+        system.ask(actor, Explode("r8"), 5)  # no session or turn on the message: the actor's own
+    finally:
+        logger.removeHandler(handler)
+        system.shutdown()
+    assert [r.getMessage() for r in records] == [
+        "TinyOwner failed handling ExplodeInTurn (session agent:main:main turn t-1)",
+        "TinyOwner failed handling Explode (session agent:main:fallback turn turn-running)",
+    ]
