@@ -61,21 +61,30 @@ class Tiny(GuardedActor):
 
 
 @pytest.fixture
-def tiny():
+def system():
+    """An in-process actor system, always shut down."""
     RUNS.clear()
     system = ActorSystem("simpleSystemBase", transientUnique=True)
     try:
-        yield system, system.createActor(Tiny)
+        yield system
     finally:
         system.shutdown()
 
 
+@pytest.fixture
+def tiny(system):
+    return system, system.createActor(Tiny)
+
+
+def _error_reply(system, actor, message) -> tuple[str, str, str]:
+    reply = system.ask(actor, message, 5)
+    assert isinstance(reply, ErrorReply), reply
+    return reply.request_id, reply.kind, reply.message
+
+
 def test_a_handler_that_raises_runs_once_and_its_request_gets_one_internal_error(tiny):
     system, actor = tiny
-    reply = system.ask(actor, Explode("r1"), 5)
-    assert isinstance(reply, ErrorReply)
-    assert (reply.request_id, reply.kind) == ("r1", "internal_error")
-    assert "RuntimeError: boom" in reply.message
+    assert _error_reply(system, actor, Explode("r1")) == ("r1", "internal_error", "RuntimeError: boom")
     # The next answer is the Ping's: no second ErrorReply was queued, and no re-run happened.
     assert system.ask(actor, Ping("r2"), 5) == Pong("r2")
     assert RUNS == ["explode", "ping"]
@@ -83,10 +92,7 @@ def test_a_handler_that_raises_runs_once_and_its_request_gets_one_internal_error
 
 def test_an_unknown_message_gets_an_unknown_message_reply(tiny):
     system, actor = tiny
-    reply = system.ask(actor, Unheard("r3"), 5)
-    assert isinstance(reply, ErrorReply)
-    assert (reply.request_id, reply.kind) == ("r3", "unknown_message")
-    assert "Unheard" in reply.message
+    assert _error_reply(system, actor, Unheard("r3")) == ("r3", "unknown_message", "unknown message Unheard")
 
 
 def test_an_unexpected_error_reply_is_not_answered_with_another(tiny):
@@ -119,12 +125,11 @@ class TinyOwner(Tiny):
         raise RuntimeError("boom")
 
 
-def test_the_failure_log_line_names_the_session_and_turn():
+def test_the_failure_log_line_names_the_session_and_turn(system):
     # A handler of our own: the actor system's logging set-up replaces pytest's caplog handler.
     records: list[logging.LogRecord] = []
     handler = logging.Handler(logging.ERROR)
     handler.emit = records.append  # type: ignore[method-assign]
-    system = ActorSystem("simpleSystemBase", transientUnique=True)
     logger = logging.getLogger("sessionward.actors")
     logger.addHandler(handler)
     try:
@@ -133,7 +138,6 @@ def test_the_failure_log_line_names_the_session_and_turn():
         system.ask(actor, Explode("r8"), 5)  # no session or turn on the message: the actor's own
     finally:
         logger.removeHandler(handler)
-        system.shutdown()
     assert [r.getMessage() for r in records] == [
         "TinyOwner failed handling ExplodeInTurn (session agent:main:main turn t-1)",
         "TinyOwner failed handling Explode (session agent:main:fallback turn turn-running)",
