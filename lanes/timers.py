@@ -33,7 +33,6 @@ answers once no turn is outstanding, so a test awaits replies and never sleeps.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import random
 import uuid
@@ -64,7 +63,7 @@ from sessionward.lanes.schedule import (
 from sessionward.logs import ActorLogger
 from sessionward.outcomes import OutcomeReason, TurnOutcome, TurnStatus
 
-log = logging.getLogger("sessionward.lanes")
+log = ActorLogger("sessionward.lanes")  # resolved per call: see sessionward.logs
 
 ActorAddress = Any  # thespian.actors.ActorAddress
 
@@ -210,7 +209,7 @@ def cron_state_file(store_root: str | os.PathLike[str], agent_id: str) -> Path:
 class _TimerLane(GuardedActor):
     """Submitting, outcome bookkeeping, timers and deferred answers. Subclasses decide."""
 
-    guard_log = ActorLogger("sessionward.lanes")
+    guard_log = log
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
