@@ -26,13 +26,13 @@ import attrs
 from thespian.actors import (
     ActorExitRequest,
     ActorSystemConventionUpdate,
-    ActorTypeDispatcher,
     ChildActorExited,
     PoisonMessage,
     WakeupMessage,
 )
 
 from sessionward import clock
+from sessionward.actors.base import GuardedActor
 from sessionward.actors.member_watch import MemberGone, UnwatchMember, WatchMember
 from sessionward.actors.messages import (
     ActivateOwner,
@@ -132,7 +132,9 @@ class _Gather:
     sent_time: float = 0.0
 
 
-class Directory(ActorTypeDispatcher):
+class Directory(GuardedActor):
+    guard_log = log
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._store: SessionStore | None = None
@@ -166,22 +168,6 @@ class Directory(ActorTypeDispatcher):
         self._policy = liveness.ReplacementPolicy()
         self._wedged_after = 60.0
         self._system_id: str | None = None
-
-    def receiveMessage(self, message, sender):
-        # Nothing may escape a handler: Thespian would re-run the message.
-        try:
-            super().receiveMessage(message, sender)
-        except Exception as exc:
-            log.exception("directory failed handling %s", type(message).__name__)
-            request_id = getattr(message, "request_id", "")
-            reply_to = getattr(message, "reply_to", None) or sender
-            if request_id:
-                self.send(reply_to, ErrorReply(request_id, "internal_error", f"{type(exc).__name__}: {exc}"))
-
-    def receiveUnrecognizedMessage(self, message, sender) -> None:
-        log.warning("directory got an unknown message %s", type(message).__name__)
-        self.send(sender, ErrorReply(getattr(message, "request_id", ""), "unknown_message",
-                                     f"unknown message {type(message).__name__}"))
 
     # -- set-up -------------------------------------------------------------------------------
 

@@ -15,8 +15,9 @@ from __future__ import annotations
 import socket
 
 import attrs
-from thespian.actors import ActorTypeDispatcher, WakeupMessage
+from thespian.actors import WakeupMessage
 
+from sessionward.actors.base import GuardedActor
 from sessionward.logs import ActorLogger
 
 log = ActorLogger("sessionward.member_watch")
@@ -44,7 +45,9 @@ class MemberGone:
     detail: str
 
 
-class MemberWatch(ActorTypeDispatcher):
+class MemberWatch(GuardedActor):
+    guard_log = log
+
     every = 1.0
     """Seconds between checks."""
     refusals = 2
@@ -56,12 +59,6 @@ class MemberWatch(ActorTypeDispatcher):
         self._members: dict[str, tuple[str, int]] = {}
         self._refused: dict[str, int] = {}
         self._armed = False
-
-    def receiveMessage(self, message, sender):
-        try:
-            super().receiveMessage(message, sender)
-        except Exception:
-            log.exception("member watch failed handling %s", type(message).__name__)
 
     def receiveMsg_WatchMember(self, msg: WatchMember, sender) -> None:
         self._directory = sender

@@ -22,7 +22,6 @@ from typing import Any
 import attrs
 from thespian.actors import (
     ActorExitRequest,
-    ActorTypeDispatcher,
     ChildActorExited,
     PoisonMessage,
     WakeupMessage,
@@ -30,6 +29,7 @@ from thespian.actors import (
 
 from sessionward import clock
 from sessionward import entries as E
+from sessionward.actors.base import GuardedActor
 from sessionward.actors.messages import (
     AbortTurn,
     ActivateOwner,
@@ -119,7 +119,9 @@ class _Current:
     stream_seconds: float = 0.0
 
 
-class SessionOwner(ActorTypeDispatcher):
+class SessionOwner(GuardedActor):
+    guard_log = log
+
     @staticmethod
     def actorSystemCapabilityCheck(capabilities: dict, requirements: dict) -> bool:
         """Thespian asks this where to create an owner: on the member the Directory chose."""
@@ -160,27 +162,19 @@ class SessionOwner(ActorTypeDispatcher):
 
     # -- dispatch --------------------------------------------------------------------------
 
-    def receiveMessage(self, message, sender):
-        # Nothing may escape a handler: Thespian would re-run the message (a provider call
-        # could fire twice). A bug becomes an ``internal_error`` reply instead.
-        try:
-            if self._state in ("fenced", "stopping") and isinstance(message, _ROUTED):
-                # This owner no longer serves its file; the Directory has been told and
-                # routes the message to the file's next owner.
-                self.send(self._directory, message)
-                return
-            super().receiveMessage(message, sender)
-        except Exception as exc:
-            log.exception("owner %s failed handling %s", self._path, type(message).__name__)
-            request_id = getattr(message, "request_id", "")
-            reply_to = getattr(message, "reply_to", None) or sender
-            if request_id and reply_to is not None:
-                self.send(reply_to, ErrorReply(request_id, "internal_error", f"{type(exc).__name__}: {exc}"))
+    def _divert(self, message, sender) -> bool:
+        if self._state in ("fenced", "stopping") and isinstance(message, _ROUTED):
+            # This owner no longer serves its file; the Directory has been told and
+            # routes the message to the file's next owner.
+            self.send(self._directory, message)
+            return True
+        return False
 
-    def receiveUnrecognizedMessage(self, message, sender) -> None:
-        log.warning("owner %s got an unknown message %s", self._path, type(message).__name__)
-        request_id = getattr(message, "request_id", "")
-        self.send(sender, ErrorReply(request_id, "unknown_message", f"unknown message {type(message).__name__}"))
+    def _log_session(self) -> str | None:
+        return self._session_key or self._path or None
+
+    def _log_turn(self) -> str | None:
+        return self._current.ticket.turn_id if self._current is not None else None
 
     # -- activation ------------------------------------------------------------------------
 

@@ -14,16 +14,12 @@ import fnmatch
 import hashlib
 from collections.abc import Mapping, Sequence
 
-from sessionward.errors import CoordinationError
+from sessionward.errors import NoMemberError as NoMemberError  # defined in errors.py; imported from here too
 
 
 class Strategy(enum.StrEnum):
     HASH = "hash"
     LEAST_LOADED = "least_loaded"
-
-
-class NoMemberError(CoordinationError):
-    """No live member can take a new owner."""
 
 
 def rendezvous_order(path: str, members: Sequence[str]) -> list[str]:

@@ -22,8 +22,9 @@ import time
 from datetime import timedelta
 
 import attrs
-from thespian.actors import ActorExitRequest, ActorTypeDispatcher, WakeupMessage
+from thespian.actors import ActorExitRequest, WakeupMessage
 
+from sessionward.actors.base import GuardedActor
 from sessionward.actors.messages import (
     PingStream,
     PumpStream,
@@ -81,7 +82,9 @@ class _Stream:
             self.events.put(_END)
 
 
-class TurnWorker(ActorTypeDispatcher):
+class TurnWorker(GuardedActor):
+    guard_log = log
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._provider = None
@@ -92,13 +95,8 @@ class TurnWorker(ActorTypeDispatcher):
         self._parent_pid = os.getppid()
         self._context: list = []
 
-    def receiveMessage(self, message, sender):
-        # Nothing may escape a handler: Thespian would re-run the message, and a re-run
-        # RunTurn would start a second provider stream.
-        try:
-            super().receiveMessage(message, sender)
-        except Exception:
-            log.exception("worker failed handling %s", type(message).__name__)
+    def _log_turn(self) -> str | None:
+        return self._stream.turn_id if self._stream is not None else None
 
     def receiveMsg_StartWorker(self, msg: StartWorker, sender) -> None:
         self._owner = sender
@@ -187,6 +185,3 @@ class TurnWorker(ActorTypeDispatcher):
     def receiveMsg_ActorExitRequest(self, msg: ActorExitRequest, sender) -> None:
         if self._stream is not None:
             self._stream.control.cancel()
-
-    def receiveUnrecognizedMessage(self, msg, sender) -> None:
-        log.warning("worker ignored unknown message %s", type(msg).__name__)

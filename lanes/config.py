@@ -55,7 +55,8 @@ from cattrs import v as cattrs_v
 from cattrs.gen import make_dict_structure_fn, override
 from croniter import CroniterError, croniter
 
-from sessionward.errors import BadInputError
+# The config errors are defined in errors.py (every public error is); imported from here too.
+from sessionward.errors import BadInputError, InvalidConfigError, InvalidCronExpressionError, UnknownConfigKeyError
 from sessionward.keys import validate_session_key
 from sessionward.lanes.queue_policy import QueueMode, QueuePolicy
 from sessionward.lanes.routing import InvalidLaneError, check_segment
@@ -68,29 +69,6 @@ DEFAULT_HEARTBEAT_PROMPT = (
 )
 """The heartbeat prompt. It names the default ack token; a custom ``ack_token`` needs a
 custom prompt (``config_warnings`` says so)."""
-
-
-class InvalidConfigError(BadInputError):
-    """An agent configuration is malformed; the message says where and why."""
-
-
-class UnknownConfigKeyError(InvalidConfigError):
-    """A configuration table holds a key that no record has (usually a typo)."""
-
-    def __init__(self, key: str, where: str) -> None:
-        # Both values are the exception's args, so it pickles and unpickles unchanged.
-        super().__init__(key, where)
-        self.key = key
-        """The unknown key."""
-        self.where = where
-        """The table that holds it, such as ``agents[0].heartbeat``."""
-
-    def __str__(self) -> str:
-        return f"unknown key {self.key!r} in {self.where}"
-
-
-class InvalidCronExpressionError(InvalidConfigError):
-    """A cron job's ``schedule`` is not a valid five-field cron expression."""
 
 
 # --- durations --------------------------------------------------------------------------

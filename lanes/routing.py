@@ -35,7 +35,8 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from sessionward.errors import BadInputError
+from sessionward.errors import InvalidLaneError as InvalidLaneError  # defined in errors.py
+from sessionward.errors import UnroutableLaneError as UnroutableLaneError
 from sessionward.keys import validate_session_key
 
 if TYPE_CHECKING:
@@ -47,14 +48,6 @@ MAX_LANE_LENGTH = 200
 
 _SEGMENT = re.compile(r"[A-Za-z0-9_.@+\-]{1,128}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
-
-
-class InvalidLaneError(BadInputError):
-    """A lane name is empty, too long, or has a malformed part."""
-
-
-class UnroutableLaneError(BadInputError):
-    """A lane of kind ``other`` has no default session; the submitter must name one."""
 
 
 class LaneKind(enum.StrEnum):

@@ -33,19 +33,19 @@ answers once no turn is outstanding, so a test awaits replies and never sleeps.
 from __future__ import annotations
 
 import json
-import logging
 import os
 import random
-import tempfile
 import uuid
 from pathlib import Path
 from typing import Any
 
 import attrs
-from thespian.actors import ActorExitRequest, ActorTypeDispatcher, PoisonMessage, WakeupMessage
+from thespian.actors import ActorExitRequest, PoisonMessage, WakeupMessage
 
 from sessionward import clock
+from sessionward.actors.base import GuardedActor
 from sessionward.actors.messages import ErrorReply, OutcomeMessage, SubmitTurn, TurnAccepted
+from sessionward.files import write_atomically
 from sessionward.lanes.config import AgentConfig, CronJobConfig
 from sessionward.lanes.routing import route
 from sessionward.lanes.schedule import (
@@ -60,9 +60,10 @@ from sessionward.lanes.schedule import (
     Submit,
     is_ack,
 )
+from sessionward.logs import ActorLogger
 from sessionward.outcomes import OutcomeReason, TurnOutcome, TurnStatus
 
-log = logging.getLogger("sessionward.lanes")
+log = ActorLogger("sessionward.lanes")  # resolved per call: see sessionward.logs
 
 ActorAddress = Any  # thespian.actors.ActorAddress
 
@@ -205,8 +206,10 @@ def cron_state_file(store_root: str | os.PathLike[str], agent_id: str) -> Path:
 # -- the shared part of both lanes ----------------------------------------------------------
 
 
-class _TimerLane(ActorTypeDispatcher):
+class _TimerLane(GuardedActor):
     """Submitting, outcome bookkeeping, timers and deferred answers. Subclasses decide."""
+
+    guard_log = log
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -221,22 +224,9 @@ class _TimerLane(ActorTypeDispatcher):
         self._tick_waiters: list[tuple[set[str], str, Any]] = []
         self._stat_waiters: list[tuple[QueryLaneStats, Any]] = []
 
-    def receiveMessage(self, message, sender):
-        # Nothing may escape a handler: Thespian would re-run the message, and a re-run
-        # tick could submit a second turn.
-        try:
-            super().receiveMessage(message, sender)
-        except Exception as exc:
-            log.exception("%s of agent %s failed handling %s", type(self).__name__, self._agent_id,
-                          type(message).__name__)
-            request_id = getattr(message, "request_id", "")
-            if request_id and not isinstance(message, ErrorReply | TurnAccepted):
-                self.send(sender, ErrorReply(request_id, "internal_error", f"{type(exc).__name__}: {exc}"))
-
-    def receiveUnrecognizedMessage(self, message, sender) -> None:
-        log.warning("%s got an unknown message %s", type(self).__name__, type(message).__name__)
-        self.send(sender, ErrorReply(getattr(message, "request_id", ""), "unknown_message",
-                                     f"unknown message {type(message).__name__}"))
+    def _log_session(self) -> str | None:
+        # A lane submits into many sessions of one agent; its agent is what names it.
+        return f"agent:{self._agent_id}" if self._agent_id else None
 
     def receiveMsg_ActorExitRequest(self, msg: ActorExitRequest, sender) -> None:
         if self._submits:
@@ -578,10 +568,7 @@ class CronLane(_TimerLane):
                                    if job.state.last_fire_time is not None}}
         try:
             self._state_file.parent.mkdir(parents=True, exist_ok=True)
-            # Temp file and rename: a crash mid-write leaves the old state, not half a file.
-            fd, tmp = tempfile.mkstemp(prefix=".cron.", dir=self._state_file.parent)
-            with os.fdopen(fd, "w", encoding="utf-8") as f:
-                json.dump(data, f)
-            os.replace(tmp, self._state_file)
+            # A crash mid-write leaves the old state, not half a file.
+            write_atomically(self._state_file, json.dumps(data).encode("utf-8"))
         except OSError:
             log.exception("could not save cron state %s", self._state_file)

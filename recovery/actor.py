@@ -13,9 +13,10 @@ from __future__ import annotations
 import uuid
 
 import attrs
-from thespian.actors import ActorTypeDispatcher, WakeupMessage
+from thespian.actors import WakeupMessage
 
 from sessionward import clock
+from sessionward.actors.base import GuardedActor
 from sessionward.actors.messages import (
     AbortTurn,
     CommandResult,
@@ -67,7 +68,9 @@ class RecoveryHistoryReply:
     ticks: int
 
 
-class RecoveryActor(ActorTypeDispatcher):
+class RecoveryActor(GuardedActor):
+    guard_log = log
+
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._directory = None
@@ -76,16 +79,6 @@ class RecoveryActor(ActorTypeDispatcher):
         self._history = RecoveryHistory()
         self._sweep_id: str | None = None
         self._ticks = 0
-
-    def receiveMessage(self, message, sender):
-        try:
-            super().receiveMessage(message, sender)
-        except Exception:
-            log.exception("recovery failed handling %s", type(message).__name__)
-
-    def receiveUnrecognizedMessage(self, message, sender) -> None:
-        self.send(sender, ErrorReply(getattr(message, "request_id", ""), "unknown_message",
-                                     f"unknown message {type(message).__name__}"))
 
     def receiveMsg_ConfigureRecovery(self, msg: ConfigureRecovery, sender) -> None:
         cfg = msg.config

@@ -2,7 +2,8 @@
 
 Layering, from the bottom up (each layer imports only those below it):
 
-1. Pure logic, no actor engine: ``keys``, ``store``, ``transcript_format``, ``entries``,
+1. Pure logic, no actor engine: ``js_json`` (JSON as JavaScript writes it), ``files``
+   (atomic writes, backups, quarantine), ``keys``, ``store``, ``transcript_format``, ``entries``,
    ``transcript``, ``inbox``, ``validation``, ``views``, ``lanes.routing``,
    ``lanes.queue_policy``, ``lanes.schedule``, ``recovery.stall``,
    ``recovery.escalation``, ``recovery.replay``, ``recovery.failover``, ``providers``,
@@ -12,8 +13,9 @@ Layering, from the bottom up (each layer imports only those below it):
    ``preflight`` (store path and port checks).
 2. Records: ``outcomes``, ``config``, ``actors.messages``, and ``converter`` (their JSON
    form, the only module that imports cattrs).
-3. Actors (the only modules, with ``system``, that import Thespian): ``actors.directory``,
-   ``actors.owner``, ``actors.worker``, ``recovery.actor``, ``lanes.timers``.
+3. Actors (the only modules, with ``system``, that import Thespian): ``actors.base`` (the
+   one handler guard every actor runs under), ``actors.directory``, ``actors.owner``,
+   ``actors.worker``, ``actors.member_watch``, ``recovery.actor``, ``lanes.timers``.
 4. ``Runtime`` (``runtime``, ``client``): the embedding API.
 5. The CLI (``cli``): calls ``Runtime`` and ``AdminClient`` only, and sets up logging.
 """

@@ -18,16 +18,14 @@ import attrs
 from sessionward.actors.directory import DIRECTORY_NAME, Directory
 from sessionward.client import Mailbox
 from sessionward.config import RuntimeConfig
-from sessionward.errors import CoordinationError, WrongStoreError
+
+# DaemonUnreachableError is defined in errors.py (every public error is); imported from here too.
+from sessionward.errors import CoordinationError, DaemonUnreachableError, WrongStoreError
 from sessionward.runtime import Runtime
 from sessionward.system import admin_reachable, connect_system
 
 DAEMON_FILE = "daemon.json"
 """Written by the daemon in its store: pid, port, bind, process groups."""
-
-
-class DaemonUnreachableError(CoordinationError):
-    """No daemon answers for this store or port."""
 
 
 @attrs.frozen

@@ -33,9 +33,9 @@ from pathlib import Path
 import attrs
 
 from sessionward.errors import StoreInUseError
+from sessionward.files import write_atomically
 from sessionward.ownership import SystemRecord, host_alive, leftover_pids
 from sessionward.processes import all_process_facts, end_processes, process_facts
-from sessionward.store import write_atomically
 
 log = logging.getLogger("sessionward.claim")
 

@@ -29,18 +29,15 @@ import attrs
 from sessionward.admin import DAEMON_FILE, read_daemon_info
 from sessionward.config import ClusterConfig, RuntimeConfig
 from sessionward.converter import structure_config
-from sessionward.errors import BadInputError, CoordinationError, SessionwardError
+from sessionward.errors import BadInputError, SessionwardError
+from sessionward.errors import DaemonAlreadyRunningError as DaemonAlreadyRunningError  # defined in errors.py
+from sessionward.files import write_atomically
 from sessionward.preflight import check_store_path
 from sessionward.providers.base import ProviderSpec
-from sessionward.store import write_atomically
 
 log = logging.getLogger("sessionward.daemon")
 
 LOCK_FILE = "daemon.lock"
-
-
-class DaemonAlreadyRunningError(CoordinationError):
-    """Another daemon holds this store's lock."""
 
 
 @attrs.frozen

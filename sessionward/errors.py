@@ -115,3 +115,52 @@ class OpenclawStateNotSupportedError(BadInputError):
 
 class TranscriptMissingError(BadInputError):
     """The index names a transcript that is not there; no new one is started silently."""
+
+
+# -- daemon and cluster ----------------------------------------------------------------
+
+
+class DaemonAlreadyRunningError(CoordinationError):
+    """Another daemon holds this store's lock."""
+
+
+class DaemonUnreachableError(CoordinationError):
+    """No daemon answers for this store or port."""
+
+
+class NoMemberError(CoordinationError):
+    """No live member can take a new owner."""
+
+
+# -- lanes and their configuration ------------------------------------------------------
+
+
+class InvalidLaneError(BadInputError):
+    """A lane name is empty, too long, or has a malformed part."""
+
+
+class UnroutableLaneError(BadInputError):
+    """A lane of kind ``other`` has no default session; the submitter must name one."""
+
+
+class InvalidConfigError(BadInputError):
+    """An agent configuration is malformed; the message says where and why."""
+
+
+class UnknownConfigKeyError(InvalidConfigError):
+    """A configuration table holds a key that no record has (usually a typo)."""
+
+    def __init__(self, key: str, where: str) -> None:
+        # Both values are the exception's args, so it pickles and unpickles unchanged.
+        super().__init__(key, where)
+        self.key = key
+        """The unknown key."""
+        self.where = where
+        """The table that holds it, such as ``agents[0].heartbeat``."""
+
+    def __str__(self) -> str:
+        return f"unknown key {self.key!r} in {self.where}"
+
+
+class InvalidCronExpressionError(InvalidConfigError):
+    """A cron job's ``schedule`` is not a valid five-field cron expression."""

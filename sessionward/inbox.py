@@ -17,7 +17,7 @@ from typing import Any
 
 import attrs
 
-from sessionward.store import write_atomically
+from sessionward.files import write_atomically
 
 
 @attrs.frozen

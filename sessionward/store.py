@@ -21,14 +21,11 @@ import contextlib
 import datetime as dt
 import fcntl
 import json
-import math
 import os
 import re
-import tempfile
 import time
 import uuid
 from collections.abc import Iterator
-from json.encoder import encode_basestring  # json.dumps' escaper with ensure_ascii=False
 from pathlib import Path
 from typing import Any
 
@@ -40,9 +37,10 @@ from sessionward.errors import (
     InvalidSessionKeyError,
     PathEscapesStoreError,
 )
+from sessionward.files import write_atomically
+from sessionward.js_json import stringify
 from sessionward.keys import validate_session_id, validate_session_key
 from sessionward.openclaw_store import INDEX_NAME, check_jsonl_era, read_agent_index, resolve_session_file
-from sessionward.transcript_format import _js_number  # JavaScript's number layout, shared
 
 SESSION_ID_NAMESPACE = uuid.UUID("6f0c1f4e-2d7a-4e7b-9a43-5e55d0a1d001")
 """UUID5 namespace for session ids derived from session keys."""
@@ -378,37 +376,7 @@ def openclaw_json(value: Any) -> str:
     Numbers are laid out as JavaScript lays them out and non-ASCII text is written as is,
     so an index openclaw wrote comes back byte for byte, but for the entries changed.
     """
-    out: list[str] = []
-    _pretty(value, out, "")
-    return _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", "".join(out))
-
-
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _pretty(value: Any, out: list[str], pad: str) -> None:
-    if isinstance(value, dict | list) and value:
-        inner = pad + "  "
-        items = value.items() if isinstance(value, dict) else ((None, v) for v in value)
-        out.append("{" if isinstance(value, dict) else "[")
-        for i, (key, item) in enumerate(items):
-            out.append(("," if i else "") + "\n" + inner)
-            if key is not None:
-                out.append(encode_basestring(key) + ": ")
-            _pretty(item, out, inner)
-        out.append("\n" + pad + ("}" if isinstance(value, dict) else "]"))
-    elif isinstance(value, dict | list):
-        out.append("{}" if isinstance(value, dict) else "[]")
-    elif isinstance(value, str):
-        out.append(encode_basestring(value))
-    elif value is None or isinstance(value, bool):
-        out.append({None: "null", True: "true", False: "false"}[value])
-    elif isinstance(value, int):
-        out.append(int.__repr__(value))
-    elif isinstance(value, float):
-        out.append(_js_number(value) if math.isfinite(value) else "null")  # JSON.stringify's null
-    else:
-        raise TypeError(f"a {type(value).__name__} is not JSON")
+    return stringify(value, indent=2, nonfinite_as_null=True)
 
 
 def _stale_lock(lock: Path, stale_after: float) -> bool:
@@ -448,27 +416,6 @@ def _epoch_seconds(updated_at: object) -> float:
     if isinstance(updated_at, int | float) and not isinstance(updated_at, bool) and updated_at >= 0:
         return float(updated_at) / 1000.0
     return 0.0
-
-
-def write_atomically(path: Path, data: bytes, *, mode: int | None = None) -> None:
-    """Replace ``path`` with ``data``: temp file in the same directory, fsync, rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            if mode is not None:
-                os.fchmod(f.fileno(), mode)
-            f.write(data)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    dir_fd = os.open(path.parent, os.O_RDONLY)
-    try:
-        os.fsync(dir_fd)
-    finally:
-        os.close(dir_fd)
 
 
 def missing_transcript(session_key: str, path: str | os.PathLike[str]) -> str:

@@ -12,7 +12,6 @@ from __future__ import annotations
 import enum
 import errno
 import fcntl
-import json
 import os
 from collections.abc import Sequence
 from pathlib import Path
@@ -20,6 +19,7 @@ from typing import Any
 
 import attrs
 
+from sessionward import files
 from sessionward.errors import (
     CorruptTranscriptError,
     FencedError,
@@ -252,30 +252,9 @@ def _free_name(path: Path, suffix: str) -> Path:
 
 
 def _quarantine(path: Path, parsed: Any) -> str:
-    """Write the bad lines beside the transcript (the transcript itself keeps them too)."""
-    import base64
-
-    qpath = path.with_name(path.name + ".quarantine.jsonl")
-    known = set()
-    if qpath.exists():  # appended to, never rewritten: each bad line is recorded once
-        for line in qpath.read_bytes().splitlines():
-            try:
-                rec = json.loads(line)
-                known.add((rec.get("lineNo"), rec.get("rawBase64")))
-            except ValueError:
-                continue
-    lines = []
-    for bad in parsed.bad_lines:
-        raw64 = base64.b64encode(bad.raw).decode("ascii")
-        if (bad.line_no, raw64) not in known:
-            lines.append(json.dumps({"lineNo": bad.line_no, "kind": "bad_line", "rawBase64": raw64,
-                                     "error": bad.error}) + "\n")
-    if lines:
-        with open(qpath, "ab") as f:
-            f.write("".join(lines).encode("utf-8"))
-            f.flush()
-            os.fsync(f.fileno())
-    return str(qpath)
+    """Record the bad lines beside the transcript (the transcript itself keeps them too)."""
+    records = [files.quarantine_record(bad.line_no, bad.raw, "bad_line", bad.error) for bad in parsed.bad_lines]
+    return str(files.append_quarantine(path, records))
 
 
 def _str(value: object) -> str | None:

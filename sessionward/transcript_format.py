@@ -21,7 +21,6 @@ timestamp passes ``now`` to ``iso_timestamp``.
 
 from __future__ import annotations
 
-import base64
 import datetime as dt
 import json
 import math
@@ -29,17 +28,17 @@ import os
 import random
 import re
 import secrets
-import tempfile
 import uuid
 from collections.abc import Container, Iterable, Sequence
 from decimal import Decimal
-from json.encoder import encode_basestring  # the escaper json.dumps uses with ensure_ascii=False
 from pathlib import Path
 from typing import Any
 
 import attrs
 
+from sessionward import files
 from sessionward.errors import CorruptTranscriptError, FencedError
+from sessionward.js_json import stringify
 
 CURRENT_VERSION = 3
 """The format version this module writes (pi's ``CURRENT_SESSION_VERSION``)."""
@@ -285,77 +284,6 @@ def parse_transcript(data: bytes) -> ParsedTranscript:
 
 # --------------------------------------------------------------------------- writing
 
-_SURROGATE = re.compile("[\ud800-\udfff]")
-
-
-def _js_number(value: float) -> str:
-    """Lay out a float as JavaScript's ``Number::toString`` does (ECMA-262).
-
-    Both Python's ``repr`` and JavaScript pick the shortest digits that round-trip, so only
-    the layout differs: JavaScript writes ``0.000015``, ``1e-7`` and ``100`` where Python
-    writes ``1.5e-05``, ``1e-07`` and ``100.0``. Matching it makes a rewritten pi file
-    byte-identical to what pi writes. The one exception is a whole float above 2**53.
-    """
-    if not math.isfinite(value):
-        raise ValueError(f"{value!r} is not JSON")
-    if value == 0:
-        return "0"
-    if value < 0:
-        return "-" + _js_number(-value)
-    mantissa, _, exp = float.__repr__(value).partition("e")
-    whole, _, frac = mantissa.partition(".")
-    all_digits = whole + frac
-    digits = all_digits.strip("0")
-    # ECMA-262's n and k: value == int(digits) * 10 ** (n - k), with k digits
-    trailing_zeros = len(all_digits) - len(all_digits.rstrip("0"))
-    k = len(digits)
-    n = (int(exp) if exp else 0) - len(frac) + trailing_zeros + k
-    if k <= n <= 21:
-        integral = digits + "0" * (n - k)
-        # Above 2**53 that integer is not the float's exact value: JavaScript reads it back
-        # as the same double, but Python would read a different int. Keep the float form.
-        return integral if int(integral) == value else float.__repr__(value)
-    if 0 < n <= 21:
-        return f"{digits[:n]}.{digits[n:]}"
-    if -6 < n <= 0:
-        return "0." + "0" * -n + digits
-    sign = "+" if n - 1 >= 0 else "-"
-    head = digits if k == 1 else f"{digits[0]}.{digits[1:]}"
-    return f"{head}e{sign}{abs(n - 1)}"
-
-
-def _encode(value: Any, out: list[str]) -> None:
-    if isinstance(value, str):
-        out.append(encode_basestring(value))
-    elif value is None:
-        out.append("null")
-    elif value is True:
-        out.append("true")
-    elif value is False:
-        out.append("false")
-    elif isinstance(value, int):
-        out.append(int.__repr__(value))
-    elif isinstance(value, float):
-        out.append(_js_number(value))
-    elif isinstance(value, dict):
-        out.append("{")
-        for i, (key, item) in enumerate(value.items()):
-            if not isinstance(key, str):
-                raise TypeError(f"JSON object keys must be strings, not {type(key).__name__}")
-            out.append(("," if i else "") + encode_basestring(key) + ":")
-            _encode(item, out)
-        out.append("}")
-    elif isinstance(value, list | tuple):
-        out.append("[")
-        for i, item in enumerate(value):
-            if i:
-                out.append(",")
-            _encode(item, out)
-        out.append("]")
-    else:
-        raise TypeError(f"a {type(value).__name__} is not JSON-serialisable")
-
-
 def dumps_line(obj: dict[str, Any]) -> bytes:
     """Serialise one entry as pi does (``JSON.stringify``): one UTF-8 line ending in ``\\n``.
 
@@ -368,15 +296,9 @@ def dumps_line(obj: dict[str, Any]) -> bytes:
             newline in the result (JSON escapes newlines, so that would be a bug here).
         TypeError: a value that is not JSON (sets, bytes, non-string keys, ...).
     """
-    out: list[str] = []
-    try:
-        _encode(obj, out)
-    except RecursionError:
-        raise ValueError("value is nested too deeply or is circular") from None
-    text = "".join(out)
+    text = stringify(obj)
     if "\n" in text or "\r" in text:
         raise ValueError("a serialised entry must not contain a raw line break")
-    text = _SURROGATE.sub(lambda m: f"\\u{ord(m.group()):04x}", text)
     return text.encode("utf-8") + b"\n"
 
 
@@ -732,82 +654,6 @@ def build_context(entries: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], ..
 # --------------------------------------------------------------------------- the file
 
 
-def _fsync_dir(directory: Path) -> None:
-    fd = os.open(directory, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-
-
-def _write_new(path: Path, data: bytes, mode: int) -> None:
-    """Create ``path`` (failing if it exists) holding ``data``, fsynced."""
-    with open(path, "xb") as f:
-        f.write(data)
-        f.flush()
-        os.fchmod(f.fileno(), mode)
-        os.fsync(f.fileno())
-
-
-def _keep_backup(path: Path, data: bytes, version: int, mode: int) -> Path:
-    """Write the original beside the file as ``<name>.v<N>.bak``, never over an old one."""
-    n = 0
-    while True:
-        suffix = f".v{version}.bak" + (f".{n}" if n else "")
-        backup = path.with_name(path.name + suffix)
-        try:
-            _write_new(backup, data, mode)
-            return backup
-        except FileExistsError:
-            n += 1
-
-
-def _quarantine_record(line_no: int, raw: bytes, kind: str, error: str) -> bytes:
-    return dumps_line(
-        {
-            "lineNo": line_no,
-            "kind": kind,
-            "error": error,
-            # readable text; surrogate-escaped bytes come out as \\udcXX escapes
-            "raw": raw.decode("utf-8", "surrogateescape"),
-            # the exact bytes
-            "rawBase64": base64.b64encode(raw).decode("ascii"),
-        }
-    )
-
-
-def _append_quarantine(path: Path, records: bytes) -> Path:
-    """Append ``records`` to ``<name>.quarantine.jsonl`` (never overwritten), fsynced."""
-    qpath = path.with_name(path.name + ".quarantine.jsonl")
-    fd = os.open(qpath, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
-    try:
-        size = os.fstat(fd).st_size
-        if size and os.pread(fd, 1, size - 1) != b"\n":
-            records = b"\n" + records  # an earlier write was cut short: end its line first
-        view = memoryview(records)
-        while view:
-            view = view[os.write(fd, view) :]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    return qpath
-
-
-def _replace_atomically(path: Path, data: bytes, mode: int) -> None:
-    """Replace ``path`` with ``data``: temp file in the same directory, fsync, rename."""
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-            f.flush()
-            os.fchmod(f.fileno(), mode)
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def _same_file_state(a: os.stat_result, b: os.stat_result) -> bool:
     fields = ("st_dev", "st_ino", "st_size", "st_mtime_ns", "st_ctime_ns")
     return all(getattr(a, name) == getattr(b, name) for name in fields)
@@ -855,23 +701,22 @@ def migrate_file(path: Path, rng: random.Random | None = None, *, sidecar_dir: P
         return report
     assert result.header is not None  # migrate_to_v3 refuses a file without one
     body = dumps_transcript(result.header, result.entries)
-    records = [_quarantine_record(b.line_no, b.raw, "bad_line", b.error) for b in parsed.bad_lines]
+    records = [files.quarantine_record(b.line_no, b.raw, "bad_line", b.error) for b in parsed.bad_lines]
     lines = data.split(b"\n") if migration.set_aside else []
     records += [
-        _quarantine_record(a.line_no, lines[a.line_no - 1], "unusable_compaction", a.reason)
+        files.quarantine_record(a.line_no, lines[a.line_no - 1], "unusable_compaction", a.reason)
         for a in migration.set_aside
     ]
     if parsed.torn_tail is not None:
         records.append(
-            _quarantine_record(parsed.line_count, parsed.torn_tail, "torn_tail", "torn last line")
+            files.quarantine_record(parsed.line_count, parsed.torn_tail, "torn_tail", "torn last line")
         )
     side = (sidecar_dir or real.parent) / real.name  # side files are named after the transcript
-    quarantine = _append_quarantine(side, b"".join(records)) if records else None
+    quarantine = files.append_quarantine(side, records) if records else None
     mode = before.st_mode & 0o7777
-    backup = _keep_backup(side, data, parsed.version, mode)
-    _fsync_dir(side.parent)
+    backup = files.keep_backup(side, data, parsed.version, mode)
+    files.fsync_dir(side.parent)
     if not _same_file_state(before, os.stat(real)):
         raise FencedError(f"{real} changed while it was being migrated; it was left as it is")
-    _replace_atomically(real, body, mode)
-    _fsync_dir(real.parent)
+    files.write_atomically(real, body, mode=mode)  # fsyncs real.parent too
     return attrs.evolve(report, changed=True, backup=backup, quarantine=quarantine)

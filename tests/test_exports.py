@@ -59,3 +59,39 @@ def test_a_turn_without_an_outcome_in_time_raises_the_typed_timeout(tmp_path):
         else:
             raise AssertionError("a one-second turn finished in 10 ms")
         assert handle.result(timeout=30).status is sessionward.TurnStatus.COMPLETED
+
+
+def test_every_sessionward_error_is_defined_in_the_errors_module():
+    import importlib
+    import pkgutil
+
+    # actors/, lanes/ and recovery/ install as subpackages from other folders: walk each.
+    names = []
+    for package in ("sessionward", "sessionward.actors", "sessionward.lanes", "sessionward.recovery"):
+        path = importlib.import_module(package).__path__
+        names += [info.name for info in pkgutil.walk_packages(path, package + ".")]
+    assert "sessionward.actors.placement" in names and "sessionward.lanes.config" in names
+    defined_elsewhere = set()
+    for name in names:
+        if name.endswith("__main__"):
+            continue
+        for obj in vars(importlib.import_module(name)).values():
+            if (isinstance(obj, type) and issubclass(obj, sessionward.SessionwardError)
+                    and obj.__module__ != "sessionward.errors"):
+                defined_elsewhere.add(f"{obj.__module__}.{obj.__qualname__}")
+    assert not defined_elsewhere
+
+
+def test_errors_moved_to_the_errors_module_still_import_from_their_old_modules():
+    from sessionward import errors
+    from sessionward.actors.placement import NoMemberError
+    from sessionward.admin import DaemonUnreachableError
+    from sessionward.daemon import DaemonAlreadyRunningError
+    from sessionward.lanes.config import InvalidConfigError, InvalidCronExpressionError, UnknownConfigKeyError
+    from sessionward.lanes.routing import InvalidLaneError, UnroutableLaneError
+
+    assert (NoMemberError, DaemonUnreachableError, DaemonAlreadyRunningError, InvalidConfigError,
+            InvalidCronExpressionError, UnknownConfigKeyError, InvalidLaneError, UnroutableLaneError) == (
+        errors.NoMemberError, errors.DaemonUnreachableError, errors.DaemonAlreadyRunningError,
+        errors.InvalidConfigError, errors.InvalidCronExpressionError, errors.UnknownConfigKeyError,
+        errors.InvalidLaneError, errors.UnroutableLaneError)
