@@ -1,23 +1,29 @@
 """sessionward: an actor runtime for chat-agent sessions. One owner actor per session file.
 
-Layering, from the bottom up (each layer imports only those below it):
+Layering, from the bottom up (each layer imports only those below it; the import-linter
+contracts in ``pyproject.toml`` check the first three in CI):
 
-1. Pure logic, no actor engine: ``js_json`` (JSON as JavaScript writes it), ``files``
-   (atomic writes, backups, quarantine), ``keys``, ``store``, ``transcript_format``, ``entries``,
-   ``transcript``, ``inbox``, ``validation``, ``views``, ``lanes.routing``,
-   ``lanes.queue_policy``, ``lanes.schedule``, ``recovery.stall``,
-   ``recovery.escalation``, ``recovery.replay``, ``recovery.failover``, ``providers``,
+1. Pure logic, no actor engine, no cattrs: ``errors``, ``clock`` (the one clock actors read),
+   ``js_json`` (JSON as JavaScript writes it), ``files`` (atomic writes, backups,
+   quarantine), ``keys``, ``store``, ``openclaw_store``, ``transcript_format``, ``entries``,
+   ``transcript``, ``inbox``, ``validation``, ``views``, ``logs``, ``lanes.routing``,
+   ``lanes.queue_policy``, ``lanes.schedule``, ``recovery.stall``, ``recovery.escalation``,
+   ``recovery.liveness`` (dead, wedged or slow; backoff and parking), ``recovery.replay``,
+   ``recovery.failover``, ``recovery.history``, ``actors.placement``, ``providers``,
    ``ownership`` (is a store's recorded host alive; which processes are its leftovers).
    Beside them, the process helpers (no actor engine either): ``processes`` (facts by
    psutil), ``lifetime`` (a system follows its host), ``claim`` (a store's record),
    ``preflight`` (store path and port checks).
-2. Records: ``outcomes``, ``config``, ``actors.messages``, and ``converter`` (their JSON
-   form, the only module that imports cattrs).
+2. Records: ``outcomes``, ``config``, ``lanes.config`` (lane configuration; it still has its
+   own cattrs loader, the one named exception), ``actors.messages``, and ``converter``
+   (their JSON form).
 3. Actors (the only modules, with ``system``, that import Thespian): ``actors.base`` (the
    one handler guard every actor runs under), ``actors.directory``, ``actors.owner``,
    ``actors.worker``, ``actors.member_watch``, ``recovery.actor``, ``lanes.timers``.
-4. ``Runtime`` (``runtime``, ``client``): the embedding API.
-5. The CLI (``cli``): calls ``Runtime`` and ``AdminClient`` only, and sets up logging.
+   ``system`` starts and joins actor systems and installs the Thespian workarounds.
+4. ``Runtime`` (``runtime``, ``client``) and ``AdminClient`` (``admin``): the embedding API.
+5. The CLI (``cli``, ``daemon``): calls ``Runtime`` and ``AdminClient`` only, and sets up
+   logging.
 """
 
 import logging
