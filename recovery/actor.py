@@ -137,8 +137,12 @@ class RecoveryActor(GuardedActor):
             self.send(self._directory, AbortTurn(request_id, key, action.turn_id, reason="stalled",
                                                  reply_to=self.myAddress))
         elif isinstance(action, esc.Replace):
-            log.error("session %s owner did not answer: replacing it", key)
-            self.send(self._directory, ReplaceOwner(request_id, key, reply_to=self.myAddress))
+            if action.why == "silent":
+                log.error("session %s owner did not answer: asking the Directory to replace it", key)
+            else:
+                log.error("session %s owner could not end aborted turn %s: asking the Directory to replace it",
+                          key, action.turn_id)
+            self.send(self._directory, ReplaceOwner(request_id, key, reason=action.why, reply_to=self.myAddress))
 
     def receiveMsg_CommandResult(self, msg: CommandResult, sender) -> None:
         if not msg.ok:

@@ -92,6 +92,10 @@ class Replace:
 
     turn_id: str | None = None
     """The last turn the owner reported, for the record. A replace acts on the owner."""
+    why: str = "silent"
+    """``silent`` (no answer for ``wedged_after``) or ``abort_ineffective`` (the owner
+    answers but its aborted turn is still current). The Directory ends only a silent owner:
+    see ``sessionward.recovery.liveness.judge``."""
 
 
 Action = NoAction | Warn | Nudge | Abort | Replace
@@ -184,13 +188,13 @@ def _settle(state: EscalationState, *, effective: bool) -> EscalationState:
     return attrs.evolve(state, pending=None, resolution=resolution)
 
 
-def _replace(state: EscalationState, now: float) -> tuple[EscalationState, Action]:
+def _replace(state: EscalationState, now: float, why: str = "silent") -> tuple[EscalationState, Action]:
     """Give up on the owner: a fresh ladder whose only memory is the pending replace.
 
     The old turn binding goes too, so a new owner that replays the same turn id from its
     inbox starts that turn's ladder from the bottom instead of being replaced again.
     """
-    action = Replace(turn_id=state.turn_id)
+    action = Replace(turn_id=state.turn_id, why=why)
     fresh = EscalationState(
         resolution=state.resolution,
         pending=PendingStep(ActionKind.REPLACE, state.turn_id, now),
@@ -221,7 +225,7 @@ def _answered(
         if now - pending.action_time < thresholds.effective_abort_grace:
             return state, NoAction()
         # Same turn still current past the grace: the owner could not end it.
-        return _replace(_settle(state, effective=False), now)
+        return _replace(_settle(state, effective=False), now, "abort_ineffective")
     if pending is not None and pending.kind is ActionKind.NUDGE and _progressed(pending, status):
         state = _settle(state, effective=True)
     return _climb(state, status, now, thresholds)

@@ -155,7 +155,7 @@ def test_an_abort_is_given_a_grace_before_it_is_judged():
 
 def test_the_same_turn_still_current_past_the_grace_gets_its_owner_replaced():
     steps = run([(T0 + 400, status()), (T0 + 430, status())])
-    assert actions(steps) == [Abort("t1"), Replace("t1")]
+    assert actions(steps) == [Abort("t1"), Replace("t1", why="abort_ineffective")]
     assert steps[-1][0].resolution == Resolution(ActionKind.ABORT, "t1", effective=False)
 
 
@@ -242,7 +242,7 @@ def test_a_turn_replayed_by_a_new_owner_starts_its_ladder_from_the_bottom():
             (T0 + 570, status("t1", started=T0 + 450)),  # stalled again
         ]
     )
-    assert actions(steps) == [Abort("t1"), Replace("t1"), NoAction(), Nudge("t1")]
+    assert actions(steps) == [Abort("t1"), Replace("t1", why="abort_ineffective"), NoAction(), Nudge("t1")]
 
 
 def test_states_and_actions_survive_pickling():
