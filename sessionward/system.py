@@ -57,7 +57,7 @@ The cap is per process, not per destination: once a sender has 20 messages in fl
 a peer that does not read (an owner blocked in a slow fsync, or SIGSTOPped), *every* later
 send of that sender, to anyone, waits until the peer reads again or five minutes pass.
 For the Directory that froze routing and recovery for the whole system, which recovery
-then read as every owner going silent. ``docs/thespian/head_of_line_blocking.py`` shows
+then read as every owner going silent. ``docs/thespian-repro/head_of_line_blocking.py`` shows
 it with plain Thespian. Each pending transmit holds one socket, so the cap stays well
 under the file limit, which ``_raise_file_limit`` lifts to its hard maximum.
 """

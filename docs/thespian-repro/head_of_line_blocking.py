@@ -7,7 +7,7 @@ sender has 20 messages in flight to a peer that does not read its socket (SIGSTO
 blocked in a long handler such as a slow fsync), every later send of that sender, to any
 actor, waits in a queue until the peer reads again or the transmits time out (5 minutes).
 
-Run: python docs/thespian/head_of_line_blocking.py [max_pending]
+Run: python docs/thespian-repro/head_of_line_blocking.py [max_pending]
 Prints how long a message to a healthy actor took after 30 sends to a stopped one.
 """
 
