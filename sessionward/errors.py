@@ -68,6 +68,15 @@ class InvalidSessionKeyError(BadInputError):
     """A session key is empty, malformed, too long, or holds forbidden characters."""
 
 
+class InvalidLaneError(BadInputError):
+    """A lane name is empty, too long, or has a malformed part (see
+    ``sessionward.lanes.routing.validate_lane_name``)."""
+
+
+class UnroutableLaneError(BadInputError):
+    """A lane of kind ``other`` has no default session; the submitter must name one."""
+
+
 class PathEscapesStoreError(BadInputError):
     """A session id or file path would leave the store directory."""
 
