@@ -442,6 +442,61 @@ def cmd_actors(args) -> int:
     return EXIT_OK
 
 
+def cmd_doctor(args) -> int:
+    from sessionward.diagnosis import diagnose, has_problems
+    from sessionward.doctor import apply_fix, gather_facts
+    from sessionward.errors import CoordinationError
+
+    facts = gather_facts(args.store)
+    findings = diagnose(facts)
+    served = any(f.code == "served" for f in findings)
+    done: list[dict] = []
+    if args.fix and not served:
+        for finding in findings:
+            if finding.fix is None:
+                continue
+            if not args.json:
+                print(f"fixing: {finding.fix.description}")
+            try:
+                result, ok = apply_fix(facts.root, finding.fix), True
+            except (CoordinationError, OSError) as exc:
+                result, ok = f"not fixed: {exc}", False
+            done.append({"code": finding.code, "fix": finding.fix.description, "ok": ok, "result": result})
+            if not args.json:
+                print(f"  {result}")
+        findings = diagnose(gather_facts(args.store))  # what is left
+    fine = not has_problems(findings)
+    if args.json:
+        from sessionward.converter import converter
+
+        _print_json({"kind": "doctor_report", "store": facts.root, "layout": facts.layout, "fine": fine,
+                     "findings": [converter.unstructure(f) for f in findings], "fixed": done})
+    else:
+        if done:
+            print()
+        _print_findings(facts.root, findings, fine, fix_given=args.fix)
+    if args.fix and served:
+        print("sessionward: a live actor system serves this store; --fix changed nothing", file=sys.stderr)
+    return EXIT_OK if fine else EXIT_NOT_FOUND
+
+
+def _print_findings(root: str, findings, fine: bool, *, fix_given: bool) -> None:
+    for f in findings:
+        print(f"{f.severity.value}: {f.code}: {f.subject}")
+        print(f"  {f.what}")
+        print(f"  what to do: {f.advice}")
+        if f.fix is not None and not fix_given:
+            print(f"  --fix would: {f.fix.description}")
+    if fine:
+        notes = f" ({len(findings)} notes above)" if findings else ""
+        print(f"sessionward: the store {root} is fine{notes}")
+    else:
+        problems = sum(1 for f in findings if f.severity.value == "problem")
+        fixable = sum(1 for f in findings if f.fix is not None)
+        hint = f"; `--fix` would fix {fixable} of them as printed" if fixable and not fix_given else ""
+        print(f"sessionward: {problems} problems in the store {root}{hint}")
+
+
 def cmd_demo(args) -> int:
     root = Path(__file__).resolve().parent.parent
     if str(root) not in sys.path and (root / "examples").is_dir():
@@ -607,6 +662,14 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--lines", type=_count(0), default=20, help="entries of history to print first (default 20)")
     p.add_argument("--no-follow", dest="follow", action="store_false", help="print and exit")
     p.add_argument("--follow-for", type=float, help="stop following after this many seconds")
+    p = command("doctor", cmd_doctor, "Check a store (read-only) and say in plain words what is wrong "
+                                      "and what to do (exit 0 fine, 1 problems).", store=False, json_flag=True)
+    p.add_argument("--store", default=DEFAULT_STORE,
+                   help="the store directory, or an openclaw state directory (default: "
+                        "$SESSIONWARD_STORE or ./state)")
+    p.add_argument("--fix", action="store_true",
+                   help="apply the fixes the report names (\"--fix would: ...\") and nothing else; "
+                        "refused while a live actor system serves the store")
     command("actors", cmd_actors, "Thespian's own view: system status and live actors by class.", json_flag=True)
     p = command("demo", cmd_demo, "Run the multi-lane demo bot with scripted traffic and a live view.",
                 store=False)

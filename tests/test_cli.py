@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import subprocess
 import sys
 
@@ -83,3 +84,18 @@ def test_a_message_too_large_for_an_argument_list_is_read_from_a_file_and_checke
 def test_valid_stdin_text_gets_as_far_as_looking_for_the_daemon(tmp_path):
     result = _cli("submit", "agent:main:main", "-", "--store", str(tmp_path), stdin="héllo\n".encode())
     assert result.returncode == 3 and "no daemon record" in result.stderr.decode()
+
+
+def test_a_closed_pipe_ends_a_command_quietly_with_exit_0(tmp_path):
+    (tmp_path / "sessions").mkdir()
+    for i in range(2000):  # more output than a pipe buffer holds
+        (tmp_path / "sessions" / f"stray-{i:04}.jsonl").write_bytes(b"")
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone, as when `| head` has read its lines
+    try:
+        result = subprocess.run([sys.executable, "-m", "sessionward", "doctor", "--store", str(tmp_path)],
+                                stdout=write_end, stderr=subprocess.PIPE, timeout=60)
+    finally:
+        os.close(write_end)
+    assert result.returncode == 0
+    assert result.stderr == b""
