@@ -355,8 +355,10 @@ def submit_exit_code(status: str) -> int:
 def _submit_text(args) -> bytes | str:
     """The turn's text: the argument, standard input (``-``), or a file (``--file``).
 
-    Bytes from stdin or a file are passed on as they are: ``Runtime.submit`` decodes them
-    as UTF-8 and applies the one rule for every text (not empty, not too large).
+    From stdin or a file, one final newline is dropped (as the shell's ``$(...)`` drops
+    it: ``echo hi | sessionward submit KEY -`` sends ``hi``); the rest is passed on as
+    bytes, and ``Runtime.submit`` decodes them as UTF-8 and applies the one rule for every
+    text (not empty, not too large).
 
     Raises:
         InvalidMessageError: both or neither of TEXT and --file, or the file is unreadable.
@@ -367,12 +369,14 @@ def _submit_text(args) -> bytes | str:
         raise InvalidMessageError("give the text as TEXT, as - (standard input), or as --file PATH (one of them)")
     if args.file is not None:
         try:
-            return Path(args.file).read_bytes()
+            data = Path(args.file).read_bytes()
         except OSError as exc:
             raise InvalidMessageError(f"cannot read --file {args.file}: {exc.strerror}") from None
-    if args.text == "-":
-        return sys.stdin.buffer.read()
-    return args.text
+    elif args.text == "-":
+        data = sys.stdin.buffer.read()
+    else:
+        return args.text
+    return data.removesuffix(b"\n").removesuffix(b"\r")
 
 
 def cmd_tail(args) -> int:
@@ -546,7 +550,7 @@ def _print_table(headers: Sequence[str], rows: Sequence[Sequence[str]], header: 
     # Rendered, then printed here: rich would answer a closed pipe with its own exit(1).
     with console.capture() as captured:
         console.print(table)
-    print(captured.get(), end="")
+    print("\n".join(line.rstrip() for line in captured.get().splitlines()))
 
 
 def _counts(counts: dict) -> str:
@@ -647,9 +651,10 @@ def _parser() -> argparse.ArgumentParser:
                                       "4 failed, 5 cancelled, 6 no outcome in time).", json_flag=True)
     p.add_argument("key", help="the session key, e.g. agent:main:main")
     p.add_argument("text", nargs="?",
-                   help="the message; - reads it from standard input (use --file for a file); "
-                        "empty or whitespace-only text is refused")
-    p.add_argument("--file", metavar="PATH", help="read the message from this file (UTF-8)")
+                   help="the message; - reads it from standard input (one final newline is "
+                        "dropped); empty or whitespace-only text is refused")
+    p.add_argument("--file", metavar="PATH",
+                   help="read the message from this file instead (UTF-8; one final newline is dropped)")
     p.add_argument("--lane", default="direct:cli:admin",
                    help="the lane the turn comes from (default direct:cli:admin; parts of "
                         "letters, digits and _ . @ + - joined by ':')")

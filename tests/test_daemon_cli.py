@@ -323,11 +323,12 @@ def test_submit_reads_its_text_from_stdin_and_from_a_file(daemon, tmp_path):
                            capture_output=True, text=True, timeout=60)
     assert piped.returncode == 0, piped.stderr
     message = tmp_path / "message.txt"
-    message.write_text("from a file ✓")
+    message.write_text("from a file ✓\n\n")
     filed = _cli("submit", "agent:main:main", "--file", str(message), "--store", str(store))
     assert filed.returncode == 0, filed.stderr
     tail = _cli("tail", "agent:main:main", "--store", str(store), "--no-follow").stdout
-    assert "from stdin\nsecond line" in tail and "from a file ✓" in tail
+    assert "from stdin\nsecond line\n" in tail and "from a file ✓\n\n" in tail  # one final newline dropped
+    assert "second line\n\n" not in tail and "✓\n\n\n" not in tail
     assert ": -" not in tail  # "-" was never sent as the literal text
 
 
