@@ -607,11 +607,11 @@ def _parser() -> argparse.ArgumentParser:
                            help="the store directory (default: $SESSIONWARD_STORE or ./state)")
             p.add_argument("--port", type=int, help="talk to the actor system on this loopback port instead")
         if json_flag:
-            p.add_argument("--json", action="store_true", help="print JSON (stable; see the README)")
+            p.add_argument("--json", action="store_true", help="print JSON (stable field names; see docs/operating.md)")
         return p
 
     p = command("start", cmd_start, "Start the daemon: an actor system that owns the store's sessions.")
-    p.add_argument("--config", help="a TOML file: [runtime], [provider], [[agents]] (see the README)")
+    p.add_argument("--config", help="a TOML file: [runtime], [provider], [[agents]] (see docs/operating.md)")
     p.add_argument("--bind", default="127.0.0.1",
                    help="interface to listen on (default 127.0.0.1; anything wider exposes an "
                         "unauthenticated pickle endpoint)")
