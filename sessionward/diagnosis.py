@@ -32,7 +32,7 @@ class FixKind(enum.StrEnum):
     REMOVE_STALE_RECORD = "remove_stale_record"
     """Remove the store's record of a dead actor system."""
     REMOVE_STALE_LOCK = "remove_stale_lock"
-    """Remove an openclaw index lock left by a dead process (as openclaw takes it over)."""
+    """Remove an openclaw lock file left by a dead process (as openclaw takes it over)."""
 
 
 @attrs.frozen
@@ -87,7 +87,8 @@ class TranscriptFacts:
 
 @attrs.frozen
 class StaleLock:
-    """An openclaw index lock file (``sessions.json.lock``) and whether it is stale."""
+    """An openclaw lock file (``sessions.json.lock``, or a transcript's ``<file>.lock``)
+    and whether it is stale."""
 
     path: str
     pid: int | None
@@ -165,7 +166,7 @@ def diagnose(facts: StoreFacts) -> tuple[Finding, ...]:
             who = f"pid {lock.pid}, gone" if lock.pid else "no live process"
             found.append(Finding(
                 "stale_lock", Severity.PROBLEM, lock.path,
-                f"openclaw's index lock was left behind ({who}): writers wait for it until it counts as stale",
+                f"an openclaw lock file was left behind ({who}): openclaw waits for it until it counts as stale",
                 "remove it (`--fix` does)",
                 Fix(FixKind.REMOVE_STALE_LOCK, lock.path, description=f"remove the stale lock {lock.path}")))
     return tuple(found)

@@ -84,6 +84,7 @@ def _openclaw_facts(state_dir: Path, host: HostFacts | None) -> StoreFacts:
             lock = sessions / (INDEX_NAME + ".lock")
             if lock.exists():
                 locks.append(_openclaw_lock(lock))
+            locks += [_transcript_lock(p) for p in sorted(sessions.glob("*.jsonl.lock"))]
         torn += _torn_sidecars(agent_dir / "sessionward")
     return StoreFacts(str(state_dir), "openclaw", "; ".join(errors) or None, tuple(indexed), tuple(transcripts),
                       tuple(torn), tuple(sqlite), host, tuple(locks))
@@ -125,12 +126,24 @@ def _host_facts(root: Path) -> HostFacts | None:
 def _openclaw_lock(lock: Path) -> StaleLock:
     from sessionward.store import _stale_lock  # openclaw's rule, shared with the store
 
+    return StaleLock(str(lock), _lock_pid(lock), _stale_lock(lock, OPENCLAW_LOCK_STALE_AFTER))
+
+
+def _transcript_lock(lock: Path) -> StaleLock:
+    """openclaw's lock on one transcript (``<file>.lock``, ``{"pid", "createdAt"}``): stale
+    only when its process is gone. Age alone proves nothing here: openclaw holds it for
+    a whole write, and a live gateway's lock must never be reported as removable."""
+    pid = _lock_pid(lock)
+    return StaleLock(str(lock), pid, pid is not None and process_facts(pid) is None)
+
+
+def _lock_pid(lock: Path) -> int | None:
     try:
         payload = json.loads(lock.read_bytes())
-        pid = payload.get("pid") if isinstance(payload, dict) and isinstance(payload.get("pid"), int) else None
     except (OSError, ValueError):
-        pid = None
-    return StaleLock(str(lock), pid, _stale_lock(lock, OPENCLAW_LOCK_STALE_AFTER))
+        return None
+    pid = payload.get("pid") if isinstance(payload, dict) else None
+    return pid if isinstance(pid, int) and not isinstance(pid, bool) and pid > 0 else None
 
 
 # -- fixes ------------------------------------------------------------------------------------
@@ -149,9 +162,8 @@ def apply_fix(root: str | os.PathLike[str], fix: Fix) -> str:
         case FixKind.MOVE_TORN_TAIL:
             return _move_torn_tail(path)
         case FixKind.REMOVE_STALE_LOCK:
-            from sessionward.store import _stale_lock
-
-            if not _stale_lock(path, OPENCLAW_LOCK_STALE_AFTER):
+            again = _openclaw_lock(path) if path.name == INDEX_NAME + ".lock" else _transcript_lock(path)
+            if not again.stale:
                 raise CoordinationError(f"{path} is held by a live process now; left alone")
             path.unlink(missing_ok=True)
             return f"removed {path}"

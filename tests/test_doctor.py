@@ -169,7 +169,7 @@ def test_an_openclaw_state_directory_of_the_sqlite_era_is_a_problem(capsys, tmp_
     assert finding["code"] == "openclaw_sqlite_era" and "openclaw-agent.sqlite" in finding["what"]
 
 
-def test_a_stale_openclaw_index_lock_is_removed_by_fix(capsys, tmp_path):
+def test_stale_openclaw_locks_are_removed_by_fix_and_a_live_ones_kept(capsys, tmp_path):
     sessions = tmp_path / "openclaw" / "agents" / "main" / "sessions"
     sessions.mkdir(parents=True)
     (sessions / "s1.jsonl").write_text('{"type":"session","version":3,"id":"s1","timestamp":"2026-01-01T00:00:00Z",'
@@ -177,10 +177,17 @@ def test_a_stale_openclaw_index_lock_is_removed_by_fix(capsys, tmp_path):
     (sessions / "sessions.json").write_text(json.dumps({KEY: {"sessionId": "s1", "updatedAt": 1}}))
     lock = sessions / "sessions.json.lock"
     lock.write_text(json.dumps({"pid": dead_pid(), "createdAt": "2026-01-01T00:00:00.000Z"}))
+    dead = sessions / "s1.jsonl.lock"  # openclaw's lock on one transcript, of a gone process
+    dead.write_text(json.dumps({"pid": dead_pid(), "createdAt": "2026-01-01T00:00:00.000Z"}))
+    live = sessions / "s2.jsonl.lock"  # an old one of a live process: never reported
+    live.write_text(json.dumps({"pid": os.getpid(), "createdAt": "2026-01-01T00:00:00.000Z"}))
     code, data = report(capsys, tmp_path / "openclaw")
-    assert code == 1 and [f["code"] for f in data["findings"]] == ["stale_lock"]
+    assert code == 1
+    assert [(f["code"], f["subject"]) for f in data["findings"]] == [("stale_lock", str(lock)),
+                                                                       ("stale_lock", str(dead))]
     code, data = report(capsys, tmp_path / "openclaw", "--fix")
-    assert code == 0 and not lock.exists() and (sessions / "sessions.json").exists()
+    assert code == 0 and not lock.exists() and not dead.exists()
+    assert live.exists() and (sessions / "sessions.json").exists()
 
 
 def test_doctor_reads_only(capsys, store):
