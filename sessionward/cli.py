@@ -175,6 +175,9 @@ def cmd_stop(args) -> int:
     left = process_group_members(groups)
     if left:
         kill_all(sorted(left))
+    out = store / "daemon.out"  # the daemon's own stdout and stderr: kept only if it said something
+    if out.exists() and out.stat().st_size == 0 and not _alive(info.pid):
+        out.unlink()
     print(f"sessionward: stopped pid {info.pid}" + (f" (ended {len(left)} leftover processes)" if left else ""))
     return EXIT_OK
 

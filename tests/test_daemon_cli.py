@@ -384,3 +384,13 @@ def test_output_into_a_closed_pipe_exits_quietly(daemon, command):
         os.close(write_end)
     assert result.returncode == 0
     assert result.stderr == ""
+
+
+def test_a_stopped_daemon_leaves_nothing_useless_in_its_store(tmp_path):
+    store = tmp_path / "store"
+    assert _cli("start", "--store", str(store), "--port", str(free_port())).returncode == 0
+    info = read_daemon_info(store)
+    assert _cli("submit", "agent:main:main", "hi", "--store", str(store)).returncode == 0
+    assert _cli("stop", "--store", str(store)).returncode == 0
+    assert not process_group_members(set(info.process_groups) | {info.pid})
+    assert sorted(p.name for p in store.iterdir()) == ["sessions", "sessions.json", "sessionward.log"]
