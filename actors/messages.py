@@ -235,6 +235,19 @@ class TurnRecord:
 
 
 @attrs.frozen
+class QueuedTurn:
+    """A turn waiting in an owner's queue, as a snapshot shows it (the order it would run)."""
+
+    turn_id: str
+    """What ``cancel`` (``CancelTurn``) names."""
+    lane: str
+    mode: str
+    """The queue mode it was admitted with (``followup``, ``collect``, ...)."""
+    accepted_time: float
+    """When the owner accepted it (epoch seconds)."""
+
+
+@attrs.frozen
 class OwnerState:
     """A snapshot of one owner (never its live queue)."""
 
@@ -262,6 +275,9 @@ class OwnerState:
     """The convention member hosting this owner."""
     owner_epoch: int = 0
     """This owner's activation number for its file (written on every entry as ``ownerEpoch``)."""
+    queued_turns: tuple[QueuedTurn, ...] = ()
+    """The waiting turns with their ids, in the order they would run (``queued_lanes``
+    holds the same turns' lanes, in the same order)."""
 
 
 @attrs.frozen

@@ -50,6 +50,7 @@ from sessionward.actors.messages import (
     PassivationRefused,
     PingStream,
     QueryOwnerState,
+    QueuedTurn,
     RunTurn,
     StartWorker,
     SteerStream,
@@ -697,6 +698,7 @@ class SessionOwner(GuardedActor):
             heartbeats_skipped=self._counts["heartbeat_skipped"],
             history=tuple(self._history) if include_history else (),
             request_id=request_id, snapshot_time=clock.now(), member=self._member, owner_epoch=self._epoch,
+            queued_turns=tuple(QueuedTurn(t.turn_id, t.lane, t.mode.value, t.accepted_time) for t in queued),
         )
 
     def receiveMsg_WorkerReady(self, msg: WorkerReady, sender) -> None:

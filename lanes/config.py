@@ -205,6 +205,9 @@ class HeartbeatConfig:
     isolated_session: bool = True
     """Run heartbeats in their own session (``agent:<agent>:main:heartbeat``). With
     ``False`` they run in the main session and queue behind, or delay, user turns there."""
+    shared_session_intended: bool = False
+    """Say that ``isolated_session = false`` is chosen on purpose, so ``config_warnings``
+    does not warn about it (the demo bot shares the main session to show that case)."""
 
     @jitter.validator
     def _check_jitter(self, _attribute: attrs.Attribute[Any], value: float) -> None:
@@ -375,7 +378,7 @@ def config_warnings(agent: AgentConfig) -> tuple[str, ...]:
     """
     found: list[str] = []
     heartbeat = agent.heartbeat
-    if heartbeat is not None and not heartbeat.isolated_session:
+    if heartbeat is not None and not heartbeat.isolated_session and not heartbeat.shared_session_intended:
         found.append(
             f"agent {agent.agent_id!r}: heartbeat.isolated_session is false, so heartbeats run"
             f" in the main session agent:{agent.agent_id}:main, where they queue behind user"

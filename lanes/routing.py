@@ -50,6 +50,8 @@ _SEGMENT = re.compile(r"[A-Za-z0-9_.@+\-]{1,128}")
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
 
 
+# InvalidLaneError and UnroutableLaneError live in sessionward.errors (with every other
+# error) and are still importable from here, where they were first defined.
 class LaneKind(enum.StrEnum):
     """What kind of source a lane is; the first ``:`` part of its name."""
 
@@ -143,14 +145,18 @@ def lane_priority(lane_name: str) -> int:
     return LANE_PRIORITY[lane_kind(lane_name)]
 
 
-def parse_lane(name: str) -> Lane:
-    """Parse and check a lane name.
+def validate_lane_name(name: object) -> str:
+    """Return ``name`` if it is a well-formed lane name: the grammar every submit checks.
+
+    A lane name is 1 to ``MAX_LANE_LENGTH`` characters of ``:``-separated parts, each 1 to
+    128 of ``[A-Za-z0-9_.@+-]`` and never ``.`` or ``..`` (the session key segment rule).
+    The shape of a routed kind (``channel:<type>:<id>``) is ``parse_lane``'s concern: a
+    turn submitted with an explicit session key may name any well-formed lane
+    (``direct``, ``web``).
 
     Raises:
-        InvalidLaneError: ``name`` is not a string, is empty, longer than
-            ``MAX_LANE_LENGTH``, holds whitespace or control characters, has an empty or
-            malformed part, or has the wrong number of parts for its kind
-            (``channel:slack`` or ``heartbeat:x``).
+        InvalidLaneError: ``name`` is not a string, is empty, too long, holds whitespace or
+            control characters, or has an empty or malformed part (``no such lane!``).
     """
     if not isinstance(name, str):
         raise InvalidLaneError(f"lane name must be a string, got {type(name).__name__}")
@@ -169,6 +175,18 @@ def parse_lane(name: str) -> Lane:
         if not segment:
             raise InvalidLaneError(f"lane name {name!r} has an empty part")
         check_segment(segment, f"lane {name!r}: part")
+    return name
+
+
+def parse_lane(name: str) -> Lane:
+    """Parse and check a lane name: its grammar (``validate_lane_name``) and its shape.
+
+    Raises:
+        InvalidLaneError: ``name`` is not a well-formed lane name, or has the wrong number
+            of parts for its kind (``channel:slack`` or ``heartbeat:x``).
+    """
+    validate_lane_name(name)
+    segments = name.split(":")
     kind = lane_kind(name)
     if kind is LaneKind.OTHER:
         return Lane(kind=kind, name=name, parts=tuple(segments))

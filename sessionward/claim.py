@@ -1,9 +1,10 @@
 """A store belongs to one actor system at a time: its record, taken under a store lock.
 
 ``<store>/sessionward.system.json`` names the system serving the store (a
-``SystemRecord``); ``<store>/sessionward.system.lock`` is flocked only while a runtime reads
-and writes that record, never for the system's life (a stopped host would then block every
-newcomer, and forked actor processes would inherit the lock).
+``SystemRecord``); the store directory itself is flocked only while a runtime reads and
+writes that record, never for the system's life (a stopped host would then block every
+newcomer, and forked actor processes would inherit the lock). A directory can be flocked
+like a file, so no lock file is left in the store.
 
 A runtime that starts:
 
@@ -40,19 +41,18 @@ from sessionward.processes import all_process_facts, end_processes, process_fact
 log = logging.getLogger("sessionward.claim")
 
 RECORD_NAME = "sessionward.system.json"
-LOCK_NAME = "sessionward.system.lock"
 LOCK_TIMEOUT = 10.0
 """Seconds to wait for another runtime's claim or release (each takes milliseconds)."""
 
 
 @contextlib.contextmanager
 def store_lock(root: Path) -> Iterator[None]:
-    """Hold the store-level lock (an exclusive flock on ``sessionward.system.lock``).
+    """Hold the store-level lock (an exclusive flock on the store directory ``root``).
 
     Raises:
         StoreInUseError: another process held it for ``LOCK_TIMEOUT`` seconds.
     """
-    fd = os.open(root / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
     try:
         deadline = time.monotonic() + LOCK_TIMEOUT
         while True:
@@ -63,7 +63,7 @@ def store_lock(root: Path) -> Iterator[None]:
                 if time.monotonic() >= deadline:
                     record = read_record(root)
                     who = f"pid {record.host_pid}" if record else "another process"
-                    raise StoreInUseError(f"store in use by {who} (its lock {root / LOCK_NAME} is held)") from None
+                    raise StoreInUseError(f"store in use by {who} (the lock on {root} is held)") from None
                 time.sleep(0.02)  # a flock has no timeout of its own
         yield
     finally:

@@ -157,6 +157,10 @@ def run(store: Path, *, port: int | None, bind: str, config_file: Path | None,
     finally:
         rt.close()
         (store / record_name).unlink(missing_ok=True)
+        # Removed while still held, so nothing useless is left in the store. A daemon that
+        # opened the old file meanwhile may lock it after this one lets go; the store's
+        # claim (sessionward.claim) still refuses a second system on the store.
+        (store / lock_name).unlink(missing_ok=True)
         lock.close()
     return 0
 

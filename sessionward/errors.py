@@ -76,6 +76,15 @@ class InvalidSessionKeyError(BadInputError):
     """A session key is empty, malformed, too long, or holds forbidden characters."""
 
 
+class InvalidLaneError(BadInputError):
+    """A lane name is empty, too long, or has a malformed part (see
+    ``sessionward.lanes.routing.validate_lane_name``)."""
+
+
+class UnroutableLaneError(BadInputError):
+    """A lane of kind ``other`` has no default session; the submitter must name one."""
+
+
 class PathEscapesStoreError(BadInputError):
     """A session id or file path would leave the store directory."""
 
@@ -133,14 +142,6 @@ class NoMemberError(CoordinationError):
 
 
 # -- lanes and their configuration ------------------------------------------------------
-
-
-class InvalidLaneError(BadInputError):
-    """A lane name is empty, too long, or has a malformed part."""
-
-
-class UnroutableLaneError(BadInputError):
-    """A lane of kind ``other`` has no default session; the submitter must name one."""
 
 
 class InvalidConfigError(BadInputError):

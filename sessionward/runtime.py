@@ -50,6 +50,7 @@ from sessionward.errors import CoordinationError, RuntimeClosedError, Sessionwar
 from sessionward.keys import validate_session_key
 from sessionward.lanes.config import AgentConfig
 from sessionward.lanes.queue_policy import QueueMode
+from sessionward.lanes.routing import validate_lane_name
 from sessionward.preflight import check_port, check_store_path
 from sessionward.providers.base import Provider, ProviderSpec
 from sessionward.providers.scripted import ScriptedProvider
@@ -297,11 +298,14 @@ class Runtime:
         """Submit a turn; returns at once with a handle.
 
         Raises:
-            InvalidSessionKeyError, InvalidMessageError: bad input (nothing is sent).
+            InvalidSessionKeyError, InvalidLaneError, InvalidMessageError: bad input (a
+                malformed key or lane name, or empty, oversized or non-UTF-8 text);
+                nothing is sent.
             RuntimeClosedError: the runtime is closed.
         """
         self._check_open()
         validate_session_key(session_key)
+        validate_lane_name(lane)
         text = validate_text(text, self.config.max_message_bytes)
         mode_value = QueueMode(mode).value if mode is not None else None
         handle = TurnHandle(new_request_id(), session_key, on_delta)

@@ -1,9 +1,9 @@
 """The session store: a directory with ``sessions.json`` and ``sessions/<id>.jsonl``.
 
 ``sessions.json`` maps session keys to session ids (and so to transcript files). It is
-written atomically (temp file, fsync, rename) under an advisory lock on
-``sessions.json.lock``, merging with what is on disk, so two runtimes on one store never
-lose each other's entries.
+written atomically (temp file, fsync, rename) under an advisory lock (a flock on the
+``sessions/`` directory: nothing is left behind in the store), merging with what is on
+disk, so two runtimes on one store never lose each other's entries.
 
 A new key's session id is derived from the key (a UUID5), so the mapping can always be
 recomputed: losing an index write loses only timestamps, never a conversation. That is
@@ -156,8 +156,10 @@ class SessionStore:
 
     def save(self, records: dict[str, SessionRecord]) -> None:
         """Merge ``records`` into ``sessions.json`` atomically (theirs win on conflicts)."""
-        with open(self.root / "sessions.json.lock", "a+b") as lock:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
+        # The lock is a flock on the sessions directory, so no lock file is left behind.
+        lock = os.open(self.sessions_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX)
             try:
                 merged = self.load_index()
             except CorruptTranscriptError:
@@ -175,6 +177,8 @@ class SessionStore:
                 for key, r in sorted(merged.items())
             }
             write_atomically(self.index_path, json.dumps(payload, indent=1).encode("utf-8"))
+        finally:
+            os.close(lock)  # closing the descriptor releases the flock
 
 
 _OPENCLAW_PREFIX = "openclaw:"

@@ -4,6 +4,7 @@
 import pytest
 
 from sessionward import (
+    InvalidLaneError,
     InvalidMessageError,
     InvalidSessionKeyError,
     OutcomeReason,
@@ -27,6 +28,28 @@ def test_submit_refuses_text_that_is_not_utf8(make_runtime, text):
     rt = make_runtime()
     with pytest.raises(InvalidMessageError):
         rt.submit("agent:main:main", text)
+
+
+@pytest.mark.parametrize("text", ["", " ", "\n\t  \r\n", b"  "])
+def test_submit_refuses_empty_or_whitespace_only_text(make_runtime, text):
+    rt = make_runtime()
+    with pytest.raises(InvalidMessageError, match="empty"):
+        rt.submit("agent:main:main", text)
+    assert rt.sessions() == []  # nothing was sent: no owner was started
+
+
+@pytest.mark.parametrize("lane", ["no such lane!", "", "direct:", "a::b", "x/y", "tab\tlane", "../up", 7])
+def test_submit_refuses_malformed_lane_names(make_runtime, lane):
+    rt = make_runtime()
+    with pytest.raises(InvalidLaneError):
+        rt.submit("agent:main:main", "hi", lane=lane)
+    assert rt.sessions() == []
+
+
+def test_submit_accepts_any_well_formed_lane_name_with_an_explicit_key(make_runtime):
+    rt = make_runtime()
+    for lane in ("direct", "web", "direct:cli:alice", "tool.run@x+1"):
+        assert rt.submit("agent:main:main", "hi", lane=lane).result(timeout=30).status is TurnStatus.COMPLETED
 
 
 def test_submit_refuses_oversized_text(make_runtime):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from sessionward.actors.messages import OwnerState, TurnRecord
+from sessionward.actors.messages import OwnerState, QueuedTurn, TurnRecord
 from sessionward.converter import from_json_data, structure_config, to_json_data
 from sessionward.errors import BadInputError
 from sessionward.outcomes import OutcomeReason, TurnOutcome, TurnStatus
@@ -11,7 +11,9 @@ from sessionward.transcript import Durability
 
 def test_an_owner_state_becomes_a_tagged_dict_and_back():
     state = OwnerState("agent:main:main", "sid", "/s/sid.jsonl", "running", "t1", "heartbeat", 10.0, 11.5, 2,
-                       ("direct:cli:a", "cron:x"), 4242, history=(TurnRecord("t0", "cron:x", "completed", None, 9.0),))
+                       ("direct:cli:a", "cron:x"), 4242, history=(TurnRecord("t0", "cron:x", "completed", None, 9.0),),
+                       queued_turns=(QueuedTurn("t2", "direct:cli:a", "followup", 10.5),
+                                     QueuedTurn("t3", "cron:x", "collect", 11.0)))
     data = to_json_data(state)
     assert data == {
         "kind": "owner_state", "session_key": "agent:main:main", "session_id": "sid", "file": "/s/sid.jsonl",
@@ -20,6 +22,10 @@ def test_an_owner_state_becomes_a_tagged_dict_and_back():
         "keys": [], "turns_completed": 0, "turns_failed": 0, "heartbeats_skipped": 0,
         "history": [{"turn_id": "t0", "lane": "cron:x", "status": "completed", "reason": None, "finished_time": 9.0}],
         "request_id": "", "snapshot_time": 0.0, "member": "local", "owner_epoch": 0,
+        "queued_turns": [
+            {"turn_id": "t2", "lane": "direct:cli:a", "mode": "followup", "accepted_time": 10.5},
+            {"turn_id": "t3", "lane": "cron:x", "mode": "collect", "accepted_time": 11.0},
+        ],
     }
     assert from_json_data(data) == state
 

@@ -259,3 +259,138 @@ def test_a_request_that_names_another_store_is_refused(daemon, tmp_path):
     # and stop --store other must not stop the first store's daemon, whose pid it names
     assert _cli("stop", "--store", str(other)).returncode == 3
     assert _cli("status", "--store", str(_store)).returncode == 0
+
+
+# -- CLI habits (issue 16) ---------------------------------------------------------------------
+
+
+GONE_ID = "0a1b2c3d-0000-4000-8000-000000000000"
+
+
+@pytest.fixture
+def blocking_daemon(tmp_path):
+    """A daemon whose provider hangs on any text holding ``block`` (until aborted) and
+    echoes the rest, so that what queues behind a blocker does not depend on timing.
+    Its index names a transcript that is not there, for ``agent:main:gone``."""
+    store = tmp_path / "store"
+    store.mkdir()
+    (store / "sessions.json").write_text(json.dumps({"agent:main:gone": {"sessionId": GONE_ID}}))
+    config = tmp_path / "sessionward.toml"
+    config.write_text(textwrap.dedent("""
+        [provider]
+        factory = "sessionward.providers.scripted:ScriptedProvider"
+        kwargs = { reply = "You said: {text}", hang_after = 0, only_when = "block" }
+    """))
+    started = _cli("start", "--store", str(store), "--port", str(free_port()), "--config", str(config))
+    assert started.returncode == 0, started.stderr
+    info = read_daemon_info(store)
+    try:
+        yield store
+    finally:
+        _cli("stop", "--store", str(store))
+        assert not process_group_members(set(info.process_groups) | {info.pid}), "the daemon left processes behind"
+
+
+def _submitter(store: Path, *args: str) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "sessionward", "submit", "agent:main:main", *args,
+                             "--store", str(store), "--json"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, stdin=subprocess.DEVNULL)
+
+
+def _session_json(store: Path, key: str = "agent:main:main") -> dict:
+    result = _cli("session", key, "--store", str(store), "--json")
+    assert result.returncode == 0, result.stderr
+    return json.loads(result.stdout)
+
+
+def _wait_until(predicate, what: str, timeout: float = 60):
+    """Ask again until ``predicate()`` returns something true: each ask is a full CLI
+    round trip to the daemon (another process), so there is no event to await."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        found = predicate()
+        if found:
+            return found
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def test_submit_reads_its_text_from_stdin_and_from_a_file(daemon, tmp_path):
+    store, _info = daemon
+    piped = subprocess.run([sys.executable, "-m", "sessionward", "submit", "agent:main:main", "-",
+                            "--store", str(store), "--json"], input="from stdin\nsecond line\n",
+                           capture_output=True, text=True, timeout=60)
+    assert piped.returncode == 0, piped.stderr
+    message = tmp_path / "message.txt"
+    message.write_text("from a file ✓\n\n")
+    filed = _cli("submit", "agent:main:main", "--file", str(message), "--store", str(store))
+    assert filed.returncode == 0, filed.stderr
+    tail = _cli("tail", "agent:main:main", "--store", str(store), "--no-follow").stdout
+    assert "from stdin\nsecond line\n" in tail and "from a file ✓\n\n" in tail  # one final newline dropped
+    assert "second line\n\n" not in tail and "✓\n\n\n" not in tail
+    assert ": -" not in tail  # "-" was never sent as the literal text
+
+
+def test_a_queued_turn_is_cancelled_by_the_id_that_session_json_shows(blocking_daemon):
+    store = blocking_daemon
+    blocker = _submitter(store, "block")
+    running = _wait_until(lambda: _session_json(store).get("turn_id"), "the blocker to run")
+    queued = _submitter(store, "queued behind", "--lane", "channel:discord:general")
+    (turn,) = _wait_until(lambda: _session_json(store)["queued_turns"], "a queued turn")
+    assert turn["lane"] == "channel:discord:general" and turn["mode"] == "followup"
+
+    table = _cli("session", "agent:main:main", "--store", str(store))
+    assert table.returncode == 0 and "QUEUED TURNS" in table.stdout and turn["turn_id"] in table.stdout
+
+    cancel = _cli("cancel", "agent:main:main", "--turn", turn["turn_id"], "--store", str(store))
+    assert cancel.returncode == 0, cancel.stdout
+    out, _err = queued.communicate(timeout=60)
+    assert queued.returncode == 5 and json.loads(out)["status"] == "cancelled"
+
+    assert _cli("abort", "agent:main:main", "--turn", running, "--store", str(store)).returncode == 0
+    out, _err = blocker.communicate(timeout=60)
+    assert blocker.returncode == 5 and json.loads(out)["reason"] == "aborted"
+    done = _cli("submit", "agent:main:main", "after", "--store", str(store))
+    assert done.returncode == 0 and "You said: after" in done.stdout
+
+
+def test_submit_exits_4_when_its_turn_fails(blocking_daemon):
+    store = blocking_daemon
+    # The index names a transcript that is not there: the turn fails (transcript_missing).
+    failed = _cli("submit", "agent:main:gone", "hello", "--store", str(store))
+    assert failed.returncode == 4, (failed.stdout, failed.stderr)
+    assert failed.stdout.startswith("failed ") and "(transcript_missing)" in failed.stdout
+
+
+def test_submit_exits_6_when_no_outcome_comes_in_time(blocking_daemon):
+    store = blocking_daemon
+    late = _cli("submit", "agent:main:main", "block", "--timeout", "0.5", "--store", str(store))
+    assert late.returncode == 6 and "has no outcome after 0.5s" in late.stderr
+    assert _cli("abort", "agent:main:main", "--store", str(store)).returncode == 0
+
+
+@pytest.mark.parametrize("command", [["session", "agent:main:main"], ["sessions"], ["status"], ["actors"]])
+def test_output_into_a_closed_pipe_exits_quietly(daemon, command):
+    store, _info = daemon
+    assert _cli("submit", "agent:main:main", "hi", "--store", str(store)).returncode == 0
+    read_end, write_end = os.pipe()
+    os.close(read_end)  # the reader is gone before a byte is written, as `| head` ends early
+    try:
+        result = subprocess.run([sys.executable, "-m", "sessionward", *command, "--store", str(store)],
+                                stdout=write_end, stderr=subprocess.PIPE, text=True, timeout=60,
+                                stdin=subprocess.DEVNULL)
+    finally:
+        os.close(write_end)
+    assert result.returncode == 0
+    assert result.stderr == ""
+
+
+def test_a_stopped_daemon_leaves_nothing_useless_in_its_store(tmp_path):
+    store = tmp_path / "store"
+    assert _cli("start", "--store", str(store), "--port", str(free_port())).returncode == 0
+    info = read_daemon_info(store)
+    assert _cli("submit", "agent:main:main", "hi", "--store", str(store)).returncode == 0
+    assert _cli("stop", "--store", str(store)).returncode == 0
+    assert not process_group_members(set(info.process_groups) | {info.pid})
+    assert sorted(p.name for p in store.iterdir()) == ["sessions", "sessions.json", "sessionward.log"]

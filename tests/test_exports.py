@@ -13,6 +13,8 @@ EXPECTED = {
     "TurnHandle", "TurnOutcome", "TurnStatus", "UnavailableError",
     # the store, port and path errors of issue 13
     "InvalidPortError", "PortInUseError", "StoreInUseError", "StoreUnusableError", "WrongStoreError",
+    # lane names, refused by the one grammar of issue 16
+    "InvalidLaneError",
 }
 
 

@@ -127,6 +127,14 @@ def test_a_heartbeat_in_the_main_session_is_warned_about_in_the_result_and_the_l
     assert [r.getMessage() for r in caplog.records] == list(warnings)
 
 
+def test_a_main_session_heartbeat_said_to_be_intended_gives_no_warning(caplog: pytest.LogCaptureFixture) -> None:
+    source = EXAMPLE.replace("isolated_session = false", "isolated_session = false\nshared_session_intended = true")
+    assert source != EXAMPLE
+    with caplog.at_level(logging.WARNING, logger="sessionward.lanes.config"):
+        _, warnings = load_config(source)
+    assert warnings == () and caplog.records == []
+
+
 def test_an_isolated_heartbeat_gives_no_warning() -> None:
     assert config_warnings(AgentConfig(heartbeat=HeartbeatConfig())) == ()
     assert config_warnings(AgentConfig()) == ()

@@ -119,6 +119,8 @@ def test_a_key_in_the_openclaw_index_runs_on_the_transcript_openclaw_named(make_
     assert outcome.status is TurnStatus.COMPLETED, outcome
     assert outcome.reply == "seen hello from sessionward"
     assert Path(rt.session(MAIN).file) == path
+    # the store claim, beside the other side files
+    assert (state / "agents" / "main" / "sessionward" / "sessionward.system.json").is_file()
     rt.close()
     # Migrated on first ownership, the original kept in sessionward's side folder, and one
     # turn appended. openclaw's sessions/ holds only what it held before, and the file.
@@ -130,7 +132,7 @@ def test_a_key_in_the_openclaw_index_runs_on_the_transcript_openclaw_named(make_
     assert (side / f"{MAIN_FILE}.inbox").is_file() and (side / "sessionward.log").is_file()
     assert not [p.name for p in path.parent.iterdir() if p.name.endswith((".bak", ".inbox", ".log", ".torn"))
                 or ".quarantine" in p.name or p.name.startswith("sessionward.")]
-    assert (side / "sessionward.system.lock").is_file()  # the store claim, beside the other side files
+    assert not list(side.glob("*.lock")), "a lock file was left behind"
     assert len(after) - 1 == len(parse_transcript(original).entries) + 3
     assert [e["message"]["role"] for e in after[-3:-1]] == ["user", "assistant"]
     assert after[-3]["parentId"] == after[-4]["id"]

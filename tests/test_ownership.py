@@ -1,5 +1,7 @@
 """Is a store's recorded host alive, and which processes are its leftovers? Pure rules."""
 
+import pytest
+
 from sessionward.ownership import START_TIME_SLACK, ProcessFacts, SystemRecord, host_alive, leftover_pids
 
 RECORD = SystemRecord("sys1", "/s", host_pid=100, host_start_time=1000.0, port=5000, group=200,
@@ -50,3 +52,22 @@ def test_a_take_over_replays_the_sessions_whose_inbox_is_not_empty(tmp_path):
     (store.sessions_dir / f"{ids['agent:main:pending']}.jsonl.inbox").write_text('{"accepted": 1}\n')
     (store.sessions_dir / f"{ids['agent:main:done']}.jsonl.inbox").write_text("")
     assert sessions_with_inboxes(store) == ["agent:main:alias"]  # one key per file
+
+
+def test_the_store_lock_is_a_flock_on_the_store_directory_and_leaves_no_file(tmp_path):
+    import fcntl
+    import os
+
+    from sessionward.claim import claim_store, release_store, store_lock
+
+    with store_lock(tmp_path):
+        other = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
+        try:
+            with pytest.raises(BlockingIOError):
+                fcntl.flock(other, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        finally:
+            os.close(other)
+    record, _old = claim_store(tmp_path, "a" * 32, None)
+    assert [p.name for p in tmp_path.iterdir()] == ["sessionward.system.json"]
+    release_store(tmp_path, record.system_id)
+    assert list(tmp_path.iterdir()) == []

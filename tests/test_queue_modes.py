@@ -302,3 +302,21 @@ def test_a_retry_of_a_collected_message_after_its_turn_ended_gets_that_outcome(m
     assert second.result(timeout=30).turn_id == carried.turn_id
     retry = rt.submit(MAIN, "second", mode="collect", idempotency_key="k-second").result(timeout=10)
     assert (retry.turn_id, retry.reply) == (carried.turn_id, carried.reply)
+
+
+def test_a_session_snapshot_lists_its_queued_turns_with_their_ids_in_run_order(make_runtime):
+    rt = runtime_with_queue(make_runtime)
+    blocker = start_blocker(rt)
+    cron = rt.submit(MAIN, "nightly", lane="cron:x")
+    direct = rt.submit(MAIN, "hello", lane="direct:cli:a")
+    assert cron.wait_accepted(timeout=30) and direct.wait_accepted(timeout=30)
+    state = rt.session(MAIN)
+    # direct goes ahead of cron (lane priority), and the lanes line up with the turns
+    assert [(t.turn_id, t.lane, t.mode) for t in state.queued_turns] == [
+        (direct.turn_id, "direct:cli:a", "followup"), (cron.turn_id, "cron:x", "followup")]
+    assert state.queued_lanes == tuple(t.lane for t in state.queued_turns)
+    assert rt.cancel(MAIN, cron.turn_id).ok
+    assert [t.turn_id for t in rt.session(MAIN).queued_turns] == [direct.turn_id]
+    assert rt.abort(MAIN, blocker.turn_id).ok
+    assert direct.result(timeout=30).status is TurnStatus.COMPLETED
+    assert rt.session(MAIN).queued_turns == ()

@@ -17,6 +17,7 @@ from sessionward.lanes.routing import (
     lane_priority,
     parse_lane,
     route,
+    validate_lane_name,
 )
 
 AGENT = AgentConfig(agent_id="ops")
@@ -172,3 +173,22 @@ def test_lane_priority_puts_people_before_cron_before_heartbeat(lane: str, prior
 def test_lane_priority_never_raises_on_an_odd_name() -> None:
     assert lane_priority("") == 1
     assert lane_priority("heartbeat:extra") == 2
+
+
+@pytest.mark.parametrize("name", ["direct", "web", "x", "direct:cli:alice", "channel:slack:C1", "a.b@c+d-e_f"])
+def test_validate_lane_name_accepts_names_of_any_shape_made_of_key_segments(name: str) -> None:
+    assert validate_lane_name(name) == name
+
+
+@pytest.mark.parametrize(
+    "name", ["no such lane!", "", " ", "a::b", ":a", "a:", "a/b", "..", "a:..", "é", "x" * 201, None, 3]
+)
+def test_validate_lane_name_refuses_what_no_session_key_segment_could_hold(name: object) -> None:
+    with pytest.raises(InvalidLaneError):
+        validate_lane_name(name)
+
+
+def test_lane_errors_live_with_every_other_error() -> None:
+    import sessionward.errors
+
+    assert InvalidLaneError is sessionward.errors.InvalidLaneError

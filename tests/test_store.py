@@ -49,3 +49,10 @@ def test_saving_over_a_corrupt_index_keeps_the_corrupt_bytes(tmp_path):
     store.save({"agent:main:a": SessionRecord("agent:main:a", "id-a", 1.0, 1.0)})
     assert (tmp_path / "sessions.json.corrupt").read_text() == "not json"
     assert "agent:main:a" in store.load_index()
+
+
+def test_saving_the_index_leaves_no_lock_file_in_the_store(tmp_path):
+    store = SessionStore(tmp_path / "store")
+    store.save({"agent:main:main": store.resolve("agent:main:main", {}, now=1.0)})
+    assert sorted(p.name for p in store.root.iterdir()) == ["sessions", "sessions.json"]
+    assert list(store.sessions_dir.iterdir()) == []

@@ -10,6 +10,7 @@ until the reply has been handed to whoever asked. The runtime decides which sess
 from __future__ import annotations
 
 import asyncio
+import sys
 import threading
 import time
 import tomllib
@@ -26,6 +27,7 @@ from sessionward.errors import BadInputError, SessionwardError
 from sessionward.lanes.config import AgentConfig, ChannelConfig, config_from_mapping
 from sessionward.lanes.queue_policy import QueueMode
 from sessionward.lanes.routing import check_segment, lane_kind, route
+from sessionward.validation import validate_text
 
 DEFAULT_CONFIG = Path(__file__).with_name("bot.toml")
 
@@ -147,11 +149,15 @@ class Bot:
         """A user's message in a group channel; waits until the turn is accepted (or refused).
 
         Raises:
-            UnknownChannelError, BadInputError: nothing was submitted.
+            UnknownChannelError, BadInputError: nothing was submitted (an empty or
+                whitespace-only ``text`` is refused with ``InvalidMessageError``).
             RuntimeClosedError: the runtime is closed.
         """
         channel = self.channel(channel_id)
         check_segment(user, "user")
+        # The runtime's one rule for empty text, applied to what the user wrote (the text
+        # submitted below always holds the sender's name).
+        _refuse_empty(text)
         # In a group the model must know who spoke: the sender's name leads the text.
         delivery = self._submit(TurnKind.CHANNEL, channel.lane, f"{user}: {text}", user,
                                 channel.queue_mode)
@@ -159,7 +165,13 @@ class Bot:
         return delivery
 
     def post_direct(self, user: str, text: str, *, accept_timeout: float = 10.0) -> Delivery:
-        """A direct message from ``user``; waits until the turn is accepted (or refused)."""
+        """A direct message from ``user``; waits until the turn is accepted (or refused).
+
+        Raises:
+            BadInputError: nothing was submitted (empty text: ``InvalidMessageError``).
+            RuntimeClosedError: the runtime is closed.
+        """
+        _refuse_empty(text)
         direct = self.agent.directs[0]
         delivery = self._submit(TurnKind.DIRECT, direct.lane(check_segment(user, "user")), text, user,
                                 direct.queue_mode)
@@ -233,3 +245,8 @@ class Bot:
         self._loop.call_soon_threadsafe(self._loop.stop)
         self._thread.join(timeout=10)
         self._loop.close()
+
+
+def _refuse_empty(text: object) -> None:
+    """``validate_text``'s empty-text rule (the size limit is the runtime's to check)."""
+    validate_text(text, max_bytes=sys.maxsize)

@@ -167,9 +167,10 @@ class _Handler(BaseHTTPRequestHandler):
     def _post(self, url) -> None:
         body = self._read_json()
         text = body.get("text")
-        # The runtime takes an empty turn; a chat message with nothing in it is a client bug.
-        if not isinstance(text, str) or not text.strip():
-            raise _HttpError(HTTPStatus.BAD_REQUEST, "'text' must be a non-empty string")
+        # Empty or whitespace-only text is refused by the bot (sessionward's one rule, as
+        # InvalidMessageError: a 400 like every BadInputError).
+        if not isinstance(text, str):
+            raise _HttpError(HTTPStatus.BAD_REQUEST, "'text' must be a string")
         bot = self.server.bot
         if match := _CHANNEL_POST.fullmatch(url.path):
             user = body.get("user")
