@@ -300,7 +300,6 @@ def record_decision(
             session_key, state.resolution.turn_id, state.resolution.effective, now
         )
     kind = _KIND_OF.get(type(action))
-    if kind is not None:
-        turn_id = action.turn_id  # every action but NoAction has one
-        history = history.record(RecoveryAction(kind, session_key, turn_id, now))
+    if kind is not None and not isinstance(action, NoAction):  # every other action names a turn
+        history = history.record(RecoveryAction(kind, session_key, action.turn_id, now))
     return history

@@ -56,8 +56,10 @@ def plan_replay(
     replies: dict[str, list[str]] = {}
     for e in entries:
         message = e.get("message") if e.get("type") == "message" else None
-        if isinstance(message, dict) and message.get("role") == "assistant" and message.get("stopReason") == "stop":
-            replies.setdefault(e.get("turnId"), []).append(assistant_text(e))
+        turn_id = e.get("turnId")
+        if (isinstance(message, dict) and message.get("role") == "assistant" and message.get("stopReason") == "stop"
+                and isinstance(turn_id, str)):
+            replies.setdefault(turn_id, []).append(assistant_text(e))
     requeue, fail, done = [], [], []
     seen: set[str] = set()
     for turn in accepted:
@@ -113,7 +115,8 @@ def finished_turns(entries: Sequence[dict[str, Any]], limit: int = 1000) -> list
         if not isinstance(turn_id, str):
             continue
         if is_turn_end(e):
-            data = e.get("data") if isinstance(e.get("data"), dict) else {}
+            raw = e.get("data")
+            data: dict[str, Any] = raw if isinstance(raw, dict) else {}
             out.append(FinishedTurn(turn_id, str(data.get("status", "")), data.get("reason"),
                                     data.get("idempotencyKey"), "".join(replies.pop(turn_id, [])),
                                     lanes.pop(turn_id, "")))

@@ -96,7 +96,7 @@ def _encode(value: Any, out: list[str], pad: str, step: str, nonfinite_as_null: 
             return
         inner = pad + step
         out.append(opening)
-        items = value.items() if is_dict else ((None, v) for v in value)
+        items = value.items() if isinstance(value, dict) else ((None, v) for v in value)
         for i, (key, item) in enumerate(items):
             out.append(("," if i else "") + inner)
             if is_dict:
