@@ -337,7 +337,6 @@ class Directory(GuardedActor):
         else:
             self.send(reply_to, CommandResult(msg.request_id, False, detail, getattr(msg, "turn_id", None)))
 
-
     def receiveMsg_StartNewTranscript(self, msg: StartNewTranscript, sender) -> None:
         reply_to = msg.reply_to or sender
         record = self._index.get(msg.session_key) if self._store is not None else None
@@ -809,10 +808,16 @@ RECENT_SUBMITS_AFTER = 600.0
 
 
 def _remember_submit(slot: _Slot, msg: SubmitTurn) -> None:
+    slot.recent = _remembered(slot.recent, msg, RECENT_SUBMITS, RECENT_SUBMITS_AFTER)
+
+
+def _remembered(items: list[tuple[float, Any]], msg, most: int, keep: float) -> list[tuple[float, Any]]:
+    """``items`` with ``(now, msg)`` appended, bounded to the last ``most`` of ``keep`` seconds."""
     now = clock.now()
-    slot.recent.append((now, msg))
-    if len(slot.recent) > RECENT_SUBMITS or now - slot.recent[0][0] > RECENT_SUBMITS_AFTER:
-        slot.recent = [(t, m) for t, m in slot.recent[-RECENT_SUBMITS:] if now - t <= RECENT_SUBMITS_AFTER]
+    items.append((now, msg))
+    if len(items) > most or now - items[0][0] > keep:
+        items = [(t, m) for t, m in items[-most:] if now - t <= keep]
+    return items
 
 
 PROCESS_CHECK_EVERY = 1.0
@@ -825,10 +830,7 @@ INFLIGHT_MAX = 256
 
 
 def _remember_request(slot: _Slot, msg) -> None:
-    now = clock.now()
-    slot.inflight.append((now, msg))
-    if len(slot.inflight) > INFLIGHT_MAX or now - slot.inflight[0][0] > INFLIGHT_KEEP:
-        slot.inflight = [(t, m) for t, m in slot.inflight[-INFLIGHT_MAX:] if now - t <= INFLIGHT_KEEP]
+    slot.inflight = _remembered(slot.inflight, msg, INFLIGHT_MAX, INFLIGHT_KEEP)
 
 
 def _handled_before(slot: _Slot, sent_time: float) -> None:

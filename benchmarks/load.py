@@ -26,19 +26,15 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from sessionward.lifetime import die_with_parent
+
 FSYNC_CHUNK = 8 << 20
 """Bytes the disk writer writes between two fsyncs (the issue's reproducer used 8 MiB)."""
 
 
 def _follow_parent(parent: int) -> None:
     """Exit when the process that started us is gone (no burner outlives its runner)."""
-    with contextlib.suppress(Exception):
-        import ctypes
-
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG: Linux tells us at once
-    if os.getppid() != parent:  # the parent died before prctl took effect
-        os._exit(0)
+    die_with_parent(parent)
 
 
 def burn_cpu(parent: int) -> None:

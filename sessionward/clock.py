@@ -20,6 +20,8 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
+from sessionward.files import write_atomically
+
 
 class Clock(Protocol):
     def now(self) -> float:
@@ -58,9 +60,7 @@ def advance_offset_file(path: str | os.PathLike[str], seconds: float) -> float:
     except (OSError, ValueError):
         offset = 0.0
     offset += seconds
-    tmp = file.with_name(file.name + ".tmp")
-    tmp.write_text(repr(offset))
-    os.replace(tmp, file)  # readers see the old offset or the new one, never half of one
+    write_atomically(file, repr(offset).encode())  # readers see the old offset or the new one
     return offset
 
 
