@@ -107,12 +107,14 @@ def _remaining_never_zero_before_expiry(self, forever=None):
 
 
 def install_thespian_workarounds() -> None:
-    """Install the bind wrapper and the timer fix in this process (idempotent).
+    """Install the bind wrapper, the timer fix and the raised transmit cap in this process
+    (idempotent).
 
     Called whenever a system starts or is joined, before any actor process is forked, so
     every actor inherits them; importing this module changes nothing in Thespian.
     """
     _bind_actors_to_chosen_interface()
+    _unblock_transmits()
     if timing.ExpirationTimerView.remaining is not _remaining_never_zero_before_expiry:
         timing.ExpirationTimerView.remaining = _remaining_never_zero_before_expiry
 
@@ -184,7 +186,6 @@ def start_system(
         return ActorSystem("simpleSystemBase", transientUnique=True, logDefs=log_defs(log_file))
     if base != "tcp":
         raise ValueError(f"base must be 'tcp' or 'simple', got {base!r}")
-    _unblock_transmits()
     install_thespian_workarounds()
     os.environ[BIND_ENV] = bind
     if bind not in ("", "0.0.0.0"):
@@ -317,7 +318,6 @@ def connect_system(port: int, *, host: str = "127.0.0.1") -> ActorSystem:
     Never call ``shutdown()`` on the result: that would stop the daemon's system. Only
     drop it.
     """
-    _unblock_transmits()
     install_thespian_workarounds()
     os.environ[BIND_ENV] = host
     os.environ["THESPIAN_BASE_IPADDR"] = host
