@@ -1,0 +1,203 @@
+"""The owner's own protocol: the Directory and a SessionOwner (activation, idleness,
+passivation, fencing), a SessionOwner and its TurnWorker (streams), and the typed payloads
+of their timers. Frozen, slotted attrs records; re-exported by
+``sessionward.actors.messages``, which says the rules every record here follows.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import attrs
+
+from sessionward.actors.turn_protocol import ErrorKind
+from sessionward.config import RuntimeConfig
+from sessionward.outcomes import OutcomeReason
+
+# -- Directory <-> SessionOwner ---------------------------------------------------------
+
+
+@attrs.frozen
+class ActivateOwner:
+    """The Directory starts an owner on a file: answered by ``OwnerActivated`` or ``OwnerActivationFailed``."""
+
+    session_key: str
+    session_id: str
+    path: str
+    config: RuntimeConfig
+    provider: Any
+    """A picklable provider or a ``ProviderSpec``."""
+    keys: tuple[str, ...] = ()
+    member: str = "local"
+    """The convention member this owner was placed on."""
+    fail_unfinished_as: OutcomeReason | None = attrs.field(
+        default=None, converter=attrs.converters.optional(OutcomeReason))
+    """When set (an ``OutcomeReason`` value), every turn a previous owner acknowledged and
+    never finished is failed with this reason instead of replayed (after ``unpark``)."""
+    create: bool = True
+    """Whether the owner may create the transcript when it is absent. False for a file the
+    index already names: a missing one fails activation with ``transcript_missing``."""
+    sidecar_dir: str | None = None
+    """Where the inbox and other side files go (the store's ``sidecar_dir``); None: beside
+    the transcript."""
+
+
+@attrs.frozen
+class OwnerActivated:
+    """The owner holds its file's lock and serves it; ``replayed`` names the turns it re-queued."""
+
+    path: str
+    pid: int
+    report: Any
+    replayed: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class OwnerActivationFailed:
+    """The owner could not take its file; ``kind`` is sent on to waiting submitters as an ``ErrorReply``."""
+
+    path: str
+    kind: ErrorKind = attrs.field(converter=ErrorKind)
+    message: str
+
+
+@attrs.frozen
+class OwnerIdle:
+    """The owner has been idle for ``idle_timeout``; the Directory may passivate it."""
+
+    path: str
+
+
+@attrs.frozen
+class PassivateOwner:
+    """The Directory asks an idle owner to release its file and exit."""
+
+    path: str
+
+
+@attrs.frozen
+class OwnerPassivated:
+    """The owner released the file and is exiting; messages held for it can go to a new one."""
+
+    path: str
+
+
+@attrs.frozen
+class PassivationRefused:
+    """The owner got work since it said it was idle; it stays."""
+
+    path: str
+
+
+@attrs.frozen
+class OwnerFenced:
+    """The owner saw an outside write, failed its turns with ``fenced`` and released the file."""
+
+    path: str
+    detail: str
+
+
+@attrs.frozen
+class KeysChanged:
+    """The session keys routed to the owner's file changed (a bind)."""
+
+    path: str
+    keys: tuple[str, ...]
+
+
+# -- SessionOwner <-> TurnWorker --------------------------------------------------------
+
+
+@attrs.frozen
+class StartWorker:
+    """The owner configures its new TurnWorker child; answered by ``WorkerReady``."""
+
+    provider: Any
+    batch_window: float
+    batch_max: int
+    inherited_fds: tuple[tuple[int, str], ...] = ()
+    """(descriptor, path) of the owner's transcript and inbox, which a forked worker inherits."""
+    owner_pid: int = 0
+
+
+@attrs.frozen
+class RunTurn:
+    """Stream one turn from the provider; the worker answers with ``StreamBatch`` messages."""
+
+    turn_id: str
+    request: Any
+    """A ``ProviderRequest`` (its ``context`` left empty: the worker keeps the context)."""
+    context_from: int = 0
+    """How many context messages the worker already holds from earlier turns ..."""
+    context_delta: tuple[Any, ...] = ()
+    """... and the messages after those. Sending only the new ones keeps a turn's cost from
+    growing with the session: a 1,000-turn session's context pickled whole cost ~15 ms."""
+
+
+@attrs.frozen
+class StopStream:
+    """Cancel the stream of ``turn_id`` (a stale id is ignored)."""
+
+    turn_id: str
+
+
+@attrs.frozen
+class PingStream:
+    """Ask the stream of ``turn_id`` for a sign of life (recovery's nudge)."""
+
+    turn_id: str
+
+
+@attrs.frozen
+class SteerStream:
+    """Hand ``text`` to the stream of ``turn_id`` at its next model or tool boundary."""
+
+    turn_id: str
+    text: str
+
+
+@attrs.frozen
+class StreamBatch:
+    """Events of one turn's stream, in order. ``done`` is set on the last batch."""
+
+    turn_id: str
+    events: tuple[Any, ...]
+    done: bool
+    stream_seconds: float = 0.0
+
+
+@attrs.frozen
+class WorkerReady:
+    """The worker is configured; ``pid`` is its process, which the Directory may have to end."""
+
+    pid: int
+
+
+@attrs.frozen
+class OwnerWorkerStarted:
+    """The owner's worker process id, so the Directory can end it if the owner dies."""
+
+    path: str
+    pid: int
+
+
+# -- timer payloads (an actor's ``wakeupAfter`` to itself) -------------------------------
+# Typed records rather than strings: a payload is matched by type, as every other message
+# is, and a misspelt one is a NameError, not a timer that silently never fires.
+
+
+@attrs.frozen
+class IdleCheck:
+    """The owner's timer: ``idle_timeout`` after it last went idle, tell the Directory if it still is."""
+
+
+@attrs.frozen
+class CollectDue:
+    """The owner's timer: the collect buffer's quiet window has passed; start its turn if it can."""
+
+
+@attrs.frozen
+class PumpStream:
+    """The worker's message to itself: forward what the stream has produced so far."""
+
+    turn_id: str
