@@ -22,19 +22,6 @@ the strings the protocol always used, and converts a plain string it is given.
 
 from __future__ import annotations
 
-from sessionward.actors.turn_protocol import (
-    AbortTurn,
-    AcceptDecision,
-    CancelTurn,
-    CommandResult,
-    ErrorKind,
-    ErrorReply,
-    NudgeTurn,
-    OutcomeMessage,
-    StreamDelta,
-    SubmitTurn,
-    TurnAccepted,
-)
 from sessionward.actors.admin_protocol import (
     BindSession,
     ClientRegistered,
@@ -77,6 +64,19 @@ from sessionward.actors.owner_protocol import (
     StopStream,
     StreamBatch,
     WorkerReady,
+)
+from sessionward.actors.turn_protocol import (
+    AbortTurn,
+    AcceptDecision,
+    CancelTurn,
+    CommandResult,
+    ErrorKind,
+    ErrorReply,
+    NudgeTurn,
+    OutcomeMessage,
+    StreamDelta,
+    SubmitTurn,
+    TurnAccepted,
 )
 from sessionward.outcomes import TurnOutcome
 

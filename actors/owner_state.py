@@ -1,0 +1,85 @@
+"""A session owner's phase: what it may do in each, how it stops, and what it reports.
+Pure: given ``now``; no actor engine.
+
+Phases (``OwnerPhase``): ``starting`` until activation, then ``idle`` and ``running`` in
+turn; ``draining`` while a shutdown gives every accepted turn its outcome; ``fenced``
+once an outside write was seen; ``stopping`` while it passivates or fails to activate.
+A fenced or stopping owner no longer serves its file: the requests in ``ROUTED`` go back
+to the Directory, which routes them to the file's next owner.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+from sessionward.actors.activation import OwnerSetup
+from sessionward.actors.admin_protocol import (
+    OwnerPhase,
+    OwnerState,
+    QueryOwnerState,
+    QueuedTurn,
+)
+from sessionward.actors.ledger import TurnLedger
+from sessionward.actors.streaming import TurnRun
+from sessionward.actors.turn_protocol import AbortTurn, CancelTurn, NudgeTurn, SubmitTurn
+from sessionward.lanes import queue_policy as qp
+from sessionward.outcomes import OutcomeReason, TurnStatus
+
+ROUTED = (SubmitTurn, AbortTurn, CancelTurn, NudgeTurn, QueryOwnerState)
+"""Requests a fenced or stopping owner sends back to the Directory."""
+
+
+def diverts(phase: OwnerPhase, message: object) -> bool:
+    """Whether ``message`` goes back to the Directory instead of to a handler."""
+    return phase in (OwnerPhase.FENCED, OwnerPhase.STOPPING) and isinstance(message, ROUTED)
+
+
+def is_idle(phase: OwnerPhase, run: TurnRun | None, queue: qp.SessionQueue) -> bool:
+    """Nothing running, nothing waiting: the owner may passivate."""
+    return run is None and qp.depth(queue) == 0 and phase is OwnerPhase.IDLE
+
+
+@attrs.frozen
+class Ending:
+    """How a turn ends that never ran to its own end (stopped, dropped, cancelled)."""
+
+    status: TurnStatus
+    reason: OutcomeReason
+    write_end: bool
+    """Whether each turn's ``turn_end`` is written: never after a fence (the file is no
+    longer this owner's to write)."""
+
+
+FENCE = Ending(TurnStatus.FAILED, OutcomeReason.FENCED, write_end=False)
+"""Every owed turn, when an outside write was seen."""
+SHUT_DOWN = Ending(TurnStatus.CANCELLED, OutcomeReason.SHUT_DOWN, write_end=True)
+"""Every owed turn, when the owner is asked to exit (nobody is left waiting)."""
+DROPPED = Ending(TurnStatus.CANCELLED, OutcomeReason.DROPPED, write_end=True)
+"""A collected message past the collect cap (drop policy ``old`` or ``new``)."""
+CANCELLED = Ending(TurnStatus.CANCELLED, OutcomeReason.CANCELLED, write_end=True)
+"""A queued turn an admin cancelled."""
+
+
+def abort_status(reason: OutcomeReason) -> TurnStatus:
+    """An aborted turn's status: a stall is a failure; an admin abort or an interrupt cancels."""
+    return TurnStatus.FAILED if reason is OutcomeReason.STALLED else TurnStatus.CANCELLED
+
+
+def snapshot(setup: OwnerSetup, keys: tuple[str, ...], epoch: int, phase: OwnerPhase, run: TurnRun | None,
+             queue: qp.SessionQueue, ledger: TurnLedger, *, pid: int, now: float, request_id: str = "",
+             include_history: bool = False) -> OwnerState:
+    """The owner's state as a frozen record (never its live queue)."""
+    queued = qp.snapshot(queue)
+    counts = ledger.counts
+    return OwnerState(
+        session_key=setup.session_key, session_id=setup.session_id, file=setup.path, state=phase,
+        turn_id=run.ticket.turn_id if run else None, lane=run.ticket.lane if run else None,
+        turn_started_time=run.started_time if run else None,
+        last_progress_time=run.last_progress_time if run else None,
+        queue_depth=qp.depth(queue), queued_lanes=tuple(t.lane for t in queued), pid=pid, keys=keys,
+        turns_completed=counts["completed"], turns_failed=counts["failed"],
+        heartbeats_skipped=counts["heartbeat_skipped"],
+        history=ledger.history if include_history else (), request_id=request_id, snapshot_time=now,
+        member=setup.member, owner_epoch=epoch,
+        queued_turns=tuple(QueuedTurn(t.turn_id, t.lane, t.mode, t.accepted_time) for t in queued),
+    )
