@@ -9,6 +9,7 @@ the ``turn_end`` entries the replay lists, sends its outcomes and rewrites its i
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from typing import Any
 
 import attrs
@@ -23,7 +24,7 @@ from sessionward.inbox import InboxTurn
 from sessionward.lanes import queue_policy as qp
 from sessionward.outcomes import OutcomeReason, TurnStatus
 from sessionward.providers.base import build_provider
-from sessionward.recovery.replay import ReplayPlan
+from sessionward.recovery.replay import finished_turns, plan_replay
 
 
 @attrs.frozen
@@ -55,6 +56,12 @@ def setup_for(msg: ActivateOwner) -> OwnerSetup:
         can_steer = False
     return OwnerSetup(msg.session_key, msg.session_id, msg.path, msg.config, msg.provider, msg.member,
                       can_steer, identity)
+
+
+def on_chosen_member(capabilities: dict[str, Any], requirements: dict[str, Any] | None) -> bool:
+    """Thespian asks this where to create an owner: on the member the Directory chose."""
+    wanted = (requirements or {}).get("sessionward.member")
+    return wanted is None or capabilities.get("sessionward.member", "local") == wanted
 
 
 _ACTIVATION_ERRORS = (  # in this order: TranscriptMissingError is a BadInputError
@@ -94,15 +101,22 @@ class Replay:
     """The re-queued turns, as the compacted inbox holds them."""
 
 
-def replay(plan: ReplayPlan, ledger: TurnLedger, queue: qp.SessionQueue, now: float,
+def replay(entries: Sequence[dict[str, Any]], accepted: Sequence[InboxTurn], finished: set[str],
+           ledger: TurnLedger, queue: qp.SessionQueue, now: float, *, policy: str,
            fail_as: OutcomeReason | None = None) -> Replay:
-    """Apply ``plan``: close the turns whose reply is already in the file (completed, never
-    re-run: a reply is never written twice), re-queue the turns it re-queues (opening
-    their tickets in ``ledger``), fail the rest.
+    """Decide what becomes of the turns the inbox (``accepted``, ``finished``) holds and the
+    file (``entries``) does not end. Turns the file ends answer their retries from
+    ``ledger``. Of the rest (``plan_replay`` sorts them): those whose reply is already in
+    the file are closed as completed, never re-run (a reply is never written twice); those
+    re-queued get their tickets opened in ``ledger``; the rest fail.
 
-    ``fail_as`` (after an admin unparks the session) is the reason every failed turn gets:
-    their submitters were told so when the session was parked. Otherwise ``owner_lost``.
+    ``fail_as`` (after an admin unparks the session) fails every one of them with that
+    reason: their submitters were told so when the session was parked. Otherwise a failed
+    one gets ``owner_lost``.
     """
+    for done in finished_turns(entries):
+        ledger.restore_finished(done)
+    plan = plan_replay(accepted, finished, entries, policy="fail" if fail_as else policy)
     closings: list[Closing] = []
     deliveries: list[Delivery] = []
     for item in plan.already_completed:

@@ -25,6 +25,20 @@ class ContextFeed:
         """How many context messages the current worker holds (0 for a new worker)."""
         self._sent_tail: dict[str, Any] | None = None
 
+    def for_turn(self, entries: Sequence[dict[str, Any]], turn_id: str, replayed: bool
+                 ) -> tuple[tuple[dict[str, Any], ...], bool]:
+        """``(context, user entry already written)`` for a turn about to start.
+
+        The context is what came before the turn. A replayed turn's user entry may already
+        be in the file: it is not written again, and not part of its own context.
+        """
+        first = None
+        if replayed:
+            first = next((i for i, e in enumerate(entries) if e.get("turnId") == turn_id), None)
+        if first is not None:
+            return tuple(build_context(entries[:first])), True
+        return self.of_file(entries), False
+
     def of_file(self, entries: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], ...]:
         """``build_context(entries)``, kept up to date as the owner appends.
 

@@ -21,17 +21,15 @@ from sessionward.actors.turn_protocol import AcceptDecision, SubmitTurn
 from sessionward.errors import BadInputError
 from sessionward.inbox import InboxTurn
 from sessionward.lanes import queue_policy as qp
-from sessionward.outcomes import OutcomeReason, TurnStatus
+from sessionward.outcomes import OutcomeReason, TurnOutcome, TurnStatus
 from sessionward.validation import validate_text
 
 
 @attrs.frozen
 class Refused:
-    """Not accepted: the submitter gets an outcome with this status and reason."""
+    """Not accepted: the submitter gets this outcome (built by the ledger)."""
 
-    reason: OutcomeReason
-    detail: str
-    status: TurnStatus = TurnStatus.FAILED
+    outcome: TurnOutcome
 
 
 @attrs.frozen
@@ -68,8 +66,12 @@ def intake(msg: SubmitTurn, reply_to: Any, turn_id: str, now: float, *, draining
     """Decide what happens to ``msg`` (which gets ``turn_id`` if accepted). A ``Retried``
     of a turn that still runs has already made the retry ride on it."""
     config = setup.config
+
+    def refused(reason: OutcomeReason, detail: str, status: TurnStatus = TurnStatus.FAILED) -> Refused:
+        return Refused(ledger.refused(msg.lane, msg.request_id, reason, detail, now, status))
+
     if draining:
-        return Refused(OutcomeReason.SHUT_DOWN, "the runtime is shutting down")
+        return refused(OutcomeReason.SHUT_DOWN, "the runtime is shutting down")
     try:
         validate_text(msg.text, config.max_message_bytes)
     except BadInputError as exc:
@@ -84,9 +86,9 @@ def intake(msg: SubmitTurn, reply_to: Any, turn_id: str, now: float, *, draining
                          can_steer=setup.can_steer, policy=config.queue, now=now)
     match admission.decision:
         case qp.Refused(reason=qp.RefusalReason.HEARTBEAT_SKIPPED):
-            return Refused(OutcomeReason.HEARTBEAT_SKIPPED, "session busy", TurnStatus.CANCELLED)
+            return refused(OutcomeReason.HEARTBEAT_SKIPPED, "session busy", TurnStatus.CANCELLED)
         case qp.Refused():
-            return Refused(OutcomeReason.BUSY, f"queue is full ({config.queue.max_queued})")
+            return refused(OutcomeReason.BUSY, f"queue is full ({config.queue.max_queued})")
     decision, position, applied = accepted_as(admission.decision, mode)
     ticket = Ticket(turn_id, msg.lane, msg.text, applied, now, reply_to, msg.request_id, msg.want_deltas,
                     msg.idempotency_key)

@@ -188,11 +188,10 @@ class TurnLedger:
         outcome = TurnOutcome(
             ticket.turn_id, self.session_key, status, reason=reason, detail=detail, lane=ticket.lane,
             mode_applied=ticket.mode, request_id=ticket.request_id, accepted_time=ticket.accepted_time,
-            finished_time=now,
-            **({} if run is None else {"reply": run.reply, "started_time": run.started_time,
-                                       "stream_seconds": run.stream_seconds,
-                                       "provider_error": run.provider_error}),
-        )
+            finished_time=now)
+        if run is not None:  # a turn that never ran has no reply (None, not ""), start or stream time
+            outcome = attrs.evolve(outcome, reply=run.reply, started_time=run.started_time,
+                                   stream_seconds=run.stream_seconds, provider_error=run.provider_error)
         self._open.pop(ticket.turn_id, None)
         self._remember(ticket.turn_id, outcome)
         self._counts["completed" if status is TurnStatus.COMPLETED else "failed"] += 1

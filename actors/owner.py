@@ -1,20 +1,13 @@
 """SessionOwner: the one actor that owns a session file and runs its turns one at a time.
 
 It holds the file's exclusive lock for its whole life, records every accepted turn in the
-inbox before acknowledging it, writes every transcript entry itself (after a fence check),
-and gives every accepted turn exactly one final outcome. Streams run in a TurnWorker
-child, so this actor's handlers stay short: it answers state queries, accepts and queues
-turns and aborts its own turn while a stream is in flight.
-
-The actor is thin: it dispatches, decides through pure modules, sends, and does the file
-I/O. Read it with the modules that decide:
-
-- ``sessionward.actors.ledger``: tickets, riders, idempotency, history, and every
-  ``TurnOutcome`` (this module builds none);
-- ``sessionward.lanes.queue_policy``: which turn runs next (collect, steer, interrupt);
-- ``sessionward.actors.streaming``: stream events into transcript entries;
-- ``sessionward.actors.context_feed``: the provider context a worker is sent;
-- ``sessionward.recovery.replay``: what an activation re-queues.
+inbox before acknowledging it, writes every entry itself (after a fence check), and gives
+every accepted turn exactly one final outcome. Streams run in a TurnWorker child, so its
+handlers stay short. It dispatches, decides through pure modules, sends, and does the file
+I/O. The deciding modules: ``ledger`` (tickets, riders, idempotency, history, and every
+``TurnOutcome``), ``intake`` (what becomes of a submit), ``lanes.queue_policy`` (which turn
+runs next), ``streaming`` (stream events into entries), ``context_feed`` (what a worker is
+sent), ``activation`` (setup and replay), ``owner_state`` (phases, stop rules, snapshots).
 """
 
 from __future__ import annotations
@@ -30,7 +23,7 @@ from sessionward import entries as E
 from sessionward.actors import messages as M
 from sessionward.actors import owner_state
 from sessionward.actors import streaming as S
-from sessionward.actors.activation import OwnerSetup, activation_error, replay, setup_for
+from sessionward.actors.activation import OwnerSetup, activation_error, on_chosen_member, replay, setup_for
 from sessionward.actors.base import GuardedActor
 from sessionward.actors.context_feed import ContextFeed
 from sessionward.actors.intake import Accepted, Invalid, Refused, Retried, intake
@@ -42,30 +35,22 @@ from sessionward.lanes import queue_policy as qp
 from sessionward.logs import ActorLogger
 from sessionward.outcomes import OutcomeReason, TurnStatus
 from sessionward.providers.base import ProviderRequest
-from sessionward.recovery.replay import finished_turns, plan_replay
 from sessionward.transcript import Durability, TranscriptFile
-from sessionward.transcript_format import build_context
 
 log = ActorLogger("sessionward.owner")  # resolved per call: see sessionward.logs
-
 
 
 class SessionOwner(GuardedActor):
     guard_log = log
 
-    @staticmethod
-    def actorSystemCapabilityCheck(capabilities: dict, requirements: dict) -> bool:
-        """Thespian asks this where to create an owner: on the member the Directory chose."""
-        wanted = (requirements or {}).get("sessionward.member")
-        return wanted is None or capabilities.get("sessionward.member", "local") == wanted
+    actorSystemCapabilityCheck = staticmethod(on_chosen_member)
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self._setup = OwnerSetup()
         self._keys: tuple[str, ...] = ()
         self._epoch = 0
-        self._directory = None
-        self._worker = None
+        self._directory = self._worker = None
         self._file: TranscriptFile | None = None
         self._inbox: Inbox | None = None
         self._feed = ContextFeed()
@@ -75,15 +60,13 @@ class SessionOwner(GuardedActor):
         self._phase = M.OwnerPhase.STARTING
         self._idle_since = clock.now()
 
-    # -- dispatch --------------------------------------------------------------------------
-
     def _divert(self, message, sender) -> bool:
-        if owner_state.diverts(self._phase, message):
-            # This owner no longer serves its file; the Directory has been told and
-            # routes the message to the file's next owner.
+        # A fenced or stopping owner no longer serves its file; the Directory has been told
+        # and routes the message to the file's next owner.
+        diverted = owner_state.diverts(self._phase, message)
+        if diverted:
             self.send(self._directory, message)
-            return True
-        return False
+        return diverted
 
     def _log_session(self) -> str | None:
         return self._setup.session_key or self._setup.path or None
@@ -121,22 +104,10 @@ class SessionOwner(GuardedActor):
         # Each activation takes the next epoch of its file and writes it on every entry, so
         # a late write by a superseded owner is visible from the file alone.
         self._epoch = next_epoch(self._file.entries)
-        replayed = self._replay(now, fail_as=msg.fail_unfinished_as)
-        self._phase = M.OwnerPhase.IDLE
-        self.send(sender, M.OwnerActivated(msg.path, os.getpid(), report, replayed))
-        self._ensure_worker()
-        self._maybe_start_next()
-        self._arm_idle_timer()
-
-    def _replay(self, now: float, fail_as: OutcomeReason | None) -> tuple[str, ...]:
-        """Re-queue (or fail) turns acknowledged by a previous owner that never finished
-        (decided by ``activation.replay``); returns the re-queued turns' ids."""
-        for done in finished_turns(self._file.entries):
-            self._ledger.restore_finished(done)
+        # Turns a previous owner acknowledged and never finished: re-queued, or failed.
         accepted, finished = self._inbox.load()
-        policy = "fail" if fail_as else self._setup.config.replay_policy
-        plan = plan_replay(accepted, finished, self._file.entries, policy=policy)
-        steps = replay(plan, self._ledger, self._queue, now, fail_as)
+        steps = replay(self._file.entries, accepted, finished, self._ledger, self._queue, now,
+                       policy=msg.config.replay_policy, fail_as=msg.fail_unfinished_as)
         self._queue = steps.queue
         for closing in steps.closings:
             self._append([self._turn_end(closing.turn, closing.status, closing.reason, now)])
@@ -144,10 +115,14 @@ class SessionOwner(GuardedActor):
         self._file.sync()
         if accepted:  # compact the inbox to what is still pending (nothing to do when empty)
             self._inbox.rewrite(list(steps.pending))
-        return tuple(t.turn_id for t in steps.pending)
+        self._phase = M.OwnerPhase.IDLE
+        self.send(sender, M.OwnerActivated(msg.path, os.getpid(), report, tuple(t.turn_id for t in steps.pending)))
+        self._ensure_worker()
+        self._maybe_start_next()
+        self._arm_idle_timer()
 
-    def _turn_end(self, turn: InboxTurn | Ticket, status: TurnStatus, reason: OutcomeReason | None,
-                  now: float, pending: list[dict] | None = None) -> dict:
+    def _turn_end(self, turn: InboxTurn | Ticket, status: TurnStatus, reason: OutcomeReason | None, now: float,
+                  pending: list[dict] | None = None) -> dict:
         return S.turn_end(turn.turn_id, turn.idempotency_key, status, reason, now, self._entry_context(), pending)
 
     def _entry_context(self) -> S.EntryContext:
@@ -162,9 +137,8 @@ class SessionOwner(GuardedActor):
                          setup=self._setup, ledger=self._ledger, queue=self._queue,
                          running=self._current.ticket if self._current else None)
         match decided:
-            case Refused(reason=reason, detail=detail, status=status):
-                self._deliver(Delivery(reply_to, self._ledger.refused(msg.lane, msg.request_id, reason, detail,
-                                                                      now, status)))
+            case Refused(outcome=outcome):
+                self._deliver(Delivery(reply_to, outcome))
             case Invalid(message=message):
                 self.send(reply_to, M.ErrorReply(msg.request_id, M.ErrorKind.INVALID_MESSAGE, message))
             case Retried(answer=answer) if not answer.forwarded_again:  # else: a re-forward of a submit held here
@@ -197,10 +171,8 @@ class SessionOwner(GuardedActor):
         self._queue = taken.queue
         for merged in taken.merged:
             self._deliver(self._ledger.merge(merged.turn_id, merged.into_turn_id, qp.QueueMode.COLLECT))
-        for dropped in taken.dropped:
-            ticket = self._ledger.get(dropped.turn_id)
-            if ticket is not None:
-                self._finish_ticket(ticket, owner_state.DROPPED, "dropped by the collect cap", now)
+        for ticket in filter(None, (self._ledger.get(d.turn_id) for d in taken.dropped)):
+            self._finish_ticket(ticket, owner_state.DROPPED, "dropped by the collect cap", now)
         if taken.turn is None:
             self._arm_collect_timer()
             return
@@ -211,20 +183,12 @@ class SessionOwner(GuardedActor):
     def _start(self, ticket: Ticket, now: float) -> None:
         self._current = S.TurnRun(ticket, now, now)
         self._phase = M.OwnerPhase.RUNNING
-        # The context is what came before this turn. A replayed turn's user entry is
-        # already in the file: it is not written again, and not part of its own context.
-        entries = self._file.entries
-        first = None
-        if ticket.replayed:
-            first = next((i for i, e in enumerate(entries) if e.get("turnId") == ticket.turn_id), None)
-        if first is None:
-            context = self._feed.of_file(entries)
+        context, written = self._feed.for_turn(self._file.entries, ticket.turn_id, ticket.replayed)
+        if not written:
             entry = E.user_entry(ticket.text, turn_id=ticket.turn_id, lane=ticket.lane,
                                  ids=self._file.ids, parent_id=self._file.leaf_id, now=now)
             if not self._append([entry]):
                 return
-        else:
-            context = build_context(entries[:first])
         request = ProviderRequest(self._setup.session_key, ticket.turn_id, ticket.text, (), ticket.lane)
         self._ensure_worker()
         self.send(self._worker, M.RunTurn(ticket.turn_id, request, *self._feed.to_send(context)))
@@ -253,24 +217,21 @@ class SessionOwner(GuardedActor):
         if step.delta and ticket.want_deltas:
             self.send(ticket.reply_to, M.StreamDelta(ticket.request_id, ticket.turn_id, step.delta))
         if step.end is not None:
-            end = step.end
-            self._end_current(step.entries, end.status, end.reason, now,
-                              detail=end.detail, provider_error=end.provider_error)
+            self._end_current(step.entries, step.end, now)
         elif step.entries:
             self._append(step.entries)
 
-    def _end_current(self, pending: list[dict], status: TurnStatus, reason: OutcomeReason | None, now: float,
-                     detail: str = "", provider_error: str | None = None) -> None:
+    def _end_current(self, pending: list[dict], end: S.TurnEnd, now: float) -> None:
         current = self._current
-        pending.append(self._turn_end(current.ticket, status, reason, now, pending))
+        pending.append(self._turn_end(current.ticket, end.status, end.reason, now, pending))
         if not self._append(pending):
             return  # fenced: _fence delivered every outcome
         self._file.sync()
         self._current = None
         self._phase = M.OwnerPhase.IDLE
         self._idle_since = now
-        self._settle(self._ledger.settle(current.ticket, status, reason, detail, now,
-                                         current.facts(provider_error)))
+        self._settle(self._ledger.settle(current.ticket, end.status, end.reason, end.detail, now,
+                                         current.facts(end.provider_error)))
         self._maybe_start_next()
         self._arm_idle_timer()
 
@@ -287,18 +248,13 @@ class SessionOwner(GuardedActor):
             return  # an outside write: _fence has given this turn (and every other) its outcome
         self._settle(self._ledger.settle(ticket, how.status, how.reason, detail, now))
 
-    # -- abort, cancel, nudge --------------------------------------------------------------------
+    # -- commands, state, worker -----------------------------------------------------------------
 
     def receiveMsg_AbortTurn(self, msg: M.AbortTurn, sender) -> None:
-        reply_to = msg.reply_to or sender
-        current = self._current
-        if current is None:
-            self.send(reply_to, M.CommandResult(msg.request_id, False, "no turn is running", msg.turn_id))
-            return
-        if msg.turn_id is not None and msg.turn_id != current.ticket.turn_id:
-            # A stale abort (recovery saw an older turn) must never hit the newer turn.
-            self.send(reply_to, M.CommandResult(
-                msg.request_id, False, f"stale: turn {msg.turn_id} is not running", msg.turn_id))
+        reply_to, current = msg.reply_to or sender, self._current
+        refusal = owner_state.why_not_abort(current, msg.turn_id)
+        if refusal is not None or current is None:
+            self.send(reply_to, M.CommandResult(msg.request_id, False, refusal or "", msg.turn_id))
             return
         turn_id = current.ticket.turn_id
         self._abort_current(msg.reason, f"{msg.reason} on request", clock.now())
@@ -306,15 +262,10 @@ class SessionOwner(GuardedActor):
         self._maybe_start_next()
 
     def _abort_current(self, reason: OutcomeReason, detail: str, now: float) -> None:
-        current = self._current
-        if current is None:
-            return
-        self._retire_worker(current.ticket.turn_id)
-        pending: list[dict] = []
-        if current.content:
-            # A partial assistant message is closed, never left dangling.
-            pending.append(S.close_message(current, "aborted", now, self._entry_context(), pending))
-        self._end_current(pending, owner_state.abort_status(reason), reason, now, detail=detail)
+        if self._current is not None:
+            self._retire_worker(self._current.ticket.turn_id)
+            step = S.abort(self._current, reason, detail, now, self._entry_context())
+            self._end_current(step.entries, step.end, now)
 
     def _retire_worker(self, turn_id: str) -> None:
         """Stop the stream and replace the worker: a hung provider thread dies with its process."""
@@ -324,15 +275,12 @@ class SessionOwner(GuardedActor):
             self._worker = None
 
     def receiveMsg_CancelTurn(self, msg: M.CancelTurn, sender) -> None:
-        reply_to = msg.reply_to or sender
         self._queue, found = qp.cancel(self._queue, msg.turn_id)
-        ticket = self._ledger.get(msg.turn_id)
-        if not found or ticket is None:
-            self.send(reply_to, M.CommandResult(msg.request_id, False, f"turn {msg.turn_id} is not queued",
-                                                msg.turn_id))
-            return
-        self._finish_ticket(ticket, owner_state.CANCELLED, "cancelled on request", clock.now())
-        self.send(reply_to, M.CommandResult(msg.request_id, True, f"turn {msg.turn_id} cancelled", msg.turn_id))
+        ticket = self._ledger.get(msg.turn_id) if found else None
+        if ticket is not None:
+            self._finish_ticket(ticket, owner_state.CANCELLED, "cancelled on request", clock.now())
+        detail = f"turn {msg.turn_id} cancelled" if ticket else f"turn {msg.turn_id} is not queued"
+        self.send(msg.reply_to or sender, M.CommandResult(msg.request_id, ticket is not None, detail, msg.turn_id))
 
     def receiveMsg_NudgeTurn(self, msg: M.NudgeTurn, sender) -> None:
         reply_to = msg.reply_to or sender
@@ -340,8 +288,6 @@ class SessionOwner(GuardedActor):
         if ok:
             self.send(self._worker, M.PingStream(msg.turn_id))
         self.send(reply_to, M.CommandResult(msg.request_id, ok, "nudged" if ok else "stale", msg.turn_id))
-
-    # -- state -----------------------------------------------------------------------------------
 
     def receiveMsg_QueryOwnerState(self, msg: M.QueryOwnerState, sender) -> None:
         self.send(msg.reply_to or sender, owner_state.snapshot(
@@ -358,7 +304,7 @@ class SessionOwner(GuardedActor):
     def receiveMsg_KeysChanged(self, msg: M.KeysChanged, sender) -> None:
         self._keys = msg.keys
 
-    # -- fence -----------------------------------------------------------------------------------
+    # -- fence, idle, collect, passivation, exit -------------------------------------------------
 
     def _append(self, entries: list[dict]) -> bool:
         """Append, or on an outside write stop the session as ``fenced``. True if written."""
@@ -377,23 +323,11 @@ class SessionOwner(GuardedActor):
         """Stop this session: every accepted turn fails with ``fenced``; the file is released."""
         log.error("session %s fenced: %s", self._setup.session_key, detail)
         self._phase = M.OwnerPhase.FENCED
-        now = clock.now()
-        running = self._current.ticket if self._current is not None else None
-        if running is not None:
-            self._retire_worker(running.turn_id)
-        for ticket in self._ledger.owed(running):
-            self._finish_ticket(ticket, owner_state.FENCE, detail, now)
-        self._current = None
-        self._queue, _ = qp.drain(self._queue)
+        self._end_owed(owner_state.FENCE, detail, clock.now())
         self._close_files()
         # The Directory ends this actor once it knows (see ``Directory._retire``): exiting
         # here could drop a message it forwarded before it heard.
         self.send(self._directory, M.OwnerFenced(self._setup.path, detail))
-
-    # -- idle, collect, passivation ------------------------------------------------------------
-
-    def _is_idle(self) -> bool:
-        return owner_state.is_idle(self._phase, self._current, self._queue)
 
     def _arm_idle_timer(self) -> None:
         if self._current is None and qp.depth(self._queue) == 0:
@@ -407,12 +341,12 @@ class SessionOwner(GuardedActor):
     def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender) -> None:
         if isinstance(msg.payload, M.CollectDue):
             self._maybe_start_next()
-        elif (isinstance(msg.payload, M.IdleCheck) and self._is_idle()
+        elif (isinstance(msg.payload, M.IdleCheck) and owner_state.is_idle(self._phase, self._current, self._queue)
               and clock.now() - self._idle_since >= self._setup.config.idle_timeout * 0.99):
             self.send(self._directory, M.OwnerIdle(self._setup.path))
 
     def receiveMsg_PassivateOwner(self, msg: M.PassivateOwner, sender) -> None:
-        if not self._is_idle():
+        if not owner_state.is_idle(self._phase, self._current, self._queue):
             self.send(sender, M.PassivationRefused(self._setup.path))
             return
         self._phase = M.OwnerPhase.STOPPING
@@ -424,40 +358,40 @@ class SessionOwner(GuardedActor):
         # Nobody is left waiting: every accepted turn gets an outcome before the owner ends.
         if self._phase not in (M.OwnerPhase.STOPPING, M.OwnerPhase.FENCED) and self._file is not None:
             self._phase = M.OwnerPhase.DRAINING
-            now = clock.now()
-            current = self._current
-            if current is not None:
-                self._retire_worker(current.ticket.turn_id)
-            for ticket in self._ledger.owed(current.ticket if current else None):
-                if current is not None and ticket is current.ticket and current.content:
-                    self._append([S.close_message(current, "aborted", now, self._entry_context(), [])])
-                if self._phase is M.OwnerPhase.FENCED:
-                    break  # an append met an outside write: _fence gave every turn its outcome
-                self._finish_ticket(ticket, owner_state.SHUT_DOWN, "the runtime shut down", now)
-            self._current = None
-            self._queue, _ = qp.drain(self._queue)
+            self._end_owed(owner_state.SHUT_DOWN, "the runtime shut down", clock.now())
         self._close_files()
 
+    def _end_owed(self, how: owner_state.Ending, detail: str, now: float) -> None:
+        """End every turn that still owes an outcome (the running one first), and the queue."""
+        current = self._current
+        if current is not None:
+            self._retire_worker(current.ticket.turn_id)
+        for ticket in self._ledger.owed(current.ticket if current else None):
+            if how.write_end and current is not None and ticket is current.ticket and current.content:
+                self._append([S.close_message(current, "aborted", now, self._entry_context(), [])])
+            if how.write_end and self._phase is M.OwnerPhase.FENCED:
+                break  # an append met an outside write: _fence gave every turn its outcome
+            self._finish_ticket(ticket, how, detail, now)
+        self._current = None
+        self._queue, _ = qp.drain(self._queue)
+
     def _close_files(self) -> None:
-        if self._file is not None:
-            self._file.close()
-            self._file = None
-        if self._inbox is not None:
-            self._inbox.close()
-            self._inbox = None
+        for held in (self._file, self._inbox):
+            if held is not None:
+                held.close()
+        self._file, self._inbox = None, None
 
     def receiveMsg_ChildActorExited(self, msg: ChildActorExited, sender) -> None:
         if self._worker is not None and msg.childAddress == self._worker:
             self._worker = None
             if self._current is not None:
                 # The worker died under a running turn: fail it rather than wait forever.
-                self._end_current([], TurnStatus.FAILED, OutcomeReason.PROVIDER_ERROR, clock.now(),
-                                  detail="the turn worker exited", provider_error="connection")
+                self._end_current([], S.WORKER_EXITED, clock.now())
 
     def receiveMsg_PoisonMessage(self, msg: PoisonMessage, sender) -> None:
         log.warning("owner %s could not deliver %s", self._setup.path, type(msg.poisonMessage).__name__,
                     extra={"session": self._setup.session_key})
-        if isinstance(msg.poisonMessage, M.OwnerIdle) and self._is_idle():
+        if isinstance(msg.poisonMessage, M.OwnerIdle) and owner_state.is_idle(self._phase, self._current, self._queue):
             # Our Directory is gone (a convention's leader died): nobody will tell us to
             # passivate, and the Directory that replaces it must be able to take the file.
             self._phase = M.OwnerPhase.STOPPING

@@ -60,9 +60,14 @@ CANCELLED = Ending(TurnStatus.CANCELLED, OutcomeReason.CANCELLED, write_end=True
 """A queued turn an admin cancelled."""
 
 
-def abort_status(reason: OutcomeReason) -> TurnStatus:
-    """An aborted turn's status: a stall is a failure; an admin abort or an interrupt cancels."""
-    return TurnStatus.FAILED if reason is OutcomeReason.STALLED else TurnStatus.CANCELLED
+def why_not_abort(run: TurnRun | None, turn_id: str | None) -> str | None:
+    """Why an ``AbortTurn`` naming ``turn_id`` (None: whatever runs) is refused, or None."""
+    if run is None:
+        return "no turn is running"
+    if turn_id is not None and turn_id != run.ticket.turn_id:
+        # A stale abort (recovery saw an older turn) must never hit the newer turn.
+        return f"stale: turn {turn_id} is not running"
+    return None
 
 
 def snapshot(setup: OwnerSetup, keys: tuple[str, ...], epoch: int, phase: OwnerPhase, run: TurnRun | None,

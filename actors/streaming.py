@@ -59,6 +59,10 @@ class TurnEnd:
     provider_error: str | None = None
 
 
+WORKER_EXITED = TurnEnd(TurnStatus.FAILED, OutcomeReason.PROVIDER_ERROR, "the turn worker exited", "connection")
+"""The worker died under a running turn: it fails rather than wait forever."""
+
+
 @attrs.frozen
 class BatchStep:
     """What one ``StreamBatch`` asks of the owner."""
@@ -68,7 +72,7 @@ class BatchStep:
     delta: str
     """New assistant text, for submitters that want deltas."""
     end: TurnEnd | None
-    """Set when the stream is over: end the turn so."""
+    """Set when the turn is over: end it so."""
 
 
 def apply_batch(run: TurnRun, events: Sequence[Any], done: bool, now: float, ctx: EntryContext) -> BatchStep:
@@ -109,6 +113,15 @@ def apply_batch(run: TurnRun, events: Sequence[Any], done: bool, now: float, ctx
             pending.append(close_message(run, "stop", now, ctx, pending))
         end = TurnEnd(TurnStatus.COMPLETED)
     return BatchStep(pending, "".join(delta), end)
+
+
+def abort(run: TurnRun, reason: OutcomeReason, detail: str, now: float, ctx: EntryContext) -> BatchStep:
+    """End ``run`` early: a stall fails it, an admin abort or an interrupt cancels it."""
+    pending: list[dict[str, Any]] = []
+    if run.content:  # a partial assistant message is closed, never left dangling
+        pending.append(close_message(run, "aborted", now, ctx, pending))
+    status = TurnStatus.FAILED if reason is OutcomeReason.STALLED else TurnStatus.CANCELLED
+    return BatchStep(pending, "", TurnEnd(status, reason, detail))
 
 
 def close_message(run: TurnRun, stop_reason: str, now: float, ctx: EntryContext, pending: list[dict[str, Any]],

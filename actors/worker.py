@@ -60,7 +60,6 @@ class _Stream:
         self.events: queue.SimpleQueue = queue.SimpleQueue()
         self.started = time.monotonic()
         self.finished: float | None = None
-        self.error: str | None = None
         self.thread = threading.Thread(
             target=self._run, args=(provider, request), name=f"stream-{turn_id}", daemon=True
         )
@@ -73,10 +72,8 @@ class _Stream:
                     break
                 self.events.put(event)
         except BaseException as exc:  # the provider's bug becomes a typed failure
-            self.error = f"{type(exc).__name__}: {exc}"
-            self.events.put(
-                ProviderFailure(ProviderErrorKind.UNKNOWN, self.error, getattr(provider, "name", ""))
-            )
+            error = f"{type(exc).__name__}: {exc}"
+            self.events.put(ProviderFailure(ProviderErrorKind.UNKNOWN, error, getattr(provider, "name", "")))
         finally:
             self.finished = time.monotonic()
             self.events.put(_END)

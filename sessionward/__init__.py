@@ -15,8 +15,12 @@ contracts in ``pyproject.toml`` check the first three in CI):
    psutil), ``lifetime`` (a system follows its host), ``claim`` (a store's record),
    ``preflight`` (store path and port checks).
 2. Records: ``outcomes``, ``config``, ``lanes.config`` (lane configuration; it still has its
-   own cattrs loader, the one named exception), ``actors.messages``, and ``converter``
-   (their JSON form).
+   own cattrs loader, the one named exception), ``actors.messages`` (re-exporting
+   ``actors.turn_protocol``, ``actors.admin_protocol``, ``actors.owner_protocol``), ``converter``
+   (their JSON form). Beside them, pure too (given ``now``, no actor engine) but built on
+   those records: the owner's decisions, ``actors.ledger`` (every ``TurnOutcome`` is built
+   there), ``actors.intake``, ``actors.streaming``, ``actors.context_feed``,
+   ``actors.activation``, ``actors.owner_state``.
 3. Actors (the only modules, with ``system``, that import Thespian): ``actors.base`` (the
    one handler guard every actor runs under), ``actors.directory``, ``actors.owner``,
    ``actors.worker``, ``actors.member_watch``, ``recovery.actor``, ``lanes.timers``.
