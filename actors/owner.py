@@ -650,7 +650,8 @@ class SessionOwner(GuardedActor):
         if current.content:
             # A partial assistant message is closed, never left dangling.
             pending.append(self._close_message(current, "aborted", now, pending))
-        status = TurnStatus.FAILED if reason is OutcomeReason.STALLED else TurnStatus.CANCELLED
+        status = TurnStatus.FAILED if reason in (OutcomeReason.STALLED, OutcomeReason.LEASE_LOST) \
+            else TurnStatus.CANCELLED
         self._end_current(pending, status, reason, now, detail=detail)
 
     def _retire_worker(self, turn_id: str) -> None:
@@ -779,6 +780,22 @@ class SessionOwner(GuardedActor):
         self._close_files()
         self.send(sender, OwnerPassivated(self._path))
         self.send(self.myAddress, ActorExitRequest())
+
+    def receiveMsg_LeaseLost(self, msg, sender) -> None:
+        """This member is cut off from the leader, which may give the file to another member:
+        end the running turn (``lease_lost``, written while the lock is still ours), leave the
+        queued ones in the inbox for the next owner to replay, release the file, and exit.
+        See ``actors/lease_keeper.py``."""
+        if self._state in ("stopping", "fenced") or self._file is None:
+            return
+        log.error("session %s: %s; ending its running turn and releasing the file", self._session_key,
+                  msg.detail, extra={"session": self._session_key})
+        self._queue, _ = qp.drain(self._queue)  # nothing may start after the abort below
+        self._abort_current(OutcomeReason.LEASE_LOST, msg.detail, clock.now())
+        if self._state != "fenced":
+            self._state = "stopping"
+            self._close_files()
+            self.send(self.myAddress, ActorExitRequest())
 
     def receiveMsg_ActorExitRequest(self, msg: ActorExitRequest, sender) -> None:
         # Nobody is left waiting: every accepted turn gets an outcome before the owner ends.
