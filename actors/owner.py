@@ -264,6 +264,7 @@ class SessionOwner(GuardedActor):
             if done.reply_to is not None:
                 self.send(done.reply_to, OutcomeMessage(outcome))
         pending: list[InboxTurn] = []
+        started = {e.get("turnId") for e in self._file.entries if e.get("turnId")}
         for item in plan.requeue:
             turn = attrs.evolve(item.turn, attempts=item.turn.attempts + 1)
             pending.append(turn)
@@ -277,7 +278,8 @@ class SessionOwner(GuardedActor):
                 self._idempotency[turn.idempotency_key] = turn.turn_id
             self._queue = qp.restore(
                 self._queue,
-                qp.PendingTurn(turn.turn_id, turn.lane, turn.text, qp.QueueMode.FOLLOWUP, turn.accepted_time))
+                qp.PendingTurn(turn.turn_id, turn.lane, turn.text, qp.QueueMode.FOLLOWUP, turn.accepted_time),
+                started=turn.turn_id in started)
         for item in plan.fail:
             self._append([self._turn_end_entry(item.turn.turn_id, "failed", fail_reason, now,
                                                item.turn.idempotency_key)])
