@@ -99,7 +99,7 @@ def run_scenario(root: Path, fault: Callable[[Bed, str], None], *, chunk_delay: 
         client = bed.popen_in(bed.members[0], [sys.executable, "-m", "benchmarks.netns_client", "--store",
                                                str(bed.store), "--out", str(out), "--target", target,
                                                "--sessions", str(sessions)], root / "client.log", cwd=REPO)
-        _wait(lambda: (out / "ready.json").exists(), client, 120, "the client to see a turn streaming", root)
+        _wait((out / "ready.json").exists, client, 120, "the client to see a turn streaming", root)
         ready = json.loads((out / "ready.json").read_text())
         target_pids = bed.pids(target)
         files = list((bed.store / "sessions").glob("*.jsonl"))
