@@ -124,13 +124,17 @@ def replay(entries: Sequence[dict[str, Any]], accepted: Sequence[InboxTurn], fin
         deliveries.append(Delivery(item.reply_to, ledger.close_replayed(
             item.turn, item.request_id, TurnStatus.COMPLETED, now, reply=item.reply)))
     pending: list[InboxTurn] = []
+    # A re-queued turn whose user entry is already in the file goes first: anything run
+    # before it would split it in the file (``qp.restore(started=True)``).
+    started = {e.get("turnId") for e in entries if e.get("turnId")}
     for item in plan.requeue:
         turn = attrs.evolve(item.turn, attempts=item.turn.attempts + 1)
         ticket = replayed_ticket(turn, item.reply_to, item.request_id)
         pending.append(inbox_record(turn, ticket))
         ledger.open(ticket)
         queue = qp.restore(queue, qp.PendingTurn(
-            turn.turn_id, turn.lane, turn.text, qp.QueueMode.FOLLOWUP, turn.accepted_time))
+            turn.turn_id, turn.lane, turn.text, qp.QueueMode.FOLLOWUP, turn.accepted_time),
+            started=turn.turn_id in started)
     reason = fail_as or OutcomeReason.OWNER_LOST
     detail = ("the session was parked before this turn finished" if fail_as else
               "the owner died before this turn finished; it was not run again")

@@ -33,6 +33,7 @@ from thespian.actors import (
 
 from sessionward import clock
 from sessionward.actors.base import GuardedActor
+from sessionward.actors.lease_keeper import HoldLease, start_keeper
 from sessionward.actors.member_watch import MemberGone, UnwatchMember, WatchMember
 from sessionward.actors.messages import (
     ActivateOwner,
@@ -157,6 +158,8 @@ class Directory(GuardedActor):
         self._watch = None
         self._members: dict[str, Any] = {"local": None}
         """Live members: name -> admin address (None for this system)."""
+        self._keepers: dict[str, Any] = {}
+        """Member -> its LeaseKeeper (see ``actors/lease_keeper.py``)."""
         self._rehomed = 0
         self._last_rehome: float | None = None
         self._waiting: dict[str, _Slot] = {}
@@ -300,6 +303,8 @@ class Directory(GuardedActor):
             slot.member = self._place(path, record.session_key)
             slot.address = self.createActor(SessionOwner,
                                             targetActorRequirements={"sessionward.member": slot.member})
+            if slot.member in self._keepers:  # its member stops it if cut off from us
+                self.send(self._keepers[slot.member], HoldLease(path, slot.address))
         self._slots[path] = slot
         create = self._config.create_missing_transcripts or record.session_id in self._may_create
         self.send(slot.address, ActivateOwner(record.session_key, record.session_id, path, self._config,
@@ -611,7 +616,10 @@ class Directory(GuardedActor):
             self._members[name] = msg.remoteAdminAddress
             try:
                 host, port = msg.remoteAdminAddress.addressDetails.connectArgs[0][:2]
-                self.send(self._watch, WatchMember(name, host, port))
+                keeper = start_keeper(self, name, self._cluster)
+                self._keepers[name] = keeper
+                self.send(self._watch, WatchMember(name, host, port, keeper, self._cluster.member_timeout,
+                                                   self._cluster.heartbeat_every))
             except (AttributeError, IndexError, TypeError):
                 log.warning("member %s: cannot watch admin address %s", name, msg.remoteAdminAddress)
             return
@@ -628,6 +636,7 @@ class Directory(GuardedActor):
         if name not in self._members:
             return
         self._members.pop(name, None)
+        self._keepers.pop(name, None)
         self.send(self._watch, UnwatchMember(name))
         lost = [s for s in self._slots.values() if s.member == name]
         log.error("member %s is gone (%s); re-homing %d sessions", name, why, len(lost))

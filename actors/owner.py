@@ -8,6 +8,9 @@ I/O. The deciding modules: ``ledger`` (tickets, riders, idempotency, history, an
 ``TurnOutcome``), ``intake`` (what becomes of a submit), ``lanes.queue_policy`` (which turn
 runs next), ``streaming`` (stream events into entries), ``context_feed`` (what a worker is
 sent), ``activation`` (setup and replay), ``owner_state`` (phases, stop rules, snapshots).
+
+Just over 400 lines: what is left is one handler per message, each a few lines that send or
+touch the file; splitting them across classes would hide which actor owns the file.
 """
 
 from __future__ import annotations
@@ -96,9 +99,8 @@ class SessionOwner(GuardedActor):
             kind = activation_error(exc)
             if kind is None:
                 raise
-            self._phase = M.OwnerPhase.STOPPING
             self.send(sender, M.OwnerActivationFailed(msg.path, kind, str(exc)))
-            self.send(self.myAddress, ActorExitRequest())
+            self._stop()
             return
         self._inbox = Inbox(side / (path.name + ".inbox"), fsync=msg.config.durability is not Durability.NEVER)
         # Each activation takes the next epoch of its file and writes it on every entry, so
@@ -349,9 +351,24 @@ class SessionOwner(GuardedActor):
         if not owner_state.is_idle(self._phase, self._current, self._queue):
             self.send(sender, M.PassivationRefused(self._setup.path))
             return
+        self.send(sender, M.OwnerPassivated(self._setup.path))
+        self._stop()
+
+    def receiveMsg_LeaseLost(self, msg, sender) -> None:
+        """Cut off from the leader (``actors/lease_keeper.py``): end the running turn as
+        ``lease_lost`` while the lock is ours; the queued ones stay in the inbox for the next owner."""
+        if self._phase not in (M.OwnerPhase.STOPPING, M.OwnerPhase.FENCED) and self._file is not None:
+            log.error("session %s: %s; ending its running turn and releasing the file", self._setup.session_key,
+                      msg.detail, extra={"session": self._setup.session_key})
+            self._queue, _ = qp.drain(self._queue)  # nothing may start after the abort below
+            self._abort_current(OutcomeReason.LEASE_LOST, msg.detail, clock.now())
+            if self._phase is not M.OwnerPhase.FENCED:
+                self._stop()
+
+    def _stop(self) -> None:
+        """Release the files and end this owner (nothing is owed)."""
         self._phase = M.OwnerPhase.STOPPING
         self._close_files()
-        self.send(sender, M.OwnerPassivated(self._setup.path))
         self.send(self.myAddress, ActorExitRequest())
 
     def receiveMsg_ActorExitRequest(self, msg: ActorExitRequest, sender) -> None:
@@ -394,6 +411,4 @@ class SessionOwner(GuardedActor):
         if isinstance(msg.poisonMessage, M.OwnerIdle) and owner_state.is_idle(self._phase, self._current, self._queue):
             # Our Directory is gone (a convention's leader died): nobody will tell us to
             # passivate, and the Directory that replaces it must be able to take the file.
-            self._phase = M.OwnerPhase.STOPPING
-            self._close_files()
-            self.send(self.myAddress, ActorExitRequest())
+            self._stop()

@@ -116,11 +116,12 @@ def apply_batch(run: TurnRun, events: Sequence[Any], done: bool, now: float, ctx
 
 
 def abort(run: TurnRun, reason: OutcomeReason, detail: str, now: float, ctx: EntryContext) -> BatchStep:
-    """End ``run`` early: a stall fails it, an admin abort or an interrupt cancels it."""
+    """End ``run`` early: a stall or a lost lease fails it, an admin abort or an interrupt cancels it."""
     pending: list[dict[str, Any]] = []
     if run.content:  # a partial assistant message is closed, never left dangling
         pending.append(close_message(run, "aborted", now, ctx, pending))
-    status = TurnStatus.FAILED if reason is OutcomeReason.STALLED else TurnStatus.CANCELLED
+    status = TurnStatus.FAILED if reason in (OutcomeReason.STALLED, OutcomeReason.LEASE_LOST) \
+        else TurnStatus.CANCELLED
     return BatchStep(pending, "", TurnEnd(status, reason, detail))
 
 

@@ -308,14 +308,19 @@ def admit(
             return Admission(new, Queued(_position(new, turn.turn_id), fell_back_from=fell_back))
 
 
-def restore(queue: SessionQueue, turn: PendingTurn) -> SessionQueue:
+def restore(queue: SessionQueue, turn: PendingTurn, *, started: bool = False) -> SessionQueue:
     """Put back a turn that was already accepted (replayed after an owner crash).
 
     It was acknowledged once, so no admission rule may refuse it now: it joins the
     followups as they are, past the cap and whatever its lane, in its original order.
+    A ``started`` turn (its user entry is already in the transcript) runs first, whatever
+    its lane: another turn run before it would split it in the file (found on the
+    namespace bed: a replayed cron turn's reply came after a newer main-lane turn).
     """
     if _contains(queue, turn.turn_id):
         raise ValueError(f"turn id {turn.turn_id!r} is already queued")
+    if started:
+        return attrs.evolve(queue, run_next=(attrs.evolve(turn, mode=QueueMode.FOLLOWUP), *queue.run_next))
     entry = _Entry(queue.arrivals, attrs.evolve(turn, mode=QueueMode.FOLLOWUP))
     return attrs.evolve(queue, pending=(*queue.pending, entry), arrivals=queue.arrivals + 1)
 

@@ -22,7 +22,7 @@ from sessionward.config import RuntimeConfig
 # DaemonUnreachableError is defined in errors.py (every public error is); imported from here too.
 from sessionward.errors import CoordinationError, DaemonUnreachableError, WrongStoreError
 from sessionward.runtime import Runtime
-from sessionward.system import admin_reachable, connect_system
+from sessionward.system import admin_reachable, connect_system, reach_host
 
 DAEMON_FILE = "daemon.json"
 """Written by the daemon in its store: pid, port, bind, process groups."""
@@ -93,19 +93,20 @@ class AdminClient(Runtime):
     def __init__(self, store: str | os.PathLike[str] | None = None, *, port: int | None = None,
                  timeout: float = 10.0, accept_timeout: float | None = 120.0) -> None:
         system_id = None
+        host = "127.0.0.1"
         if port is None:
             info = read_daemon_info(store) if store is not None else None
             if info is None:
                 raise DaemonUnreachableError(f"no daemon record in {store}; is the daemon running?")
-            port, system_id = info.port, info.system_id
-        if not admin_reachable(port):
-            raise DaemonUnreachableError(f"no actor system answers on 127.0.0.1:{port}")
+            port, system_id, host = info.port, info.system_id, reach_host(info.bind)
+        if not admin_reachable(port, host):
+            raise DaemonUnreachableError(f"no actor system answers on {host}:{port}")
         self.port = port
         self.config = RuntimeConfig()
         self.base = "tcp"
         self._closed = False
         self._roots = set()
-        self._system = connect_system(port)
+        self._system = connect_system(port, host=host)
         self._directory = self._system.createActor(Directory, globalName=DIRECTORY_NAME)
         from sessionward.recovery.actor import RECOVERY_NAME, RecoveryActor
 

@@ -75,7 +75,7 @@ def cmd_start(args) -> int:
     from sessionward.admin import read_daemon_info
     from sessionward.daemon import daemon_files
     from sessionward.preflight import check_port, check_store_path
-    from sessionward.system import admin_reachable
+    from sessionward.system import admin_reachable, reach_host
 
     # Checked here as well as in the daemon, so that each problem is one line at once
     # (raised as typed errors; main prints them).
@@ -121,7 +121,7 @@ def cmd_start(args) -> int:
             print(_daemon_failure(store / "daemon.out", offset, proc.returncode), file=sys.stderr)
             return EXIT_NOT_FOUND
         info = read_daemon_info(store, record_name)
-        if info is not None and info.pid == proc.pid and admin_reachable(info.port):
+        if info is not None and info.pid == proc.pid and admin_reachable(info.port, reach_host(info.bind)):
             role = f", member {info.member} of {info.join}" if info.join else (
                 f", convention leader as {info.member}" if info.member != "local" else "")
             print(f"sessionward: started pid {info.pid} on {info.bind}:{info.port}, store {store}{role}")

@@ -7,6 +7,7 @@ import os
 import attrs
 
 from sessionward.lanes.queue_policy import QueuePolicy
+from sessionward.recovery.lease import check_timeouts
 from sessionward.transcript import Durability
 
 
@@ -66,10 +67,22 @@ class ClusterConfig:
     """Where the Directory places new owners: ``hash`` (rendezvous) or ``least_loaded``."""
     pins: tuple[tuple[str, str], ...] = ()
     """``(session key pattern, member)`` pairs: a matching session goes to that member."""
+    heartbeat_every: float = 1.0
+    """Seconds between the leader's heartbeats to each member (and the members' lease checks)."""
+    member_timeout: float = 30.0
+    """A member that answers no heartbeat for this long (seconds) is declared gone and its
+    sessions re-homed. Bounds detection of a *silent* member (a partition, a vanished host);
+    a refused connection is acted on sooner. See ``sessionward.recovery.lease``."""
+    lease_timeout: float = 20.0
+    """A member that hears no heartbeat from the leader for this long (seconds) ends its
+    owners' running turns (``lease_lost``) and releases their files. Shorter than
+    ``member_timeout`` by at least two heartbeats, so a cut-off member has stopped writing
+    before the leader gives its sessions to another."""
 
     def __attrs_post_init__(self) -> None:
         if self.placement not in ("hash", "least_loaded"):
             raise ValueError("placement must be 'hash' or 'least_loaded'")
+        check_timeouts(self.heartbeat_every, self.lease_timeout, self.member_timeout)
 
 
 @attrs.frozen

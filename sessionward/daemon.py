@@ -57,7 +57,8 @@ def load_daemon_config(path: Path | None) -> DaemonConfig:
     Sections: ``[runtime]`` (RuntimeConfig fields, ``[runtime.recovery]`` and
     ``[runtime.queue]`` nested), ``[provider]`` (``factory = "module:callable"`` and
     ``kwargs``), ``[[agents]]`` (see ``sessionward.lanes.config``), and ``[cluster]``
-    (``member``, ``join = "HOST:PORT"``, ``placement``, ``pins = {pattern = member}``).
+    (``member``, ``join = "HOST:PORT"``, ``placement``, ``pins = {pattern = member}``, and the
+    partition timings ``heartbeat_every``, ``member_timeout``, ``lease_timeout`` in seconds).
 
     Raises:
         BadInputError: unknown keys, wrong types, or an unreadable file.
@@ -88,16 +89,24 @@ def load_daemon_config(path: Path | None) -> DaemonConfig:
     cluster = None
     if "cluster" in data:
         section = dict(data["cluster"])
-        extra = set(section) - {"member", "join", "placement", "pins"}
+        timings = {"heartbeat_every", "member_timeout", "lease_timeout"}
+        extra = set(section) - {"member", "join", "placement", "pins"} - timings
         if extra:
             raise BadInputError(f"unknown keys in [cluster]: {sorted(extra)}")
         try:
             cluster = ClusterConfig(member=str(section.get("member", "local")), join=section.get("join"),
                                     placement=str(section.get("placement", "hash")),
-                                    pins=tuple(sorted(dict(section.get("pins", {})).items())))
+                                    pins=tuple(sorted(dict(section.get("pins", {})).items())),
+                                    **{k: _seconds(k, section[k]) for k in timings & set(section)})
         except (TypeError, ValueError) as exc:
             raise BadInputError(f"[cluster]: {exc}") from None
     return DaemonConfig(config, provider, tuple(agents), tuple(warnings), cluster)
+
+
+def _seconds(key: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float):
+        raise ValueError(f"{key} must be a number of seconds, got {value!r}")
+    return float(value)
 
 
 def daemon_files(member: str | None, join: str | None) -> tuple[str, str]:

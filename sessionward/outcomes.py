@@ -39,6 +39,10 @@ class OutcomeReason(enum.StrEnum):
     SHUT_DOWN = "shut_down"
     DRAINING = "draining"
     OWNER_LOST = "owner_lost"
+    LEASE_LOST = "lease_lost"
+    """The owner's member stopped hearing from the convention's leader (a partition) for the
+    lease time, so another member may take the session: the running turn ended here, its
+    file was released. Queued turns are not failed: the session's next owner replays them."""
     UNAVAILABLE = "unavailable"
     PARKED = "parked"
     """The session's owner had to be replaced too often; it waits for an admin's ``unpark``."""
@@ -67,6 +71,7 @@ COORDINATION_REASONS = frozenset(
         OutcomeReason.SHUT_DOWN,
         OutcomeReason.DRAINING,
         OutcomeReason.OWNER_LOST,
+        OutcomeReason.LEASE_LOST,
         OutcomeReason.UNAVAILABLE,
         OutcomeReason.PARKED,
         OutcomeReason.TRANSCRIPT_MISSING,

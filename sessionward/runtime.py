@@ -62,6 +62,7 @@ from sessionward.system import (
     free_port,
     kill_all,
     process_group_members,
+    reach_host,
     reap,
     start_system,
 )
@@ -216,7 +217,8 @@ class Runtime:
                 # A member hosts owners; the leader holds the Directory. Our calls go there,
                 # through an external handle on the leader (never shut down from here).
                 self._member_system = self._system
-                self._system = connect_system(_host_port(cluster.join)[1], host=_host_port(cluster.join)[0])
+                self._system = connect_system(_host_port(cluster.join)[1], host=_host_port(cluster.join)[0],
+                                              local=reach_host(bind))
                 self._directory = self._system.createActor(Directory, globalName=DIRECTORY_NAME)
                 from sessionward.recovery.actor import RECOVERY_NAME, RecoveryActor
 

@@ -312,21 +312,33 @@ def _signal(pid: int, sig: int) -> None:
         pass
 
 
-def connect_system(port: int, *, host: str = "127.0.0.1") -> ActorSystem:
+def connect_system(port: int, *, host: str = "127.0.0.1", local: str | None = None) -> ActorSystem:
     """Attach to a running multiprocTCPBase system (a daemon's) as an external client.
+
+    ``local`` is this process's own address (default ``host``): a member joining a leader
+    on another host (or network namespace) binds its client socket to its own address, not
+    the leader's, which it cannot bind.
 
     Never call ``shutdown()`` on the result: that would stop the daemon's system. Only
     drop it.
     """
     install_thespian_workarounds()
-    os.environ[BIND_ENV] = host
-    os.environ["THESPIAN_BASE_IPADDR"] = host
+    local = local or host
+    os.environ[BIND_ENV] = local
+    os.environ["THESPIAN_BASE_IPADDR"] = local
     return ActorSystem(
         "multiprocTCPBase",
         {"Admin Port": port, "Convention Address.IPv4": (host, port)},
         logDefs=log_defs(None),
         transientUnique=True,
     )
+
+
+def reach_host(bind: str) -> str:
+    """The address a client on this host uses to reach a system bound to ``bind``: the bound
+    address itself, or loopback for a wildcard bind. (A daemon bound to one address of a
+    network namespace, as in the several-machines test bed, does not listen on loopback.)"""
+    return "127.0.0.1" if bind in ("", "0.0.0.0") else bind
 
 
 def admin_reachable(port: int, host: str = "127.0.0.1", timeout: float = 1.0) -> bool:

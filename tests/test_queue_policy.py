@@ -735,3 +735,17 @@ def test_a_restored_turn_is_queued_even_past_the_cap_and_as_a_heartbeat():
                   running=RunningTurn("r", "direct:cli:x"), can_steer=False, policy=policy, now=1.0).queue
     queue = restore(queue, PendingTurn("hb", "heartbeat", "beat", QueueMode.FOLLOWUP, 0.5))
     assert [t.turn_id for t in snapshot(queue)] == ["a", "hb"]
+
+
+def test_a_restored_turn_that_had_started_runs_before_any_higher_priority_turn():
+    # Its user entry is already in the file: anything run before it would split the turn.
+    policy = QueuePolicy()
+    queue = restore(SessionQueue(), PendingTurn("cron", "cron:nightly", "c", QueueMode.FOLLOWUP, 1.0),
+                    started=True)
+    queue = admit(queue, PendingTurn("dm", "direct:cli:x", "d", QueueMode.FOLLOWUP, 2.0),
+                  running=None, can_steer=False, policy=policy, now=2.0).queue
+    assert take_next(queue, policy=policy, now=2.0).turn.turn_id == "cron"
+    unstarted = restore(SessionQueue(), PendingTurn("cron", "cron:nightly", "c", QueueMode.FOLLOWUP, 1.0))
+    unstarted = admit(unstarted, PendingTurn("dm", "direct:cli:x", "d", QueueMode.FOLLOWUP, 2.0),
+                      running=None, can_steer=False, policy=policy, now=2.0).queue
+    assert take_next(unstarted, policy=policy, now=2.0).turn.turn_id == "dm"
