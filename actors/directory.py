@@ -71,6 +71,7 @@ from sessionward.errors import BadInputError, InvalidSessionKeyError, PathEscape
 from sessionward.inbox import read_inbox
 from sessionward.logs import ActorLogger
 from sessionward.outcomes import OutcomeReason, TurnOutcome, TurnStatus
+from sessionward.processes import running
 from sessionward.recovery import liveness
 from sessionward.recovery.replay import decode_reply
 from sessionward.store import SessionRecord, SessionStore, missing_transcript
@@ -534,7 +535,7 @@ class Directory(GuardedActor):
         runs: a SIGKILLed owner's turns then waited forever when recovery was off)."""
         for slot in [s for s in self._slots.values() if s.state == "live" and s.pid
                      and s.member == self._own_member and s.pid != os.getpid()]:
-            if _process_alive(slot.pid) is False and self._slots.get(slot.path) is slot:
+            if not running(slot.pid) and self._slots.get(slot.path) is slot:
                 self._lost(slot, "its process is gone (seen in the process table)")
 
     def _park(self, slot: _Slot, reason: str) -> None:
@@ -665,7 +666,7 @@ class Directory(GuardedActor):
             return
         # Recovery's view is checked against the Directory's own: dead is acted on at once,
         # an activating or answering owner is left alone (see ``liveness.judge``).
-        facts = liveness.OwnerFacts(slot.state, _process_alive(slot.pid), slot.heard_time)
+        facts = liveness.OwnerFacts(slot.state, running(slot.pid), slot.heard_time)
         verdict, why = liveness.judge(facts, clock.now(), self._wedged_after)
         if verdict is liveness.Verdict.DEAD:
             self._lost(slot, why)
@@ -839,23 +840,6 @@ def _handled_before(slot: _Slot, sent_time: float) -> None:
     slot.inflight = [(t, m) for t, m in slot.inflight if t > sent_time]
 
 
-def _process_alive(pid: int) -> bool | None:
-    """Whether ``pid`` is a live (not zombie) process; None when it cannot be told."""
-    if not pid:
-        return None
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] != b"Z"
-    except (OSError, IndexError):
-        return True
-
-
 def _str_or_none(value) -> str | None:
     return None if value is None else str(value)
 
@@ -868,7 +852,7 @@ def _kill(pid: int, wait: float = 0.0) -> None:
         except ProcessLookupError:
             return
         deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and _process_alive(pid):
+        while time.monotonic() < deadline and running(pid):
             time.sleep(0.005)  # a dying process's exit has no event to await here
 
 
