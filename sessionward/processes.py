@@ -39,6 +39,20 @@ def running(pid: int) -> bool:
     return not _exited(pid)
 
 
+def sigkill(pid: int, *, wait: float = 0.0) -> None:
+    """SIGKILL ``pid`` (never this process, nor a pid of 0 or below, which names a group);
+    with ``wait``, poll up to that many seconds until it is not running."""
+    if pid <= 0 or pid == os.getpid():
+        return
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline and running(pid):
+        time.sleep(0.005)  # a dying process's exit has no event to await here
+
+
 def _exited(pid: int) -> bool:
     """True if ``pid`` (which existed a moment ago) is a zombie or gone by now."""
     try:
