@@ -14,8 +14,9 @@ contracts in ``pyproject.toml`` check the first three in CI):
    ``actors.membership``, ``actors.gathers``, ``actors.directory_answers``), ``providers``,
    ``ownership`` (is a store's recorded host alive; which processes are its leftovers).
    Beside them, the process helpers (no actor engine either): ``processes`` (facts by
-   psutil; ``running`` is the one "is this pid running" check), ``lifetime`` (a system follows its host), ``claim`` (a store's record),
-   ``preflight`` (store path and port checks).
+   psutil; ``running`` is the one "is this pid running" check), ``lifetime`` (a system
+   follows its host), ``claim`` (a store's record), ``preflight`` (store path and port
+   checks).
 2. Records: ``outcomes``, ``config``, ``lanes.config`` (lane configuration; it still has its
    own cattrs loader, the one named exception), ``actors.messages``, and ``converter``
    (their JSON form).
