@@ -9,11 +9,14 @@ contracts in ``pyproject.toml`` check the first three in CI):
    ``transcript``, ``inbox``, ``validation``, ``views``, ``logs``, ``lanes.routing``,
    ``lanes.queue_policy``, ``lanes.schedule``, ``recovery.stall``, ``recovery.escalation``,
    ``recovery.liveness`` (dead, wedged or slow; backoff and parking), ``recovery.replay``,
-   ``recovery.failover``, ``recovery.history``, ``actors.placement``, ``providers``,
+   ``recovery.failover``, ``recovery.history``, ``actors.placement``, the Directory's
+   state (``actors.owner_slots``, ``actors.session_index``, ``actors.replacements``,
+   ``actors.membership``, ``actors.gathers``, ``actors.directory_answers``), ``providers``,
    ``ownership`` (is a store's recorded host alive; which processes are its leftovers).
    Beside them, the process helpers (no actor engine either): ``processes`` (facts by
-   psutil), ``lifetime`` (a system follows its host), ``claim`` (a store's record),
-   ``preflight`` (store path and port checks).
+   psutil; ``running`` is the one "is this pid running" check), ``lifetime`` (a system
+   follows its host), ``claim`` (a store's record), ``preflight`` (store path and port
+   checks).
 2. Records: ``outcomes``, ``config``, ``lanes.config`` (lane configuration; it still has its
    own cattrs loader, the one named exception), ``actors.messages`` (re-exporting
    ``actors.turn_protocol``, ``actors.admin_protocol``, ``actors.owner_protocol``), ``converter``
@@ -22,7 +25,8 @@ contracts in ``pyproject.toml`` check the first three in CI):
    there), ``actors.intake``, ``actors.streaming``, ``actors.context_feed``,
    ``actors.activation``, ``actors.owner_state``.
 3. Actors (the only modules, with ``system``, that import Thespian): ``actors.base`` (the
-   one handler guard every actor runs under), ``actors.directory``, ``actors.owner``,
+   one handler guard every actor runs under), ``actors.directory`` (with its handler modules
+   ``actors.directory_lifecycle`` and ``actors.directory_admin``), ``actors.owner``,
    ``actors.worker``, ``actors.member_watch``, ``recovery.actor``, ``lanes.timers``.
    ``system`` starts and joins actor systems and installs the Thespian workarounds.
 4. ``Runtime`` (``runtime``, ``client``) and ``AdminClient`` (``admin``): the embedding API.

@@ -142,7 +142,9 @@ def _watch_host(pid: int, start_time: float, host_group: int) -> None:
     try:
         wait_for_exit(pid, start_time)
     except Exception:
-        while _pid_exists(pid):  # the plainest check left: the pid alone
+        from sessionward.processes import running
+
+        while running(pid):  # the plainest check left: the pid alone (a zombie host has ended)
             time.sleep(HOST_POLL_SECONDS)
     finally:
         group = os.getpgrp()
@@ -182,13 +184,3 @@ def _is(pid: int, start_time: float) -> bool:
 
     facts = process_facts(pid)
     return facts is not None and abs(facts.start_time - start_time) <= START_TIME_SLACK
-
-
-def _pid_exists(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except OSError:
-        return True
-    return True

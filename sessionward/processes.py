@@ -1,7 +1,13 @@
-"""Process facts and ending processes by identity (pid and start time), through psutil.
+"""Process facts, whether a pid runs, and ending processes, by identity (pid and start time).
 
 psutil reads process identity (pid, start time) and groups portably; the rules that use
 these facts live in ``sessionward.ownership`` and take them as values.
+
+One rule for zombies everywhere: a zombie has exited (only its exit status waits for its
+parent to collect it). It runs no code, holds no file lock and answers nothing, so for
+every question asked here (is the owner dead? did the host end? is a process left?) it
+counts as gone. ``running`` is the one "is this pid running" check; the Directory, the
+admin's host watch (``lifetime``) and ``system.alive`` all use it.
 """
 
 from __future__ import annotations
@@ -13,6 +19,57 @@ import time
 import psutil
 
 from sessionward.ownership import ProcessFacts
+
+
+def running(pid: int) -> bool:
+    """True if a process with ``pid`` exists and is not a zombie.
+
+    ``pid`` 0 or below names no single process (``kill`` would signal a group): False. A
+    process of another user counts (it exists). Where its state cannot be read, an
+    existing process counts as running: a live process must never be taken for a dead one.
+    """
+    if pid <= 0:
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        pass  # it exists, under another user
+    return not _exited(pid)
+
+
+def sigkill(pid: int, *, wait: float = 0.0) -> None:
+    """SIGKILL ``pid`` (never this process, nor a pid of 0 or below, which names a group);
+    with ``wait``, poll up to that many seconds until it is not running."""
+    if pid <= 0 or pid == os.getpid():
+        return
+    try:
+        os.kill(pid, signal.SIGKILL)
+    except ProcessLookupError:
+        return
+    deadline = time.monotonic() + wait
+    while time.monotonic() < deadline and running(pid):
+        time.sleep(0.005)  # a dying process's exit has no event to await here
+
+
+def _exited(pid: int) -> bool:
+    """True if ``pid`` (which existed a moment ago) is a zombie or gone by now."""
+    try:
+        # /proc first: cheap, and enough on Linux (psutil reads the same file).
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except FileNotFoundError:
+        if os.path.isdir("/proc"):
+            return True  # reaped between the two looks
+    except (OSError, IndexError):
+        pass
+    try:
+        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+    except psutil.NoSuchProcess:
+        return True
+    except psutil.Error:
+        return False  # it exists and its state cannot be read: running, by the rule above
 
 
 def process_facts(pid: int) -> ProcessFacts | None:

@@ -290,19 +290,15 @@ def kill_all(pids: list[int], grace: float = 2.0) -> list[int]:
 
 
 def alive(pid: int) -> bool:
-    """True while ``pid`` runs (a zombie is not running; our own zombie child is reaped)."""
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            state = f.read().rsplit(b")", 1)[1].split()[0]
-        if state == b"Z":
-            try:
-                os.waitpid(pid, os.WNOHANG)
-            except ChildProcessError:
-                pass
-            return False
+    """True while ``pid`` runs (``processes.running``: a zombie is not running). Our own
+    zombie child is reaped on the way, so it does not linger in the process table."""
+    from sessionward.processes import running
+
+    if running(pid):
         return True
-    except OSError:
-        return False
+    if pid > 0:  # waitpid(0 or -1) would reap any child: only ever this one
+        reap({pid})
+    return False
 
 
 def _signal(pid: int, sig: int) -> None:

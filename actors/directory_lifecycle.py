@@ -1,0 +1,235 @@
+"""The Directory's side of an owner's life: activation, passivation, fencing, loss,
+replacement or parking, and re-homing when a convention member is lost.
+
+A mixin of ``Directory`` (``actors/directory.py``), which holds the state it reads and
+the members' lease keepers (``_keepers``), and the routing helpers it calls
+(``_activate``, ``_restart``, ``_record``, ``_flush_index``).
+The rules are in the pure modules: ``owner_slots`` (state, held and forwarded messages),
+``replacements`` and ``recovery.liveness`` (backoff and parking), ``membership``
+(re-homing), ``directory_answers`` (what a parked or failed session answers).
+"""
+
+from __future__ import annotations
+
+import os
+
+from thespian.actors import ActorExitRequest, ActorSystemConventionUpdate, ChildActorExited
+
+from sessionward import clock
+from sessionward.actors.directory_answers import (
+    activation_failed_answer,
+    parked_answer,
+    unfinished_turns_parked,
+)
+from sessionward.actors.lease_keeper import start_keeper
+from sessionward.actors.member_watch import MemberGone, UnwatchMember, WatchMember
+from sessionward.actors.membership import REHOME_RETRY_AFTER, admin_host_port
+from sessionward.actors.messages import (
+    OwnerActivated,
+    OwnerActivationFailed,
+    OwnerFenced,
+    OwnerIdle,
+    OwnerPassivated,
+    OwnerWorkerStarted,
+    PassivateOwner,
+    PassivationRefused,
+)
+from sessionward.actors.owner_slots import OwnerSlot, SlotState
+from sessionward.inbox import read_inbox
+from sessionward.logs import ActorLogger
+from sessionward.processes import running, sigkill
+from sessionward.recovery import liveness
+from sessionward.store import missing_transcript
+
+log = ActorLogger("sessionward.directory")  # resolved per call: see sessionward.logs
+
+
+class OwnerLifecycle:
+    """Handlers for owners' life-cycle notices and member loss (mixed into ``Directory``)."""
+
+    # -- owner life cycle ---------------------------------------------------------------------
+
+    def _flush_held(self, slot: OwnerSlot) -> None:
+        # The owner has its file now: write new keys' index entries before any turn can end,
+        # so a key's entry is durable before its first outcome (closing a runtime within the
+        # batching delay used to lose it) and never names a file that was not created.
+        self._flush_index()
+        for msg, _sender in slot.take_held():
+            self.send(slot.address, msg)
+
+    def receiveMsg_OwnerActivated(self, msg: OwnerActivated, sender) -> None:
+        slot = self._slots.of(msg.path, sender)
+        if slot is None:
+            return
+        now = clock.now()
+        slot.went_live(msg.pid, now)
+        self._index.created(slot.session_id)  # from now on a missing file is a loss
+        self._members.went_live(slot, now)
+        report = msg.report
+        if (getattr(report, "torn_bytes", 0) or getattr(report, "bad_lines", 0)
+                or getattr(report, "migrated_from", None)):
+            log.warning("session %s opened with repairs: %s", slot.session_key, report)
+        if msg.replayed:
+            log.warning("session %s replays %d acknowledged turns", slot.session_key, len(msg.replayed))
+        self._flush_held(slot)
+
+    def receiveMsg_OwnerWorkerStarted(self, msg: OwnerWorkerStarted, sender) -> None:
+        slot = self._slots.of(msg.path, sender)
+        if slot is not None:
+            slot.worker_pid, slot.heard_time = msg.pid, clock.now()
+
+    def receiveMsg_OwnerActivationFailed(self, msg: OwnerActivationFailed, sender) -> None:
+        slot = self._slots.of(msg.path, sender)
+        if slot is None:
+            return
+        slot.expected_exit = True
+        self._slots.remove(msg.path)
+        if self._members.waits_for_lock(slot, msg.kind, clock.now()):
+            # Re-homing after a member was declared gone, but the file is still locked: the
+            # old owner is alive after all. It finishes its accepted turns and passivates;
+            # until its lock is free we hold everything and try again.
+            if slot.lost_owner is not None:
+                self.send(slot.lost_owner, PassivateOwner(msg.path))  # released at once if idle
+            self.wakeupAfter(REHOME_RETRY_AFTER, payload=("rehome", msg.path))
+            return
+        detail = msg.message
+        if msg.kind == "transcript_missing":
+            detail = missing_transcript(slot.session_key, msg.path)
+            log.error("%s", detail, extra={"session": slot.session_key})
+        now = clock.now()
+        for held, held_sender in slot.held:
+            self.send(getattr(held, "reply_to", None) or held_sender,
+                      activation_failed_answer(held, msg.kind, detail, now))
+
+    def receiveMsg_OwnerIdle(self, msg: OwnerIdle, sender) -> None:
+        slot = self._slots.of(msg.path, sender)
+        if slot is not None and slot.state == SlotState.LIVE:
+            slot.heard_time, slot.state = clock.now(), SlotState.PASSIVATING
+            self.send(sender, PassivateOwner(msg.path))
+        elif slot is None:
+            # An owner this Directory no longer tracks (its member was declared gone, but it
+            # lived): let it release the file; it only goes if it is idle.
+            self.send(sender, PassivateOwner(msg.path))
+
+    def receiveMsg_PassivationRefused(self, msg: PassivationRefused, sender) -> None:
+        slot = self._slots.of(msg.path, sender)
+        if slot is not None:
+            slot.state, slot.heard_time = SlotState.LIVE, clock.now()
+            self._flush_held(slot)
+
+    def receiveMsg_OwnerPassivated(self, msg: OwnerPassivated, sender) -> None:
+        # The owner has released the file; anything held goes to a fresh owner at once.
+        self._retire(msg.path, sender)
+
+    def receiveMsg_OwnerFenced(self, msg: OwnerFenced, sender) -> None:
+        self._fenced.append(msg.path)
+        del self._fenced[:-100]
+        self._retire(msg.path, sender, end=True)
+
+    def _retire(self, path: str, sender, *, end: bool = False) -> None:
+        slot = self._slots.of(path, sender)
+        if slot is None:
+            return
+        slot.expected_exit = True
+        self._slots.remove(path)
+        if end:
+            self.send(sender, ActorExitRequest())
+        if slot.held:
+            self._activate(self._index.get(slot.session_key), path, held=slot.held)
+
+    def receiveMsg_ChildActorExited(self, msg: ChildActorExited, sender) -> None:
+        slot = self._slots.of_address(msg.childAddress)
+        if slot is None or slot.expected_exit:
+            return
+        # An owner died under us (killed, crashed, or replaced): end its worker too, and
+        # start a new owner at once so acknowledged turns are replayed.
+        self._lost(slot, "it exited unexpectedly")
+
+    def _lost(self, slot: OwnerSlot, why: str) -> None:
+        """An owner is gone (dead, or ended because it was wedged): start its successor at
+        once, after a backoff, or park the session, as ``liveness.next_replacement`` says."""
+        if slot.member == self._members.own:
+            # The worker was forked by the owner and shares its open transcript, and so its
+            # lock: the successor could not take the file while the worker still exists.
+            sigkill(slot.worker_pid, wait=2.0)
+        slot.expected_exit = True
+        decision = self._replacements.after_loss(slot.path, clock.now())
+        if isinstance(decision, liveness.Park):
+            self._park(slot, f"{decision.reason} (the last because {why})")
+        elif decision.delay <= 0:
+            log.error("owner of %s (pid %s): %s; starting a new one", slot.path, slot.pid, why,
+                      extra={"session": slot.session_key})
+            self._restart(slot)
+        else:
+            log.error("owner of %s (pid %s): %s; a new one starts in %.1f s (backoff)", slot.path, slot.pid,
+                      why, decision.delay, extra={"session": slot.session_key})
+            slot.back_off()
+            self.wakeupAfter(decision.delay, payload=("restart", slot.path))
+
+    def _check_processes(self) -> None:
+        """Death is also what the process table says: a local owner whose process is gone is
+        replaced now, even if Thespian's exit notice never comes (seen once in a few hundred
+        runs: a SIGKILLed owner's turns then waited forever when recovery was off)."""
+        for slot in self._slots.local_processes(self._members.own, os.getpid()):
+            if not running(slot.pid) and self._slots.get(slot.path) is slot:
+                self._lost(slot, "its process is gone (seen in the process table)")
+
+    def _park(self, slot: OwnerSlot, reason: str) -> None:
+        """Stop restarting the file: every turn waiting on it fails ``parked``, now."""
+        now = clock.now()
+        self._slots.remove(slot.path)
+        parked = self._replacements.park(slot.session_key, slot.path, reason, now)
+        log.error("session %s parked: %s; its turns fail with reason 'parked' until an admin runs "
+                  "`sessionward unpark %s`", slot.session_key, reason, slot.session_key,
+                  extra={"session": slot.session_key})
+        record = self._index.get(slot.session_key) or self._record(slot.session_key)
+        waiting = slot.held + slot.forward_again()
+        for msg, sender in waiting:
+            reply_to = getattr(msg, "reply_to", None) or sender
+            if reply_to is not None:
+                self.send(reply_to, parked_answer(msg, parked, record, now))
+        # Turns its owners acknowledged and never finished: their submitters are told now.
+        accepted, finished = read_inbox(self._store.sidecar_path(slot.path, ".inbox"))
+        told = {getattr(m, "request_id", None) for m, _ in waiting}
+        for reply_to, outcome in unfinished_turns_parked(slot.session_key, reason, accepted, finished, told, now):
+            self.send(reply_to, outcome)
+
+    # -- the convention -----------------------------------------------------------------------
+
+    def receiveMsg_ActorSystemConventionUpdate(self, msg: ActorSystemConventionUpdate, sender) -> None:
+        name = (msg.remoteCapabilities or {}).get("sessionward.member")
+        if not self._members.is_member_update(name):
+            return
+        if msg.remoteAdded:
+            log.warning("member %s joined (%s)", name, msg.remoteAdminAddress)
+            self._members.join(name, msg.remoteAdminAddress)
+            where = admin_host_port(msg.remoteAdminAddress)
+            if where is None:
+                log.warning("member %s: cannot watch admin address %s", name, msg.remoteAdminAddress)
+            else:
+                cluster = self._members.cluster
+                keeper = start_keeper(self, name, cluster)
+                self._keepers[name] = keeper
+                self.send(self._watch, WatchMember(name, *where, keeper, cluster.member_timeout,
+                                                   cluster.heartbeat_every))
+            return
+        # Thespian reports the member left the convention (it said goodbye, or missed its
+        # check-ins).
+        self._member_gone(name, "it left the convention")
+
+    def receiveMsg_MemberGone(self, msg: MemberGone, sender) -> None:
+        self._member_gone(msg.name, msg.detail)
+
+    def _member_gone(self, name: str, why: str) -> None:
+        """Re-home a lost member's sessions on the others (its owners died with it; if one
+        did not, its file lock makes the new owner wait until it lets go)."""
+        if not self._members.leave(name):
+            return
+        self._keepers.pop(name, None)
+        self.send(self._watch, UnwatchMember(name))
+        lost = self._slots.on_member(name)
+        log.error("member %s is gone (%s); re-homing %d sessions", name, why, len(lost))
+        now = clock.now()
+        for slot in lost:
+            slot.expected_exit = True
+            self._members.rehoming(self._restart(slot), slot, now)
