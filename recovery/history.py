@@ -115,3 +115,25 @@ class RecoveryHistory:
         for action in self.since(t):
             counts[action.kind] += 1
         return counts
+
+
+@attrs.frozen
+class QueryRecoveryHistory:
+    """Ask the recovery actor for its recorded actions. Answered by ``RecoveryHistoryReply``."""
+
+    request_id: str
+    since_time: float = 0.0
+    """Only actions at or after this time (epoch seconds)."""
+
+
+@attrs.frozen
+class RecoveryHistoryReply:
+    """Recovery's recorded actions (``Runtime.recovery_history``)."""
+
+    request_id: str
+    actions: tuple[RecoveryAction, ...]
+    """Oldest first, within the history's bound."""
+    counts_last_hour: dict[str, int]
+    """Actions of the last hour, counted by kind."""
+    ticks: int
+    """Recovery ticks run so far."""

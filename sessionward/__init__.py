@@ -28,13 +28,15 @@ contracts in ``pyproject.toml`` check the first three in CI):
 
 import logging
 
+from sessionward.actors.messages import CommandResult, OwnerState, SessionsPage, SystemStatus, TurnRecord
 from sessionward.client import TurnHandle
-from sessionward.config import RecoveryConfig, RuntimeConfig
+from sessionward.config import ClusterConfig, DaemonConfig, RecoveryConfig, ReplayPolicy, RuntimeConfig
 from sessionward.errors import (
     BadInputError,
     CoordinationError,
     CorruptTranscriptError,
     FencedError,
+    InvalidConfigError,
     InvalidLaneError,
     InvalidMessageError,
     InvalidPortError,
@@ -54,34 +56,50 @@ from sessionward.errors import (
     TranscriptMissingError,
     TurnFailedError,
     UnavailableError,
+    UnknownConfigKeyError,
     WrongStoreError,
 )
+from sessionward.lanes.config import AgentConfig
 from sessionward.lanes.queue_policy import DropPolicy, QueueMode, QueuePolicy
+from sessionward.lanes.timer_messages import CronJobStats, CronLaneStats, HeartbeatLaneStats
 from sessionward.outcomes import OutcomeReason, TurnOutcome, TurnStatus
 from sessionward.providers import ProviderSpec, ScriptedProvider
+from sessionward.recovery.history import RecoveryAction, RecoveryHistoryReply
 from sessionward.runtime import Runtime
 from sessionward.transcript import Durability
 
 __all__ = [
+    "AgentConfig",
     "BadInputError",
+    "ClusterConfig",
+    "CommandResult",
     "CoordinationError",
     "CorruptTranscriptError",
+    "CronJobStats",
+    "CronLaneStats",
+    "DaemonConfig",
     "DropPolicy",
     "Durability",
     "FencedError",
+    "HeartbeatLaneStats",
+    "InvalidConfigError",
     "InvalidLaneError",
     "InvalidMessageError",
     "InvalidPortError",
     "InvalidSessionKeyError",
     "OpenclawStateNotSupportedError",
     "OutcomeReason",
+    "OwnerState",
     "PathEscapesStoreError",
     "PortInUseError",
     "ProviderError",
     "ProviderSpec",
     "QueueMode",
     "QueuePolicy",
+    "RecoveryAction",
     "RecoveryConfig",
+    "RecoveryHistoryReply",
+    "ReplayPolicy",
     "Runtime",
     "RuntimeClosedError",
     "RuntimeConfig",
@@ -89,16 +107,20 @@ __all__ = [
     "SessionBusyError",
     "SessionOwnedElsewhereError",
     "SessionParkedError",
+    "SessionsPage",
     "SessionwardError",
     "SessionwardTimeoutError",
     "StoreInUseError",
     "StoreUnusableError",
+    "SystemStatus",
     "TranscriptMissingError",
     "TurnFailedError",
     "TurnHandle",
     "TurnOutcome",
+    "TurnRecord",
     "TurnStatus",
     "UnavailableError",
+    "UnknownConfigKeyError",
     "WrongStoreError",
 ]
 
