@@ -8,6 +8,7 @@ copying and without a reader ever seeing a half-made change.
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 import attrs
 
@@ -56,7 +57,7 @@ class RecoveryAction:
     """When the outcome was decided (epoch seconds); ``None`` while pending."""
 
 
-def _positive_cap(_instance: object, _attribute: attrs.Attribute, value: int) -> None:
+def _positive_cap(_instance: object, _attribute: attrs.Attribute[Any], value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise BadInputError(f"cap must be an integer of at least 1, got {value!r}")
 

@@ -1,27 +1,32 @@
 """sessionward: an actor runtime for chat-agent sessions. One owner actor per session file.
 
 Layering, from the bottom up (each layer imports only those below it; the import-linter
-contracts in ``pyproject.toml`` check the first three in CI):
+contracts in ``pyproject.toml`` check them in CI):
 
-1. Pure logic, no actor engine, no cattrs: ``errors``, ``clock`` (the one clock actors read),
-   ``js_json`` (JSON as JavaScript writes it), ``files`` (atomic writes, backups,
-   quarantine), ``keys``, ``store``, ``openclaw_store``, ``transcript_format``, ``entries``,
+1. Pure logic, no actor engine, no cattrs: ``errors``, ``error_kinds`` (what each
+   ``ErrorReply.kind`` means, in one table), ``durations`` (the one duration syntax),
+   ``clock`` (the one clock actors read), ``js_json`` (JSON as JavaScript writes it),
+   ``files`` (atomic writes, backups, quarantine), ``keys``, ``store``, ``openclaw_store``,
+   ``transcript_format`` (a package: records, format, migration, context), ``entries``,
    ``transcript``, ``inbox``, ``validation``, ``views``, ``logs``, ``lanes.routing``,
-   ``lanes.queue_policy``, ``lanes.schedule``, ``recovery.stall``, ``recovery.escalation``,
-   ``recovery.liveness`` (dead, wedged or slow; backoff and parking), ``recovery.replay``,
-   ``recovery.failover``, ``recovery.history``, ``actors.placement``, ``providers``,
-   ``ownership`` (is a store's recorded host alive; which processes are its leftovers).
-   Beside them, the process helpers (no actor engine either): ``processes`` (facts by
-   psutil), ``lifetime`` (a system follows its host), ``claim`` (a store's record),
-   ``preflight`` (store path and port checks).
-2. Records: ``outcomes``, ``config``, ``lanes.config`` (lane configuration; it still has its
-   own cattrs loader, the one named exception), ``actors.messages``, and ``converter``
-   (their JSON form).
+   ``lanes.queue_policy``, ``lanes.schedule``, ``lanes.cron_state``, ``recovery.stall``,
+   ``recovery.escalation``, ``recovery.liveness`` (dead, wedged or slow; backoff and
+   parking), ``recovery.replay``, ``recovery.failover``, ``recovery.history``,
+   ``actors.placement``, ``providers``, ``ownership`` (is a store's recorded host alive;
+   which processes are its leftovers). Beside them, the process helpers (no actor engine
+   either): ``processes`` (facts by psutil), ``lifetime`` (a system follows its host),
+   ``claim`` (a store's record), ``preflight`` (store path and port checks).
+2. Records: ``outcomes``, ``config`` (the runtime's and the daemon's whole file),
+   ``lanes.config`` (agents and their lanes), ``lanes.timer_messages``, ``actors.messages``;
+   then ``converter`` (the one cattrs converter: their JSON form, and config files to
+   records; the only module that imports cattrs) and ``config_file`` (reads TOML through it).
 3. Actors (the only modules, with ``system``, that import Thespian): ``actors.base`` (the
    one handler guard every actor runs under), ``actors.directory``, ``actors.owner``,
-   ``actors.worker``, ``actors.member_watch``, ``recovery.actor``, ``lanes.timers``.
-   ``system`` starts and joins actor systems and installs the Thespian workarounds.
-4. ``Runtime`` (``runtime``, ``client``) and ``AdminClient`` (``admin``): the embedding API.
+   ``actors.worker``, ``actors.member_watch``, ``recovery.actor``, ``lanes.timer_base``,
+   ``lanes.timers``. ``system`` starts and joins actor systems and installs the Thespian
+   workarounds.
+4. ``Runtime`` (``runtime``, ``client``, ``session_client``) and ``AdminClient``
+   (``admin``): the embedding API. Both hold a ``SessionClient`` for the calls they share.
 5. The CLI (``cli``, ``daemon``): calls ``Runtime`` and ``AdminClient`` only, and sets up
    logging.
 """

@@ -36,7 +36,7 @@ from sessionward.client import Mailbox, error_from_reply, new_request_id
 from sessionward.config import ClusterConfig, RuntimeConfig
 from sessionward.errors import CoordinationError, RuntimeClosedError, SessionwardTimeoutError
 from sessionward.lanes.config import AgentConfig
-from sessionward.preflight import check_port, check_store_path
+from sessionward.preflight import check_port, check_store_path, parse_host_port
 from sessionward.providers.base import Provider, ProviderSpec
 from sessionward.providers.scripted import ScriptedProvider
 from sessionward.session_client import SessionClient, forward
@@ -77,13 +77,6 @@ def sessions_with_inboxes(store: SessionStore) -> list[str]:
         if name in names:
             keys.setdefault(name, key)
     return sorted(keys.values())
-
-
-def _host_port(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"expected HOST:PORT, got {text!r}")
-    return host, int(port)
 
 
 class Runtime:
@@ -174,7 +167,7 @@ class Runtime:
         if cluster is not None:
             capabilities = {"sessionward.member": cluster.member, "sessionward.store": self.store.locator}
             if cluster.join:
-                capabilities["Convention Address.IPv4"] = _host_port(cluster.join)
+                capabilities["Convention Address.IPv4"] = parse_host_port(cluster.join)
         self.system_id = uuid.uuid4().hex
         # A joined member shares its leader's store (shared storage): the leader holds it.
         joining = cluster is not None and bool(cluster.join)
@@ -197,7 +190,7 @@ class Runtime:
                 # A member hosts owners; the leader holds the Directory. Our calls go there,
                 # through an external handle on the leader (never shut down from here).
                 self._member_system = self._system
-                self._system = connect_system(_host_port(cluster.join)[1], host=_host_port(cluster.join)[0])
+                self._system = connect_system(parse_host_port(cluster.join)[1], host=parse_host_port(cluster.join)[0])
                 self._directory = self._system.createActor(Directory, globalName=DIRECTORY_NAME)
                 from sessionward.recovery.actor import RECOVERY_NAME, RecoveryActor
 
