@@ -22,17 +22,11 @@ from sessionward.actors.messages import (
     QueryOwnerState,
     SubmitTurn,
 )
+from sessionward.error_kinds import reason_for
 from sessionward.inbox import InboxTurn
 from sessionward.outcomes import OutcomeReason, TurnOutcome, TurnStatus
 from sessionward.recovery.replay import decode_reply
 from sessionward.store import SessionRecord
-
-ACTIVATION_FAILURE_REASONS = {
-    "owned_elsewhere": OutcomeReason.OWNED_ELSEWHERE,
-    "corrupt_transcript": OutcomeReason.BAD_INPUT,
-    "transcript_missing": OutcomeReason.TRANSCRIPT_MISSING,
-}
-"""``OwnerActivationFailed.kind`` -> the reason a held submit fails with (else ``unavailable``)."""
 
 
 def passive_state(record: SessionRecord, path: str, request_id: str, now: float, *, missing: bool) -> OwnerState:
@@ -82,7 +76,7 @@ def activation_failed_answer(msg: Any, kind: str, detail: str, now: float) -> An
     """The answer to ``msg``, held for an owner whose activation failed with ``kind``: a
     failed outcome for a submit, an ``ErrorReply`` of that kind for anything else."""
     if isinstance(msg, SubmitTurn):
-        reason = ACTIVATION_FAILURE_REASONS.get(kind, OutcomeReason.UNAVAILABLE)
+        reason = reason_for(kind)
         return OutcomeMessage(TurnOutcome(
             "", msg.session_key, TurnStatus.FAILED, reason=reason, detail=detail,
             lane=msg.lane, request_id=msg.request_id, finished_time=now))

@@ -60,8 +60,9 @@ class Membership:
         """The live member a new owner of ``path`` goes to (see ``placement.place``)."""
         assert self.cluster is not None, "placement needs a convention"
         loads = {m: n for m, n in slots.loads(self._members).items() if m in self._members}
-        return place(path, session_key, loads, strategy=Strategy(self.cluster.placement),
-                     pins=dict(self.cluster.pins))
+        member: str = place(path, session_key, loads, strategy=Strategy(self.cluster.placement),
+                            pins=dict(self.cluster.pins))
+        return member
 
     def rehoming(self, successor: OwnerSlot, lost: OwnerSlot, now: float) -> None:
         """``successor`` replaces ``lost``, whose member is gone (``lost`` may be alive)."""

@@ -13,6 +13,7 @@ import enum
 import fnmatch
 import hashlib
 from collections.abc import Mapping, Sequence
+from typing import Any
 
 from sessionward.errors import NoMemberError as NoMemberError  # defined in errors.py; imported from here too
 
@@ -61,7 +62,7 @@ def place(
     return order[0]
 
 
-def epochs_in_order(entries: Sequence[Mapping]) -> bool:
+def epochs_in_order(entries: Sequence[Mapping[str, Any]]) -> bool:
     """True if ``ownerEpoch`` never decreases in file order (no superseded owner wrote late).
 
     Entries without an epoch (written before sessionward, or by an outside writer) are
@@ -77,6 +78,6 @@ def epochs_in_order(entries: Sequence[Mapping]) -> bool:
     return True
 
 
-def next_epoch(entries: Sequence[Mapping]) -> int:
+def next_epoch(entries: Sequence[Mapping[str, Any]]) -> int:
     """The epoch a new owner of a file takes: one past the highest written in it."""
     return 1 + max((e["ownerEpoch"] for e in entries if isinstance(e.get("ownerEpoch"), int)), default=0)

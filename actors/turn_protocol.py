@@ -15,6 +15,7 @@ from typing import Any
 
 import attrs
 
+from sessionward.error_kinds import ErrorKind
 from sessionward.lanes.queue_policy import QueueMode
 from sessionward.outcomes import OutcomeReason, TurnOutcome
 
@@ -34,27 +35,6 @@ class AcceptDecision(enum.StrEnum):
     """The running turn is being aborted; this one runs next."""
     DUPLICATE = "duplicate"
     """A retry with a known idempotency key: ``turn_id`` is the first submit's turn."""
-
-
-class ErrorKind(enum.StrEnum):
-    """Why a request could not be served (``ErrorReply.kind``); the client maps each to an
-    exception (``sessionward.client.ERROR_KINDS``)."""
-
-    BAD_INPUT = "bad_input"
-    INVALID_MESSAGE = "invalid_message"
-    INVALID_SESSION_KEY = "invalid_session_key"
-    PATH_ESCAPES_STORE = "path_escapes_store"
-    CORRUPT_TRANSCRIPT = "corrupt_transcript"
-    TRANSCRIPT_MISSING = "transcript_missing"
-    OWNED_ELSEWHERE = "owned_elsewhere"
-    IO_ERROR = "io_error"
-    """The transcript could not be opened (an ``OSError`` at activation)."""
-    UNAVAILABLE = "unavailable"
-    PARKED = "parked"
-    NOT_FOUND = "not_found"
-    WRONG_STORE = "wrong_store"
-    UNKNOWN_MESSAGE = "unknown_message"
-    INTERNAL_ERROR = "internal_error"
 
 
 @attrs.frozen

@@ -32,36 +32,28 @@ A file without ``[[agents]]`` configures one default agent, ``main``, with no ti
 
 Every record is also an ordinary frozen attrs class: build ``AgentConfig(...)`` in Python
 and call ``config_warnings`` on it. Checks run in the constructors, so a record that
-exists is valid, however it was made. Loading a file adds strict types (``"5"`` is not a
-number, ``"false"`` is not a boolean) and refuses unknown keys, so a misspelt key fails
-loudly instead of silently keeping its default.
+exists is valid, however it was made. Files are read by ``sessionward.config_file``
+(``load_config``), through the one converter (``sessionward.converter``): strict types
+(``"5"`` is not a number, ``"false"`` is not a boolean), the one duration syntax
+(``sessionward.durations``), and unknown keys refused, so a misspelt key fails loudly
+instead of silently keeping its default.
 """
 
 from __future__ import annotations
 
-import logging
 import math
-import os
 import re
-import tomllib
 import zoneinfo
-from collections.abc import Mapping
-from pathlib import Path
 from typing import Any, Literal
 
 import attrs
-import cattrs
-from cattrs import v as cattrs_v
-from cattrs.gen import make_dict_structure_fn, override
 from croniter import CroniterError, croniter
 
-# The config errors are defined in errors.py (every public error is); imported from here too.
-from sessionward.errors import BadInputError, InvalidConfigError, InvalidCronExpressionError, UnknownConfigKeyError
+from sessionward.errors import BadInputError, InvalidConfigError, InvalidCronExpressionError
+from sessionward.errors import UnknownConfigKeyError as UnknownConfigKeyError  # its old home; defined in errors.py
 from sessionward.keys import validate_session_key
 from sessionward.lanes.queue_policy import QueueMode, QueuePolicy
 from sessionward.lanes.routing import InvalidLaneError, check_segment
-
-logger = logging.getLogger(__name__)
 
 DEFAULT_HEARTBEAT_PROMPT = (
     "Read HEARTBEAT.md if it exists and follow it strictly. Do not repeat old tasks from"
@@ -69,40 +61,6 @@ DEFAULT_HEARTBEAT_PROMPT = (
 )
 """The heartbeat prompt. It names the default ack token; a custom ``ack_token`` needs a
 custom prompt (``config_warnings`` says so)."""
-
-
-# --- durations --------------------------------------------------------------------------
-
-_DURATION_UNITS = {"ms": 0.001, "s": 1.0, "m": 60.0, "h": 3600.0, "d": 86400.0}
-_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|s|m|h|d)")
-_DURATION = re.compile(rf"(?:{_DURATION_PART.pattern})+")
-
-
-def parse_duration(value: object) -> float:
-    """Return a duration in seconds.
-
-    Accepts a number of seconds (``90``, ``0.5``) or a string of number-unit pairs with
-    units ``ms``, ``s``, ``m``, ``h``, ``d`` (``"500ms"``, ``"30m"``, ``"1h30m"``).
-
-    Raises:
-        InvalidConfigError: anything else, a negative number, or a non-finite one.
-    """
-    if isinstance(value, bool):
-        # bool is an int subclass; ``every = true`` is a mistake, not one second.
-        raise InvalidConfigError(f"a duration must be a number or a string, got {value!r}")
-    if isinstance(value, int | float):
-        seconds = float(value)
-    elif isinstance(value, str) and _DURATION.fullmatch(value):
-        seconds = sum(
-            float(number) * _DURATION_UNITS[unit] for number, unit in _DURATION_PART.findall(value)
-        )
-    else:
-        raise InvalidConfigError(
-            f"invalid duration {value!r} (seconds, or a string such as '500ms', '30m', '1h')"
-        )
-    if not math.isfinite(seconds) or seconds < 0:
-        raise InvalidConfigError(f"invalid duration {value!r}: must be finite and not negative")
-    return seconds
 
 
 # --- validators -------------------------------------------------------------------------
@@ -354,12 +312,16 @@ class AgentConfig:
         return next((job for job in self.cron if job.name == name), None)
 
 
+unique_agent_ids = _unique("agent_id", lambda a: a.agent_id)
+"""Validator: no two agents share an ``agent_id`` (the daemon's config uses it too)."""
+
+
 @attrs.frozen(kw_only=True)
-class _ConfigFile:
-    """The top level of a configuration file."""
+class AgentsFile:
+    """The top level of an agents-only configuration file (``load_config``)."""
 
     agents: tuple[AgentConfig, ...] = attrs.field(
-        default=(AgentConfig(),), validator=_unique("agent_id", lambda a: a.agent_id)
+        default=(AgentConfig(),), validator=unique_agent_ids
     )
 
     @agents.validator
@@ -374,7 +336,8 @@ class _ConfigFile:
 def config_warnings(agent: AgentConfig) -> tuple[str, ...]:
     """Return the warnings about a valid but risky agent configuration.
 
-    ``load_config`` returns and logs these; call it yourself for records built in Python.
+    ``sessionward.config_file.load_config`` returns and logs these; call it yourself for
+    records built in Python.
     """
     found: list[str] = []
     heartbeat = agent.heartbeat
@@ -391,135 +354,3 @@ def config_warnings(agent: AgentConfig) -> tuple[str, ...]:
             f" {heartbeat.ack_token!r}, so the model cannot know how to say 'nothing to do'"
         )
     return tuple(found)
-
-
-# --- loading ----------------------------------------------------------------------------
-
-
-def load_config(
-    source: str | os.PathLike[str],
-) -> tuple[tuple[AgentConfig, ...], tuple[str, ...]]:
-    """Load agent configurations from a TOML file (a path) or TOML text (a ``str``).
-
-    Returns:
-        The agents, in file order, and the warnings (also logged at WARNING level).
-
-    Raises:
-        UnknownConfigKeyError: a table holds a key no record has.
-        InvalidCronExpressionError: a cron job's schedule is invalid.
-        InvalidConfigError: the TOML is unreadable, or any other value is wrong.
-        OSError: a path cannot be read.
-    """
-    # A ``str`` is always text: guessing "path or text" from its content would turn a
-    # missing file into a confusing TOML error, or a TOML snippet into a file lookup.
-    if isinstance(source, str):
-        text = source
-    else:
-        try:
-            text = Path(source).read_bytes().decode("utf-8")
-        except UnicodeDecodeError as exc:
-            raise InvalidConfigError(f"{os.fspath(source)} is not UTF-8: {exc}") from exc
-    try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
-        hint = "" if "\n" in text else " (to load a file, pass a pathlib.Path)"
-        raise InvalidConfigError(f"not valid TOML: {exc}{hint}") from exc
-    return config_from_mapping(data)
-
-
-def config_from_mapping(
-    data: Mapping[str, Any],
-) -> tuple[tuple[AgentConfig, ...], tuple[str, ...]]:
-    """Build agent configurations from parsed TOML (or an equal dict built in code).
-
-    Returns and raises as ``load_config``.
-    """
-    try:
-        root = _CONVERTER.structure(data, _ConfigFile)
-    except Exception as exc:  # cattrs groups every problem into one exception
-        raise _typed_error(exc) from exc
-    found = tuple(w for agent in root.agents for w in config_warnings(agent))
-    for warning in found:
-        logger.warning("%s", warning)
-    return root.agents, found
-
-
-def _typed_error(exc: Exception) -> InvalidConfigError:
-    """Turn a cattrs validation error into one typed error naming every problem."""
-    leaves: list[BaseException] = []
-
-    def describe(leaf: BaseException, type_: type | None) -> str:
-        leaves.append(leaf)
-        if isinstance(leaf, BadInputError):
-            return str(leaf)
-        if isinstance(leaf, ValueError):
-            # attrs validators and enum lookups explain themselves; keep their words.
-            return f"invalid value ({leaf})"
-        return cattrs_v.format_exception(leaf, type_)
-
-    messages = cattrs_v.transform_error(exc, path="$", format_exception=describe)
-    located = [_locate(message) for message in messages]
-    # transform_error formats leaves in order, one message each.
-    for leaf, (_, where) in zip(leaves, located, strict=False):
-        if isinstance(leaf, cattrs.ForbiddenExtraKeysError):
-            return UnknownConfigKeyError(min(leaf.extra_fields), where)
-    text = "; ".join(f"{where}: {problem}" for problem, where in located)
-    for leaf in leaves:
-        if isinstance(leaf, InvalidConfigError):
-            return type(leaf)(text)
-    return InvalidConfigError(text)
-
-
-def _locate(message: str) -> tuple[str, str]:
-    problem, _, path = message.rpartition(" @ ")
-    where = path.removeprefix("$").removeprefix(".") or "the top level"
-    return problem, where
-
-
-# --- the converter ----------------------------------------------------------------------
-
-
-def _strict(kind: type, name: str) -> Any:
-    def structure(value: Any, _type: Any) -> Any:
-        if isinstance(value, bool) and kind is not bool:
-            raise InvalidConfigError(f"expected {name}, got {value!r}")
-        if kind is float and isinstance(value, int):
-            return float(value)
-        if not isinstance(value, kind):
-            raise InvalidConfigError(f"expected {name}, got {value!r}")
-        return value
-
-    return structure
-
-
-def _duration(value: Any, _type: Any) -> float:
-    return parse_duration(value)
-
-
-def _optional_duration(value: Any, _type: Any) -> float | None:
-    return None if value is None else parse_duration(value)
-
-
-def make_converter() -> cattrs.Converter:
-    """A converter for configuration input: strict scalars, durations, no unknown keys.
-
-    Local to this module; ``cattrs.global_converter`` is left alone.
-    """
-    converter = cattrs.Converter(forbid_extra_keys=True)
-    # cattrs would turn "false" into True and 5 into "5"; a config file is not allowed
-    # those guesses.
-    converter.register_structure_hook(str, _strict(str, "a string"))
-    converter.register_structure_hook(bool, _strict(bool, "true or false"))
-    converter.register_structure_hook(int, _strict(int, "an integer"))
-    converter.register_structure_hook(float, _strict(float, "a number"))
-    for cls, fields in (
-        (HeartbeatConfig, {"every": _duration}),
-        (CronJobConfig, {"every": _optional_duration}),
-        (QueuePolicy, {"collect_window": _duration}),
-    ):
-        overrides = {name: override(struct_hook=hook) for name, hook in fields.items()}
-        converter.register_structure_hook(cls, make_dict_structure_fn(cls, converter, **overrides))
-    return converter
-
-
-_CONVERTER = make_converter()

@@ -1,5 +1,9 @@
 """One session's queue: what happens to a turn that arrives while another one runs.
 
+Over 400 lines (about 450) on purpose: one idea, a session's queue, as pure functions on one
+record; about a third is the docstring below, the queue's specification, kept whole beside
+the code it specifies.
+
 A session runs one turn at a time. Each turn is submitted with a *queue mode*:
 
 ``followup`` (the default)

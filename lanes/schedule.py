@@ -102,7 +102,8 @@ class HeartbeatSchedule:
         """``after`` plus ``every``, scaled by a random factor in ``1 ± jitter``."""
         jitter = self.config.jitter
         factor = 1.0 + rng.uniform(-jitter, jitter) if jitter else 1.0
-        return after + self.config.every * factor
+        every: float = self.config.every
+        return after + every * factor
 
     def in_active_hours(self, now: float) -> bool:
         """Whether ``now`` is inside the active hours (always, when none are set).
@@ -115,7 +116,8 @@ class HeartbeatSchedule:
             return True
         local = datetime.datetime.fromtimestamp(now, zoneinfo.ZoneInfo(self.config.tz))
         minute = local.hour * 60 + local.minute
-        start, end = clock_minutes(window[0]), clock_minutes(window[1], end=True)
+        start: int = clock_minutes(window[0])
+        end: int = clock_minutes(window[1], end=True)
         if start < end:
             return start <= minute < end
         return minute >= start or minute < end % _DAY_MINUTES
@@ -205,8 +207,9 @@ class CronSchedule:
         ``after + every``: the series is anchored where it starts (or resumes), so pass the
         previous due time, not the current time, to keep it from drifting.
         """
-        if self.config.every is not None:
-            return after + self.config.every
+        every: float | None = self.config.every
+        if every is not None:
+            return after + every
         assert self.config.schedule is not None  # CronJobConfig holds exactly one
         start = datetime.datetime.fromtimestamp(after, zoneinfo.ZoneInfo(self.config.tz))
         return float(croniter(self.config.schedule, start).get_next(float))
@@ -220,7 +223,7 @@ class CronSchedule:
         """
         if now <= last_fire:
             return 0
-        every = self.config.every
+        every: float | None = self.config.every
         if every is not None:
             return min(math.floor((now - last_fire) / every), limit)
         count, due = 0, last_fire
@@ -274,7 +277,7 @@ class CronSchedule:
 
     def _first_after(self, anchor: float, now: float) -> float:
         """The first due time after ``now`` in the series through ``anchor``."""
-        every = self.config.every
+        every: float | None = self.config.every
         if every is None:
             return self.next_fire(max(anchor, now))
         steps = math.floor((now - anchor) / every) + 1 if now > anchor else 1

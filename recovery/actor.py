@@ -29,7 +29,7 @@ from sessionward.actors.messages import (
 from sessionward.config import RecoveryConfig
 from sessionward.logs import ActorLogger
 from sessionward.recovery import escalation as esc
-from sessionward.recovery.history import RecoveryAction, RecoveryHistory
+from sessionward.recovery.history import QueryRecoveryHistory, RecoveryHistory, RecoveryHistoryReply
 from sessionward.recovery.stall import Thresholds
 
 log = ActorLogger("sessionward.recovery")  # resolved per call: see sessionward.logs
@@ -52,20 +52,6 @@ class RecoveryReady:
 @attrs.frozen
 class SweepNow:
     """Run one sweep now, as a tick would (tests that drive time with a fake clock)."""
-
-
-@attrs.frozen
-class QueryRecoveryHistory:
-    request_id: str
-    since_time: float = 0.0
-
-
-@attrs.frozen
-class RecoveryHistoryReply:
-    request_id: str
-    actions: tuple[RecoveryAction, ...]
-    counts_last_hour: dict[str, int]
-    ticks: int
 
 
 class RecoveryActor(GuardedActor):

@@ -8,6 +8,7 @@ copying and without a reader ever seeing a half-made change.
 from __future__ import annotations
 
 import enum
+from typing import Any
 
 import attrs
 
@@ -56,7 +57,7 @@ class RecoveryAction:
     """When the outcome was decided (epoch seconds); ``None`` while pending."""
 
 
-def _positive_cap(_instance: object, _attribute: attrs.Attribute, value: int) -> None:
+def _positive_cap(_instance: object, _attribute: attrs.Attribute[Any], value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise BadInputError(f"cap must be an integer of at least 1, got {value!r}")
 
@@ -115,3 +116,25 @@ class RecoveryHistory:
         for action in self.since(t):
             counts[action.kind] += 1
         return counts
+
+
+@attrs.frozen
+class QueryRecoveryHistory:
+    """Ask the recovery actor for its recorded actions. Answered by ``RecoveryHistoryReply``."""
+
+    request_id: str
+    since_time: float = 0.0
+    """Only actions at or after this time (epoch seconds)."""
+
+
+@attrs.frozen
+class RecoveryHistoryReply:
+    """Recovery's recorded actions (``Runtime.recovery_history``)."""
+
+    request_id: str
+    actions: tuple[RecoveryAction, ...]
+    """Oldest first, within the history's bound."""
+    counts_last_hour: dict[str, int]
+    """Actions of the last hour, counted by kind."""
+    ticks: int
+    """Recovery ticks run so far."""

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 import enum
 import math
+from collections.abc import Callable
+from typing import Any
 
 import attrs
 
@@ -32,10 +34,10 @@ class Health(enum.StrEnum):
     """No stream progress for ``effective_abort_after`` seconds: the turn should be aborted."""
 
 
-def _seconds(*, allow_zero: bool = False):
+def _seconds(*, allow_zero: bool = False) -> Callable[[object, attrs.Attribute[Any], float | None], None]:
     """An attrs validator: a finite number of seconds, positive (or zero when allowed)."""
 
-    def check(_instance: object, attribute: attrs.Attribute, value: float | None) -> None:
+    def check(_instance: object, attribute: attrs.Attribute[Any], value: float | None) -> None:
         if value is None:
             return
         low_ok = value >= 0 if allow_zero else value > 0
@@ -48,7 +50,7 @@ def _seconds(*, allow_zero: bool = False):
     return check
 
 
-def _at_least_one(_instance: object, attribute: attrs.Attribute, value: int) -> None:
+def _at_least_one(_instance: object, attribute: attrs.Attribute[Any], value: int) -> None:
     if isinstance(value, bool) or not isinstance(value, int) or value < 1:
         raise BadInputError(f"{attribute.name} must be an integer of at least 1, got {value!r}")
 

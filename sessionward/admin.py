@@ -20,8 +20,8 @@ from sessionward.client import Mailbox
 from sessionward.config import RuntimeConfig
 
 # DaemonUnreachableError is defined in errors.py (every public error is); imported from here too.
-from sessionward.errors import CoordinationError, DaemonUnreachableError, WrongStoreError
-from sessionward.runtime import Runtime
+from sessionward.errors import CoordinationError, DaemonUnreachableError, RuntimeClosedError, WrongStoreError
+from sessionward.session_client import SessionClient, forward
 from sessionward.system import admin_reachable, connect_system, reach_host
 
 DAEMON_FILE = "daemon.json"
@@ -76,8 +76,11 @@ class ActorsView:
     capabilities: dict[str, str]
 
 
-class AdminClient(Runtime):
+class AdminClient:
     """A client of a running daemon. Same calls as ``Runtime``; ``close()`` only detaches.
+
+    It holds a ``SessionClient`` (as ``Runtime`` does) rather than being a ``Runtime``: it
+    starts no system, owns no store and runs no lanes, so none of that is reachable here.
 
     Args:
         store: The daemon's store directory (its ``daemon.json`` gives the port and the
@@ -103,9 +106,7 @@ class AdminClient(Runtime):
             raise DaemonUnreachableError(f"no actor system answers on {host}:{port}")
         self.port = port
         self.config = RuntimeConfig()
-        self.base = "tcp"
         self._closed = False
-        self._roots = set()
         self._system = connect_system(port, host=host)
         self._directory = self._system.createActor(Directory, globalName=DIRECTORY_NAME)
         from sessionward.recovery.actor import RECOVERY_NAME, RecoveryActor
@@ -118,6 +119,30 @@ class AdminClient(Runtime):
             raise  # it answered, for another store: not an unreachable system
         except CoordinationError as exc:
             raise DaemonUnreachableError(str(exc)) from None
+        self._client = SessionClient(self._mailbox, self._directory, self._recovery, self.config, self._check_open)
+
+    submit = forward("submit")
+    asubmit = forward("asubmit")
+    abort = forward("abort")
+    cancel = forward("cancel")
+    unpark = forward("unpark")
+    new_transcript = forward("new_transcript")
+    bind = forward("bind")
+    session = forward("session")
+    sessions = forward("sessions")
+    sessions_page = forward("sessions_page")
+    status = forward("status")
+    recovery_history = forward("recovery_history")
+
+    def __enter__(self) -> AdminClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeClosedError("the client is closed")
 
     def close(self, timeout: float = 10.0) -> None:
         """Detach from the daemon (its actor system keeps running)."""

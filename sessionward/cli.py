@@ -1,5 +1,10 @@
 """The ``sessionward`` command: a thin shell over ``Runtime`` and ``AdminClient``.
 
+Over 400 lines (about 620), for now: it is parse and render only (every command's logic
+lives in ``Runtime``, ``AdminClient``, ``daemon_control``, ``doctor``), but one module holds
+twenty commands, their renderers and the parser. Splitting it by command group is left to
+the regrouping of ``sessionward/`` (issue 15, item 5), which moves the CLI into its folder.
+
 Exit codes are ``EXIT_CODES`` (printed in ``--help``): 0 ok (a turn completed), 1 not
 found or refused (``doctor``: a problem found), 2 usage or bad input, 3 cannot reach the
 actor system, 4 the turn failed, 5 the turn was cancelled, 6 no outcome in time.
@@ -12,8 +17,6 @@ import argparse
 import json
 import logging
 import os
-import signal
-import subprocess
 import sys
 import time
 from collections.abc import Sequence
@@ -72,113 +75,38 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def cmd_start(args) -> int:
-    from sessionward.admin import read_daemon_info
-    from sessionward.daemon import daemon_files
-    from sessionward.preflight import check_port, check_store_path
-    from sessionward.system import admin_reachable, reach_host
+    from sessionward.daemon_control import start_daemon
 
-    # Checked here as well as in the daemon, so that each problem is one line at once
-    # (raised as typed errors; main prints them).
-    store = check_store_path(args.store).resolve()
-    if args.port is not None:
-        check_port(args.port, args.bind)
-    store.mkdir(exist_ok=True)
-    _, record_name = daemon_files(args.member, args.join)
-    info = read_daemon_info(store, record_name)
-    if info is not None and _alive(info.pid):
+    # Bad paths, ports and a store in use are typed errors: main prints each as one line.
+    started = start_daemon(args.store, bind=args.bind, port=args.port, config=args.config, member=args.member,
+                           join=args.join, convention_period=args.convention_period, timeout=args.timeout)
+    info, store = started.info, started.store
+    if started.result == "already_running" and info is not None:
         print(f"sessionward: a daemon already runs on {store} (pid {info.pid}, port {info.port})",
               file=sys.stderr)
         return EXIT_NOT_FOUND
-    if not args.join:
-        _refuse_if_store_in_use(store)
-    command = [sys.executable, "-m", "sessionward.daemon", "--store", str(store), "--bind", args.bind]
-    if args.port:
-        command += ["--port", str(args.port)]
-    if args.config:
-        command += ["--config", str(Path(args.config).resolve())]
-    if args.member:
-        command += ["--member", args.member]
-    if args.join:
-        command += ["--join", args.join]
-    env = dict(os.environ)
-    if args.convention_period:
-        # Thespian reads these when it starts: how often members check in with the leader,
-        # and after how many missed check-ins a member is declared gone.
-        seconds = max(1, int(args.convention_period))
-        env["CONVENTION_REREGISTRATION_PERIOD"] = f"{seconds // 60}:{seconds % 60}"
-        env.setdefault("CONVENTION_REGISTRATION_MISS_MAX", "3")
-    if info is not None:  # a record left by a daemon that died
-        (store / record_name).unlink(missing_ok=True)
-    # Detached: a new session, no inherited stdout/stderr (Thespian's processes would hold a
-    # capturing parent's pipes open, and the parent would hang), logs in the store.
-    with open(store / "daemon.out", "ab") as out:
-        offset = out.tell()
-        proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=out,
-                                start_new_session=True, close_fds=True, cwd=store, env=env)
-    deadline = time.monotonic() + args.timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            print(_daemon_failure(store / "daemon.out", offset, proc.returncode), file=sys.stderr)
-            return EXIT_NOT_FOUND
-        info = read_daemon_info(store, record_name)
-        if info is not None and info.pid == proc.pid and admin_reachable(info.port, reach_host(info.bind)):
-            role = f", member {info.member} of {info.join}" if info.join else (
-                f", convention leader as {info.member}" if info.member != "local" else "")
-            print(f"sessionward: started pid {info.pid} on {info.bind}:{info.port}, store {store}{role}")
-            print(f"sessionward: log {info.log_file}")
-            return EXIT_OK
-        time.sleep(0.1)  # waiting on another process's file: no event to await
+    if started.result == "exited":
+        print(started.message, file=sys.stderr)
+        return EXIT_NOT_FOUND
+    if started.result == "started" and info is not None:
+        role = f", member {info.member} of {info.join}" if info.join else (
+            f", convention leader as {info.member}" if info.member != "local" else "")
+        print(f"sessionward: started pid {info.pid} on {info.bind}:{info.port}, store {store}{role}")
+        print(f"sessionward: log {info.log_file}")
+        return EXIT_OK
     print("sessionward: the daemon did not report ready in time; see daemon.out", file=sys.stderr)
     return EXIT_UNREACHABLE
 
 
-def _refuse_if_store_in_use(store: Path) -> None:
-    from sessionward.claim import read_record
-    from sessionward.errors import StoreInUseError
-    from sessionward.ownership import host_alive
-    from sessionward.processes import process_facts
-
-    record = read_record(store)
-    if record is not None and host_alive(record, process_facts(record.host_pid)):
-        raise StoreInUseError(f"store in use by pid {record.host_pid}")
-
-
-def _daemon_failure(out_file: Path, offset: int, code: int) -> str:
-    """One line for a daemon that exited at start: its own last line (the daemon prints
-    typed errors as one line), else the exit code."""
-    with open(out_file, "rb") as f:
-        f.seek(offset)
-        lines = [ln for ln in f.read().decode("utf-8", "replace").splitlines() if ln.strip()]
-    last = lines[-1].strip() if lines else ""
-    if last.startswith("sessionward: "):
-        return last
-    return f"sessionward: the daemon exited with code {code}" + (f": {last}" if last else "") + \
-        f" (see {out_file})"
-
-
 def cmd_stop(args) -> int:
-    from sessionward.admin import read_daemon_info
-    from sessionward.daemon import daemon_files
-    from sessionward.system import kill_all, process_group_members
+    from sessionward.daemon_control import stop_daemon
 
-    store = Path(args.store).resolve()
-    # ``--member`` names a joined member's daemon; without it, the store's own (leader) daemon.
-    info = read_daemon_info(store, daemon_files(args.member, "joined" if args.member else None)[1])
-    if info is None or not _alive(info.pid) or not _serves(store, info, member=bool(args.member)):
-        print(f"sessionward: no daemon runs on {store}", file=sys.stderr)
+    stopped = stop_daemon(args.store, member=args.member, timeout=args.timeout)
+    if stopped.info is None:
+        print(f"sessionward: no daemon runs on {stopped.store}", file=sys.stderr)
         return EXIT_UNREACHABLE
-    os.kill(info.pid, signal.SIGTERM)
-    deadline = time.monotonic() + args.timeout
-    while _alive(info.pid) and time.monotonic() < deadline:
-        time.sleep(0.1)  # waiting for another process to exit: no event to await
-    groups = set(info.process_groups) | {info.pid}
-    left = process_group_members(groups)
-    if left:
-        kill_all(sorted(left))
-    out = store / "daemon.out"  # the daemon's own stdout and stderr: kept only if it said something
-    if out.exists() and out.stat().st_size == 0 and not _alive(info.pid):
-        out.unlink()
-    print(f"sessionward: stopped pid {info.pid}" + (f" (ended {len(left)} leftover processes)" if left else ""))
+    left = stopped.leftovers
+    print(f"sessionward: stopped pid {stopped.info.pid}" + (f" (ended {left} leftover processes)" if left else ""))
     return EXIT_OK
 
 
@@ -565,21 +493,6 @@ def _age(t: float | None, now: float) -> str:
         return "-"
     seconds = max(0.0, now - t)
     return f"{seconds:.1f}s" if seconds < 120 else f"{seconds / 60:.1f}m"
-
-
-def _serves(store: Path, info, *, member: bool) -> bool:
-    """True if the daemon ``info`` names is the live host in ``store``'s record: a pid
-    left in an old ``daemon.json`` may belong to another process (or daemon) by now."""
-    if member:
-        return True  # a joined member records no store of its own; its daemon file names it
-    from sessionward.claim import read_record
-    from sessionward.ownership import host_alive
-    from sessionward.processes import process_facts
-
-    record = read_record(store)
-    return (record is not None and record.host_pid == info.pid
-            and (info.system_id is None or record.system_id == info.system_id)
-            and host_alive(record, process_facts(info.pid)))
 
 
 def _alive(pid: int) -> bool:

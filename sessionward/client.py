@@ -33,35 +33,19 @@ from sessionward.actors.messages import (
     StreamDelta,
     TurnAccepted,
 )
+from sessionward.error_kinds import error_for
 from sessionward.errors import SessionwardTimeoutError
 from sessionward.outcomes import OutcomeReason, TurnOutcome, TurnStatus
 
 log = logging.getLogger("sessionward.client")
-
-ERROR_KINDS: dict[str, type[errors.SessionwardError]] = {
-    "bad_input": errors.BadInputError,
-    "invalid_message": errors.InvalidMessageError,
-    "invalid_session_key": errors.InvalidSessionKeyError,
-    "path_escapes_store": errors.PathEscapesStoreError,
-    "corrupt_transcript": errors.CorruptTranscriptError,
-    "transcript_missing": errors.TranscriptMissingError,
-    "owned_elsewhere": errors.SessionOwnedElsewhereError,
-    "unavailable": errors.UnavailableError,
-    "parked": errors.SessionParkedError,
-    "unknown_message": errors.SessionwardError,
-    "internal_error": errors.SessionwardError,
-    "not_found": errors.SessionwardError,
-    "wrong_store": errors.WrongStoreError,
-}
-"""``ErrorReply.kind`` -> the exception ``Runtime`` raises for it."""
-
 
 def new_request_id() -> str:
     return uuid.uuid4().hex
 
 
 def error_from_reply(reply: ErrorReply) -> errors.SessionwardError:
-    return ERROR_KINDS.get(reply.kind, errors.SessionwardError)(reply.message)
+    """The exception for ``reply`` (the one table is ``sessionward.error_kinds``)."""
+    return error_for(reply.kind, reply.message)
 
 
 def outcome_error(outcome: TurnOutcome) -> errors.SessionwardError:

@@ -1,14 +1,49 @@
-"""Runtime configuration: one frozen record, passed to every actor."""
+"""Configuration records: the runtime's (passed to every actor) and the daemon's whole file.
+
+``DaemonConfig`` is the daemon's TOML file as one record: ``[runtime]`` (``RuntimeConfig``,
+with ``[runtime.recovery]`` and ``[runtime.queue]``), ``[provider]`` (``ProviderSpec``),
+``[[agents]]`` (``sessionward.lanes.config.AgentConfig``) and ``[cluster]``
+(``ClusterConfig``). ``sessionward.config_file`` reads files into these records through the
+one converter; every key is described in docs/operating.md. Times are float seconds here;
+in a file they take the one duration syntax (``sessionward.durations``).
+"""
 
 from __future__ import annotations
 
+import enum
 import os
+from typing import Any
 
 import attrs
 
+from sessionward.actors.placement import Strategy
+from sessionward.lanes.config import AgentConfig, config_warnings, unique_agent_ids
 from sessionward.lanes.queue_policy import QueuePolicy
+from sessionward.providers.base import ProviderSpec
 from sessionward.recovery.lease import check_timeouts
 from sessionward.transcript import Durability
+
+
+class ReplayPolicy(enum.StrEnum):
+    """What an owner does, after a crash, with an acknowledged turn that never finished."""
+
+    REQUEUE = "requeue"
+    """Run it once more (a turn's provider runs at most twice in all)."""
+    FAIL = "fail"
+    """End it ``failed`` with reason ``owner_lost``."""
+
+
+def _enum(cls: type[enum.StrEnum], name: str) -> Any:
+    # A converter, so a plain string from Python code still works (StrEnum members equal their
+    # values, so code comparing with "hash" or "requeue" reads the same), with the old message.
+    def convert(value: Any) -> Any:
+        try:
+            return cls(value)
+        except ValueError:
+            choices = " or ".join(repr(member.value) for member in cls)
+            raise ValueError(f"{name} must be {choices}") from None
+
+    return convert
 
 
 @attrs.frozen
@@ -63,10 +98,11 @@ class ClusterConfig:
     """This member's name, advertised as the ``sessionward.member`` capability."""
     join: str | None = None
     """``HOST:PORT`` of the convention leader; None on the leader (it holds the Directory)."""
-    placement: str = "hash"
+    placement: Strategy = attrs.field(default=Strategy.HASH, converter=_enum(Strategy, "placement"))
     """Where the Directory places new owners: ``hash`` (rendezvous) or ``least_loaded``."""
     pins: tuple[tuple[str, str], ...] = ()
-    """``(session key pattern, member)`` pairs: a matching session goes to that member."""
+    """``(session key pattern, member)`` pairs: a matching session goes to that member
+    (TOML: a table ``pins = {"agent:ops:*" = "m2"}``)."""
     heartbeat_every: float = 1.0
     """Seconds between the leader's heartbeats to each member (and the members' lease checks)."""
     member_timeout: float = 30.0
@@ -80,8 +116,6 @@ class ClusterConfig:
     before the leader gives its sessions to another."""
 
     def __attrs_post_init__(self) -> None:
-        if self.placement not in ("hash", "least_loaded"):
-            raise ValueError("placement must be 'hash' or 'least_loaded'")
         check_timeouts(self.heartbeat_every, self.lease_timeout, self.member_timeout)
 
 
@@ -100,7 +134,8 @@ class RuntimeConfig:
     """A worker forwards stream events at most this often (seconds) ..."""
     stream_batch_max: int = 256
     """... or when this many events are waiting."""
-    replay_policy: str = "requeue"
+    replay_policy: ReplayPolicy = attrs.field(default=ReplayPolicy.REQUEUE,
+                                              converter=_enum(ReplayPolicy, "replay_policy"))
     """After an owner crash, an acknowledged unfinished turn is re-queued once
     (``requeue``) or failed with ``owner_lost`` (``fail``)."""
     recovery: RecoveryConfig = RecoveryConfig()
@@ -115,7 +150,24 @@ class RuntimeConfig:
     ``transcript_missing`` rather than silently losing the session's history."""
 
     def __attrs_post_init__(self) -> None:
-        if self.replay_policy not in ("requeue", "fail"):
-            raise ValueError("replay_policy must be 'requeue' or 'fail'")
         if self.max_message_bytes <= 0 or self.idle_timeout <= 0:
             raise ValueError("max_message_bytes and idle_timeout must be positive")
+
+
+@attrs.frozen(kw_only=True)
+class DaemonConfig:
+    """The daemon's TOML file (``sessionward start --config FILE``); every part has a default."""
+
+    runtime: RuntimeConfig = RuntimeConfig()
+    """``[runtime]``: how owners behave."""
+    provider: ProviderSpec | None = None
+    """``[provider]``: ``factory = "module:callable"`` and its ``kwargs``; None: the CLI's default."""
+    agents: tuple[AgentConfig, ...] = attrs.field(default=(), validator=unique_agent_ids)
+    """``[[agents]]``: the agents whose heartbeat and cron lanes the daemon starts."""
+    cluster: ClusterConfig | None = None
+    """``[cluster]``: this daemon's place in a convention; None: a lone daemon."""
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """Warnings about valid but risky agent settings (``config_warnings``)."""
+        return tuple(w for agent in self.agents for w in config_warnings(agent))

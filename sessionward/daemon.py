@@ -20,93 +20,20 @@ import signal
 import sys
 import threading
 import time
-import tomllib
 from pathlib import Path
-from typing import Any
 
 import attrs
 
 from sessionward.admin import DAEMON_FILE, read_daemon_info
-from sessionward.config import ClusterConfig, RuntimeConfig
-from sessionward.converter import structure_config
-from sessionward.errors import BadInputError, SessionwardError
-from sessionward.errors import DaemonAlreadyRunningError as DaemonAlreadyRunningError  # defined in errors.py
+from sessionward.config import ClusterConfig
+from sessionward.config_file import load_daemon_config
+from sessionward.errors import DaemonAlreadyRunningError, SessionwardError
 from sessionward.files import write_atomically
 from sessionward.preflight import check_store_path
-from sessionward.providers.base import ProviderSpec
 
 log = logging.getLogger("sessionward.daemon")
 
 LOCK_FILE = "daemon.lock"
-
-
-@attrs.frozen
-class DaemonConfig:
-    """What a daemon's TOML file says (each part has its default without a file)."""
-
-    runtime: RuntimeConfig = RuntimeConfig()
-    provider: Any = None
-    agents: tuple = ()
-    warnings: tuple[str, ...] = ()
-    cluster: ClusterConfig | None = None
-
-
-def load_daemon_config(path: Path | None) -> DaemonConfig:
-    """The daemon's settings from a TOML file (defaults without one).
-
-    Sections: ``[runtime]`` (RuntimeConfig fields, ``[runtime.recovery]`` and
-    ``[runtime.queue]`` nested), ``[provider]`` (``factory = "module:callable"`` and
-    ``kwargs``), ``[[agents]]`` (see ``sessionward.lanes.config``), and ``[cluster]``
-    (``member``, ``join = "HOST:PORT"``, ``placement``, ``pins = {pattern = member}``, and the
-    partition timings ``heartbeat_every``, ``member_timeout``, ``lease_timeout`` in seconds).
-
-    Raises:
-        BadInputError: unknown keys, wrong types, or an unreadable file.
-    """
-    if path is None:
-        return DaemonConfig()
-    try:
-        data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise BadInputError(f"cannot read config {path}: {exc}") from None
-    unknown = set(data) - {"runtime", "provider", "agents", "cluster"}
-    if unknown:
-        raise BadInputError(f"unknown config sections: {sorted(unknown)}")
-    config = structure_config(data.get("runtime", {}))
-    provider = None
-    if "provider" in data:
-        section = data["provider"]
-        extra = set(section) - {"factory", "kwargs"}
-        if extra or "factory" not in section:
-            raise BadInputError("[provider] takes 'factory' (module:callable) and optional 'kwargs'")
-        provider = ProviderSpec(section["factory"], dict(section.get("kwargs", {})))
-    agents: tuple = ()
-    warnings: tuple[str, ...] = ()
-    if "agents" in data:
-        from sessionward.lanes.config import config_from_mapping
-
-        agents, warnings = config_from_mapping({"agents": data["agents"]})
-    cluster = None
-    if "cluster" in data:
-        section = dict(data["cluster"])
-        timings = {"heartbeat_every", "member_timeout", "lease_timeout"}
-        extra = set(section) - {"member", "join", "placement", "pins"} - timings
-        if extra:
-            raise BadInputError(f"unknown keys in [cluster]: {sorted(extra)}")
-        try:
-            cluster = ClusterConfig(member=str(section.get("member", "local")), join=section.get("join"),
-                                    placement=str(section.get("placement", "hash")),
-                                    pins=tuple(sorted(dict(section.get("pins", {})).items())),
-                                    **{k: _seconds(k, section[k]) for k in timings & set(section)})
-        except (TypeError, ValueError) as exc:
-            raise BadInputError(f"[cluster]: {exc}") from None
-    return DaemonConfig(config, provider, tuple(agents), tuple(warnings), cluster)
-
-
-def _seconds(key: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ValueError(f"{key} must be a number of seconds, got {value!r}")
-    return float(value)
 
 
 def daemon_files(member: str | None, join: str | None) -> tuple[str, str]:
@@ -139,8 +66,8 @@ def run(store: Path, *, port: int | None, bind: str, config_file: Path | None,
     except BlockingIOError:
         info = read_daemon_info(store, record_name)
         where = f" (pid {info.pid}, port {info.port})" if info else ""
-        print(f"sessionward: a daemon already runs on {store}{where}", file=sys.stderr)
-        return 1
+        lock.close()
+        raise DaemonAlreadyRunningError(f"a daemon already runs on {store}{where}") from None
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())
     signal.signal(signal.SIGINT, lambda *_: stop.set())

@@ -145,22 +145,25 @@ class NoMemberError(CoordinationError):
 
 
 class InvalidConfigError(BadInputError):
-    """An agent configuration is malformed; the message says where and why."""
+    """A configuration (file or record) is malformed; the message says where and why."""
 
 
 class UnknownConfigKeyError(InvalidConfigError):
     """A configuration table holds a key that no record has (usually a typo)."""
 
-    def __init__(self, key: str, where: str) -> None:
-        # Both values are the exception's args, so it pickles and unpickles unchanged.
-        super().__init__(key, where)
+    def __init__(self, key: str, where: str, source: str | None = None) -> None:
+        # Every value is one of the exception's args, so it pickles and unpickles unchanged.
+        super().__init__(key, where, source)
         self.key = key
         """The unknown key."""
         self.where = where
-        """The table that holds it, such as ``agents[0].heartbeat``."""
+        """The table that holds it, such as ``agents[0].heartbeat`` or ``runtime.recovery``."""
+        self.source = source
+        """The file it is in, or None for text or data given in code."""
 
     def __str__(self) -> str:
-        return f"unknown key {self.key!r} in {self.where}"
+        of = f" of {self.source}" if self.source is not None else ""
+        return f"unknown key {self.key!r} in {self.where}{of}"
 
 
 class InvalidCronExpressionError(InvalidConfigError):

@@ -77,3 +77,15 @@ def check_port(port: int, host: str = "127.0.0.1") -> int:
         except OSError as exc:
             raise PortInUseError(f"port {port} on {host or '0.0.0.0'} is in use ({exc.strerror})") from None
     return port
+
+
+def parse_host_port(text: str) -> tuple[str, int]:
+    """``("HOST", PORT)`` from ``"HOST:PORT"`` (a convention leader's address).
+
+    Raises:
+        ValueError: no host, or a port that is not a number.
+    """
+    host, _, port = text.rpartition(":")
+    if not host or not port.isdigit():
+        raise ValueError(f"expected HOST:PORT, got {text!r}")
+    return host, int(port)

@@ -65,7 +65,7 @@ def _exited(pid: int) -> bool:
     except (OSError, IndexError):
         pass
     try:
-        return psutil.Process(pid).status() == psutil.STATUS_ZOMBIE
+        return bool(psutil.Process(pid).status() == psutil.STATUS_ZOMBIE)
     except psutil.NoSuchProcess:
         return True
     except psutil.Error:

@@ -18,7 +18,7 @@ import os
 import threading
 import uuid
 import weakref
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -26,34 +26,20 @@ import attrs
 
 from sessionward.actors.directory import DIRECTORY_NAME, Directory
 from sessionward.actors.messages import (
-    AbortTurn,
-    BindSession,
-    CancelTurn,
-    CommandResult,
     ConfigureDirectory,
     DirectoryReady,
     ErrorReply,
-    OwnerState,
     QueryOwnerState,
-    QuerySessions,
-    QuerySystem,
-    SessionsPage,
-    StartNewTranscript,
-    SubmitTurn,
-    SystemStatus,
-    UnparkSession,
 )
 from sessionward.claim import claim_store, complete_claim, release_store
-from sessionward.client import Mailbox, TurnHandle, error_from_reply, new_request_id
+from sessionward.client import Mailbox, error_from_reply, new_request_id
 from sessionward.config import ClusterConfig, RuntimeConfig
 from sessionward.errors import CoordinationError, RuntimeClosedError, SessionwardTimeoutError
-from sessionward.keys import validate_session_key
 from sessionward.lanes.config import AgentConfig
-from sessionward.lanes.queue_policy import QueueMode
-from sessionward.lanes.routing import validate_lane_name
-from sessionward.preflight import check_port, check_store_path
+from sessionward.preflight import check_port, check_store_path, parse_host_port
 from sessionward.providers.base import Provider, ProviderSpec
 from sessionward.providers.scripted import ScriptedProvider
+from sessionward.session_client import SessionClient, forward
 from sessionward.store import SessionStore
 from sessionward.system import (
     children,
@@ -66,7 +52,6 @@ from sessionward.system import (
     reap,
     start_system,
 )
-from sessionward.validation import validate_text
 
 log = logging.getLogger("sessionward")
 
@@ -77,10 +62,6 @@ _live_runtimes: weakref.WeakSet[Runtime] = weakref.WeakSet()
 def _close_all() -> None:  # interpreter exit shuts every runtime down: no process left behind
     for rt in list(_live_runtimes):
         rt.close()
-
-
-def _owner_wait(timeout: float, config: RuntimeConfig) -> float:
-    return max(0.05, min(config.recovery.status_timeout, timeout / 2))
 
 
 def sessions_with_inboxes(store: SessionStore) -> list[str]:
@@ -97,13 +78,6 @@ def sessions_with_inboxes(store: SessionStore) -> list[str]:
         if name in names:
             keys.setdefault(name, key)
     return sorted(keys.values())
-
-
-def _host_port(text: str) -> tuple[str, int]:
-    host, _, port = text.rpartition(":")
-    if not host or not port.isdigit():
-        raise ValueError(f"expected HOST:PORT, got {text!r}")
-    return host, int(port)
 
 
 class Runtime:
@@ -194,7 +168,7 @@ class Runtime:
         if cluster is not None:
             capabilities = {"sessionward.member": cluster.member, "sessionward.store": self.store.locator}
             if cluster.join:
-                capabilities["Convention Address.IPv4"] = _host_port(cluster.join)
+                capabilities["Convention Address.IPv4"] = parse_host_port(cluster.join)
         self.system_id = uuid.uuid4().hex
         # A joined member shares its leader's store (shared storage): the leader holds it.
         joining = cluster is not None and bool(cluster.join)
@@ -217,8 +191,8 @@ class Runtime:
                 # A member hosts owners; the leader holds the Directory. Our calls go there,
                 # through an external handle on the leader (never shut down from here).
                 self._member_system = self._system
-                self._system = connect_system(_host_port(cluster.join)[1], host=_host_port(cluster.join)[0],
-                                              local=reach_host(bind))
+                leader_host, leader_port = parse_host_port(cluster.join)
+                self._system = connect_system(leader_port, host=leader_host, local=reach_host(bind))
                 self._directory = self._system.createActor(Directory, globalName=DIRECTORY_NAME)
                 from sessionward.recovery.actor import RECOVERY_NAME, RecoveryActor
 
@@ -237,6 +211,7 @@ class Runtime:
                 self._recovery = self._start_recovery(start_timeout) if config.recovery.enabled else None
             self._mailbox = Mailbox(self._system, self._directory, simple=(base == "simple"),
                                     accept_timeout=accept_timeout, system_id=None if joining else self.system_id)
+            self._client = SessionClient(self._mailbox, self._directory, self._recovery, config, self._check_open)
         except BaseException:
             if hasattr(self, "_system"):
                 self._shutdown_system()
@@ -285,137 +260,20 @@ class Runtime:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    # -- turns ---------------------------------------------------------------------------------
+    # -- turns, commands, queries (``SessionClient``) ----------------------------------------
 
-    def submit(
-        self,
-        session_key: str,
-        text: str,
-        *,
-        lane: str = "direct",
-        mode: QueueMode | str | None = None,
-        idempotency_key: str | None = None,
-        on_delta: Callable[[str], None] | None = None,
-    ) -> TurnHandle:
-        """Submit a turn; returns at once with a handle.
-
-        Raises:
-            InvalidSessionKeyError, InvalidLaneError, InvalidMessageError: bad input (a
-                malformed key or lane name, or empty, oversized or non-UTF-8 text);
-                nothing is sent.
-            RuntimeClosedError: the runtime is closed.
-        """
-        self._check_open()
-        validate_session_key(session_key)
-        validate_lane_name(lane)
-        text = validate_text(text, self.config.max_message_bytes)
-        mode_value = QueueMode(mode).value if mode is not None else None
-        handle = TurnHandle(new_request_id(), session_key, on_delta)
-        self._mailbox.track(handle)
-        self._mailbox.tell(self._directory, SubmitTurn(
-            handle.request_id, session_key, lane, text, mode_value, idempotency_key,
-            reply_to=self._mailbox.address, want_deltas=on_delta is not None,
-        ))
-        return handle
-
-    async def asubmit(self, session_key: str, text: str, **kwargs: Any) -> TurnHandle:
-        """``submit`` for asyncio: ``outcome = await (await rt.asubmit(...))``."""
-        return self.submit(session_key, text, **kwargs)
-
-    def abort(self, session_key: str, turn_id: str | None = None, *, timeout: float = 10.0) -> CommandResult:
-        """Abort the session's running turn (only ``turn_id`` if given). Its outcome: cancelled/aborted."""
-        validate_session_key(session_key)
-        return self._command(AbortTurn(new_request_id(), session_key, turn_id), timeout)
-
-    def cancel(self, session_key: str, turn_id: str, *, timeout: float = 10.0) -> CommandResult:
-        """Cancel a queued turn. Its outcome: cancelled/cancelled."""
-        validate_session_key(session_key)
-        return self._command(CancelTurn(new_request_id(), session_key, turn_id), timeout)
-
-    def unpark(self, session_key: str, *, timeout: float = 10.0) -> CommandResult:
-        """Start a parked session again (see ``SystemStatus.parked``).
-
-        The turns its lost owners left unfinished are failed with reason ``parked`` (their
-        submitters were told so when it was parked); none of them runs.
-        """
-        validate_session_key(session_key)
-        return self._command(UnparkSession(new_request_id(), session_key), timeout)
-
-
-    def new_transcript(self, session_key: str, *, timeout: float = 10.0) -> CommandResult:
-        """Let ``session_key``'s next turn start a new, empty transcript where its missing one was.
-
-        A transcript the index names is never replaced silently: while it is missing, its
-        turns fail with ``transcript_missing``. This is the explicit step that starts anew
-        (refused, ``ok=False``, when the key is unknown or its file exists).
-        """
-        validate_session_key(session_key)
-        return self._command(StartNewTranscript(new_request_id(), session_key), timeout)
-
-    def bind(self, session_key: str, target_key: str, *, timeout: float = 10.0) -> CommandResult:
-        """Make ``session_key`` share ``target_key``'s transcript (one file, one owner)."""
-        validate_session_key(session_key)
-        validate_session_key(target_key)
-        return self._command(BindSession(new_request_id(), session_key, target_key), timeout)
-
-    # -- queries -------------------------------------------------------------------------------
-
-    def session(self, session_key: str, *, history: bool = True, timeout: float = 10.0) -> OwnerState:
-        """A snapshot of the session's owner (state ``passive`` when no owner is live)."""
-        validate_session_key(session_key)
-        reply = self._ask(QueryOwnerState(new_request_id(), session_key, include_history=history), timeout)
-        if not isinstance(reply, OwnerState):
-            raise CoordinationError(f"unexpected reply {reply!r}")
-        return reply
-
-    def sessions(self, *, active_only: bool = False, lane: str | None = None, limit: int = 100,
-                 offset: int = 0, timeout: float = 10.0) -> list[OwnerState]:
-        """Snapshots of live sessions, sorted by key, paged."""
-        return list(self.sessions_page(active_only=active_only, lane=lane, limit=limit, offset=offset,
-                                       timeout=timeout).sessions)
-
-    def sessions_page(self, *, active_only: bool = False, lane: str | None = None, limit: int = 100,
-                      offset: int = 0, timeout: float = 10.0) -> SessionsPage:
-        # The Directory waits for slow owners at most half the caller's time, so a silent
-        # owner is listed as such instead of making the whole query time out.
-        reply = self._ask(QuerySessions(new_request_id(), active_only, lane, limit, offset,
-                                        timeout=_owner_wait(timeout, self.config)), timeout)
-        if not isinstance(reply, SessionsPage):
-            raise CoordinationError(f"unexpected reply {reply!r}")
-        return reply
-
-    def status(self, *, timeout: float = 10.0) -> SystemStatus:
-        reply = self._ask(QuerySystem(new_request_id(), timeout=_owner_wait(timeout, self.config)), timeout)
-        if not isinstance(reply, SystemStatus):
-            raise CoordinationError(f"unexpected reply {reply!r}")
-        return reply
-
-    def recovery_history(self, *, timeout: float = 10.0):
-        """Recovery's recorded actions (``RecoveryHistoryReply``)."""
-        from sessionward.recovery.actor import QueryRecoveryHistory
-
-        if self._recovery is None:
-            raise CoordinationError("recovery is disabled")
-        self._check_open()
-        reply = self._mailbox.ask(self._recovery, QueryRecoveryHistory(new_request_id()), timeout)
-        if reply is None:
-            raise SessionwardTimeoutError("recovery did not answer")
-        return reply
-
-    def _command(self, msg, timeout: float) -> CommandResult:
-        reply = self._ask(msg, timeout)
-        if not isinstance(reply, CommandResult):
-            raise CoordinationError(f"unexpected reply {reply!r}")
-        return reply
-
-    def _ask(self, msg, timeout: float):
-        self._check_open()
-        reply = self._mailbox.ask(self._directory, msg, timeout)
-        if reply is None:
-            raise SessionwardTimeoutError(f"no answer to {type(msg).__name__} within {timeout}s")
-        if isinstance(reply, ErrorReply):
-            raise error_from_reply(reply)
-        return reply
+    submit = forward("submit")
+    asubmit = forward("asubmit")
+    abort = forward("abort")
+    cancel = forward("cancel")
+    unpark = forward("unpark")
+    new_transcript = forward("new_transcript")
+    bind = forward("bind")
+    session = forward("session")
+    sessions = forward("sessions")
+    sessions_page = forward("sessions_page")
+    status = forward("status")
+    recovery_history = forward("recovery_history")
 
     def _check_open(self) -> None:
         if self._closed:
@@ -483,13 +341,9 @@ class Runtime:
             ValueError: the lanes of one of ``agents`` were already started.
             CoordinationError: a lane actor did not start.
         """
-        from sessionward.lanes.timers import (
-            ConfigureCronLane,
-            ConfigureHeartbeatLane,
-            CronLane,
-            HeartbeatLane,
-            cron_state_file,
-        )
+        from sessionward.lanes.cron_state import cron_state_file
+        from sessionward.lanes.timer_messages import ConfigureCronLane, ConfigureHeartbeatLane
+        from sessionward.lanes.timers import CronLane, HeartbeatLane
 
         self._check_open()
         # Set on first use, so __init__ is untouched: (agent_id, kind) -> lane actor address.
@@ -531,7 +385,7 @@ class Runtime:
         Raises:
             TimeoutError: a lane did not answer within ``timeout`` seconds.
         """
-        from sessionward.lanes.timers import QueryLaneStats
+        from sessionward.lanes.timer_messages import QueryLaneStats
 
         self._check_open()
         out = []

@@ -15,6 +15,10 @@ EXPECTED = {
     "InvalidPortError", "PortInUseError", "StoreInUseError", "StoreUnusableError", "WrongStoreError",
     # lane names, refused by the one grammar of issue 16
     "InvalidLaneError",
+    # every record Runtime returns, and the config model (issue 15)
+    "CommandResult", "OwnerState", "SessionsPage", "SystemStatus", "TurnRecord", "RecoveryAction",
+    "RecoveryHistoryReply", "HeartbeatLaneStats", "CronLaneStats", "CronJobStats",
+    "AgentConfig", "ClusterConfig", "DaemonConfig", "ReplayPolicy", "InvalidConfigError", "UnknownConfigKeyError",
 }
 
 
@@ -97,3 +101,30 @@ def test_errors_moved_to_the_errors_module_still_import_from_their_old_modules()
         errors.NoMemberError, errors.DaemonUnreachableError, errors.DaemonAlreadyRunningError,
         errors.InvalidConfigError, errors.InvalidCronExpressionError, errors.UnknownConfigKeyError,
         errors.InvalidLaneError, errors.UnroutableLaneError)
+
+
+def test_every_record_runtime_returns_is_exported_under_its_own_name(tmp_path):
+    from sessionward import AgentConfig, Runtime, ScriptedProvider
+    from sessionward.lanes.config import HeartbeatConfig
+
+    with Runtime(tmp_path / "store", provider=ScriptedProvider(reply="ok"), base="simple") as rt:
+        handle = rt.submit("agent:main:main", "hi")
+        returned = [handle, handle.result(timeout=30), rt.session("agent:main:main"), rt.sessions_page(),
+                    rt.status(), rt.abort("agent:main:main"), rt.recovery_history()]
+        returned += list(rt.session("agent:main:main").history)
+        returned += list(rt.recovery_history().actions)
+        rt.start_lanes([AgentConfig(agent_id="a", heartbeat=HeartbeatConfig(every=3600))])
+        returned += list(rt.lane_stats())
+    assert len(returned) >= 8
+    for record in returned:
+        name = type(record).__name__
+        assert name in sessionward.__all__ and getattr(sessionward, name) is type(record), name
+
+
+def test_the_admin_client_offers_the_runtime_calls_without_being_a_runtime():
+    from sessionward.admin import AdminClient
+    from sessionward.session_client import CALLS
+
+    assert not issubclass(AdminClient, sessionward.Runtime)
+    for name in CALLS:
+        assert getattr(AdminClient, name).__doc__ == getattr(sessionward.Runtime, name).__doc__, name

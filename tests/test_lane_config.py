@@ -9,6 +9,8 @@ from pathlib import Path
 import cattrs
 import pytest
 
+from sessionward.config_file import config_from_mapping, load_config
+from sessionward.durations import parse_duration
 from sessionward.errors import BadInputError
 from sessionward.lanes.config import (
     DEFAULT_HEARTBEAT_PROMPT,
@@ -20,10 +22,7 @@ from sessionward.lanes.config import (
     InvalidConfigError,
     InvalidCronExpressionError,
     UnknownConfigKeyError,
-    config_from_mapping,
     config_warnings,
-    load_config,
-    parse_duration,
 )
 from sessionward.lanes.queue_policy import DropPolicy, QueueMode, QueuePolicy
 

@@ -30,8 +30,8 @@ from examples.multilane_bot.summary import count_turns, reply_lost
 from examples.multilane_bot.terminal import run_terminal
 from examples.multilane_bot.traffic import start_timer_lanes
 from sessionward import RecoveryConfig, Runtime
+from sessionward.config_file import config_from_mapping
 from sessionward.errors import BadInputError
-from sessionward.lanes.config import config_from_mapping
 from sessionward.lanes.routing import route
 from sessionward.system import process_group_members
 

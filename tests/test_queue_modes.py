@@ -32,7 +32,7 @@ from sessionward.lanes.config import (
     HeartbeatConfig,
 )
 from sessionward.lanes.routing import route
-from sessionward.lanes.timers import QueryLaneStats, TickNow
+from sessionward.lanes.timer_messages import QueryLaneStats, TickNow
 
 MAIN = "agent:main:main"
 

@@ -20,13 +20,13 @@ from sessionward import ScriptedProvider
 from sessionward.client import new_request_id
 from sessionward.entries import assistant_text, is_turn_end
 from sessionward.lanes.config import AgentConfig, CronJobConfig, HeartbeatConfig
-from sessionward.lanes.timers import (
+from sessionward.lanes.cron_state import cron_state_file
+from sessionward.lanes.timer_messages import (
     ConfigureCronLane,
     CronLaneStats,
     HeartbeatLaneStats,
     QueryLaneStats,
     TickNow,
-    cron_state_file,
 )
 
 HOUR = 3600.0
@@ -260,7 +260,7 @@ def test_lane_messages_survive_a_pickle_round_trip_as_the_tcp_base_needs():
 
 
 def test_the_documented_toml_example_loads_and_starts_its_lanes(make_runtime):
-    from sessionward.lanes.config import load_config
+    from sessionward.config_file import load_config
 
     doc = (Path(__file__).parent.parent / "docs" / "lanes.md").read_text()
     toml_text = doc.split("```toml\n", 1)[1].split("```", 1)[0]

@@ -23,8 +23,9 @@ import cattrs
 
 from examples.multilane_bot.delivery import Delivery, TurnKind, TurnView
 from sessionward import Runtime, RuntimeConfig
+from sessionward.config_file import config_from_mapping
 from sessionward.errors import BadInputError, SessionwardError
-from sessionward.lanes.config import AgentConfig, ChannelConfig, config_from_mapping
+from sessionward.lanes.config import AgentConfig, ChannelConfig
 from sessionward.lanes.queue_policy import QueueMode
 from sessionward.lanes.routing import check_segment, lane_kind, route
 from sessionward.validation import validate_text
