@@ -100,6 +100,8 @@ def cmd_start(args) -> int:
         command += ["--member", args.member]
     if args.join:
         command += ["--join", args.join]
+    if args.allow:
+        command += ["--allow", args.allow]
     env = dict(os.environ)
     if args.convention_period:
         # Thespian reads these when it starts: how often members check in with the leader,
@@ -188,7 +190,8 @@ def cmd_stop(args) -> int:
 def _client(args):
     from sessionward.admin import AdminClient
 
-    return AdminClient(args.store if not args.port else None, port=args.port)
+    # With --port the record is not read; the store still gives the secret.
+    return AdminClient(args.store, port=args.port)
 
 
 def cmd_status(args) -> int:
@@ -616,8 +619,10 @@ def _parser() -> argparse.ArgumentParser:
     p = command("start", cmd_start, "Start the daemon: an actor system that owns the store's sessions.")
     p.add_argument("--config", help="a TOML file: [runtime], [provider], [[agents]] (see docs/operating.md)")
     p.add_argument("--bind", default="127.0.0.1",
-                   help="interface to listen on (default 127.0.0.1; anything wider exposes an "
-                        "unauthenticated pickle endpoint)")
+                   help="interface to listen on (default 127.0.0.1; every frame is authenticated "
+                        "with the store's secret, see docs/several-machines.md)")
+    p.add_argument("--allow", metavar="CIDR[,CIDR...]", default="",
+                   help="only peers in these networks may connect (loopback always may)")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the daemon (default 30)")
     p.add_argument("--member", help="this system's name in a convention of several systems")
     p.add_argument("--join", metavar="HOST:PORT",

@@ -52,6 +52,8 @@ from sessionward.lanes.config import AgentConfig
 from sessionward.lanes.queue_policy import QueueMode
 from sessionward.lanes.routing import validate_lane_name
 from sessionward.preflight import check_port, check_store_path
+from sessionward.frames import parse_allow_list
+from sessionward.secret import server_secret
 from sessionward.providers.base import Provider, ProviderSpec
 from sessionward.providers.scripted import ScriptedProvider
 from sessionward.store import SessionStore
@@ -129,6 +131,12 @@ class Runtime:
             owners, and this object's calls go to the leader's Directory.
         accept_timeout: A submit with no acknowledgement within this many seconds fails
             with ``UnavailableError`` (the Directory, or a convention's leader, is gone).
+        secret: Authenticates every TCP frame (``sessionward.secret``). Default: the
+            environment's (``SESSIONWARD_SECRET``, ``SESSIONWARD_SECRET_FILE``); else, with
+            ``cluster``, the store's ``.sessionward/secret`` (created if missing), shared
+            by every member; else a random one that only this system's processes hold.
+        allow: Networks (CIDRs) whose peers may connect to this system's sockets at all
+            (loopback and this host always may); default: any peer with the secret.
         openclaw_agent: Open ``store`` as an openclaw state directory and serve this
             agent's sessions (``<store>/agents/<agent>/sessions/``, openclaw's index and
             file names; see ``OpenclawSessionStore``). Default: a sessionward store.
@@ -166,6 +174,8 @@ class Runtime:
         openclaw_agent: str | None = None,
         cluster: ClusterConfig | None = None,
         accept_timeout: float | None = 120.0,
+        secret: bytes | None = None,
+        allow: tuple[str, ...] = (),
     ) -> None:
         store = check_store_path(store)  # one typed line for a bad path, before anything
         if base == "tcp" and port is not None:
@@ -204,8 +214,11 @@ class Runtime:
         self._roots: set[int] = set()
         self._member_system = None
         try:
+            if base == "tcp" and secret is None:
+                secret = server_secret(store, shared=cluster is not None)
             self._system = start_system(base, port=self.port, bind=bind, log_file=self.log_file,
-                                        capabilities=capabilities)
+                                        capabilities=capabilities, secret=secret,
+                                        allow=parse_allow_list(allow))
             # The process this system forked: every actor process of ours lives in the
             # process group it created (see ``system.process_group_members``), and nothing
             # else in this process is touched at shutdown.
@@ -216,7 +229,8 @@ class Runtime:
                 # A member hosts owners; the leader holds the Directory. Our calls go there,
                 # through an external handle on the leader (never shut down from here).
                 self._member_system = self._system
-                self._system = connect_system(_host_port(cluster.join)[1], host=_host_port(cluster.join)[0])
+                self._system = connect_system(_host_port(cluster.join)[1], host=_host_port(cluster.join)[0],
+                                              secret=secret)
                 self._directory = self._system.createActor(Directory, globalName=DIRECTORY_NAME)
                 from sessionward.recovery.actor import RECOVERY_NAME, RecoveryActor
 
