@@ -118,8 +118,8 @@ class Runtime:
             loopback port) or ``"simple"`` (everything in this process; for tests).
         config: Owner behaviour (durability, limits, queue policy, recovery thresholds).
         port: The actor system's admin port (default: a free one).
-        bind: The interface actor sockets listen on. Default 127.0.0.1. Anything wider
-            exposes an unauthenticated pickle endpoint: see the README.
+        bind: The interface actor sockets listen on. Default 127.0.0.1. Every frame is
+            authenticated with ``secret``; see docs/several-machines.md before binding wider.
         log_file: Where the actor system logs (default ``<store>/sessionward.log``; for an
             openclaw agent, ``agents/<agent>/sessionward/sessionward.log``).
         recovery: Start the recovery actor (thresholds from ``config.recovery``).
