@@ -33,8 +33,8 @@ from sessionward.errors import BadInputError, SessionwardError
 from sessionward.errors import DaemonAlreadyRunningError as DaemonAlreadyRunningError  # defined in errors.py
 from sessionward.files import write_atomically
 from sessionward.preflight import check_store_path
-from sessionward.secret import server_secret
 from sessionward.providers.base import ProviderSpec
+from sessionward.secret import server_secret
 
 log = logging.getLogger("sessionward.daemon")
 

@@ -47,15 +47,15 @@ from sessionward.claim import claim_store, complete_claim, release_store
 from sessionward.client import Mailbox, TurnHandle, error_from_reply, new_request_id
 from sessionward.config import ClusterConfig, RuntimeConfig
 from sessionward.errors import CoordinationError, RuntimeClosedError, SessionwardTimeoutError
+from sessionward.frames import parse_allow_list
 from sessionward.keys import validate_session_key
 from sessionward.lanes.config import AgentConfig
 from sessionward.lanes.queue_policy import QueueMode
 from sessionward.lanes.routing import validate_lane_name
 from sessionward.preflight import check_port, check_store_path
-from sessionward.frames import parse_allow_list
-from sessionward.secret import server_secret
 from sessionward.providers.base import Provider, ProviderSpec
 from sessionward.providers.scripted import ScriptedProvider
+from sessionward.secret import server_secret
 from sessionward.store import SessionStore
 from sessionward.system import (
     children,

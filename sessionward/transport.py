@@ -54,7 +54,7 @@ from contextlib import contextmanager
 
 import attrs
 from thespian.system.transport import ReceiveEnvelope, SendStatus
-from thespian.system.transport import TCPTransport as tcp_module
+from thespian.system.transport import TCPTransport as tcp_module  # noqa: N813 - the module, not the class
 from thespian.system.transport.streamBuffer import ReceiveBuffer, ackDataErrPacket, ackPacket, isControlMessage
 from thespian.system.transport.TCPTransport import (
     ExternalTransportCopy,
@@ -145,7 +145,7 @@ class _LogLine:
 class AuthenticatedTCPTransport(TCPTransport):
     """``TCPTransport`` whose frames are sealed with a shared secret (see the module doc)."""
 
-    def __init__(self, initType, *args) -> None:
+    def __init__(self, initType, *args) -> None:  # noqa: N803 - Thespian's names
         if isinstance(initType, (_AuthEndpoint, _AuthCopy)):
             self._auth = initType.auth
         else:
@@ -168,7 +168,7 @@ class AuthenticatedTCPTransport(TCPTransport):
     def serializer(self, intent):
         return self._frame((self.myAddress, intent.message))
 
-    def prepEndpoint(self, assignedLocalAddr, capabilities):
+    def prepEndpoint(self, assignedLocalAddr, capabilities):  # noqa: N803 - Thespian's names
         return _AuthEndpoint(self._auth, *super().prepEndpoint(assignedLocalAddr, capabilities).args)
 
     def external_transport_clone(self):
@@ -184,13 +184,13 @@ class AuthenticatedTCPTransport(TCPTransport):
         if not isinstance(sealed, Sealed):
             return frames.Rejected(frames.REASON_MALFORMED)
         if self._auth is None:
-            return pickle.loads(sealed.payload)  # noqa: S301 - no secret configured: upstream behaviour
+            return pickle.loads(sealed.payload)
         body = frames.open_sealed(self._auth.key, sealed.payload)
         if isinstance(body, frames.Rejected):
             return body
         if body == frames.PROBE:
             return body
-        return pickle.loads(body)  # noqa: S301 - authenticated by the shared secret
+        return pickle.loads(body)
 
     def _note(self, level: int, text: str, *args) -> None:
         suppressed = self._budget.take(time.monotonic())
@@ -206,7 +206,7 @@ class AuthenticatedTCPTransport(TCPTransport):
         peer = _peer(inc.socket)
         try:
             inc.socket.send(frames.on_wire(frames.REJECTED_NOTICE))
-        except Exception:  # noqa: BLE001,S110 - a courtesy; the socket is closed anyway
+        except Exception:
             pass
         inc.close()
         self._note(logging.WARNING, "rejected a frame from %s: %s; connection closed", peer, reason)
@@ -224,7 +224,7 @@ class AuthenticatedTCPTransport(TCPTransport):
                 del self._incomingSockets[fd]
                 self._reject(inc, frames.REASON_NOT_ALLOWED)
 
-    def _addedDataToIncoming(self, inc, skipFinish=False, has_exclusive_flag=False):
+    def _addedDataToIncoming(self, inc, skipFinish=False, has_exclusive_flag=False):  # noqa: N803
         if not inc.receivedAllData():
             # sessionward: refuse an announced size over the cap before buffering it.
             if inc.remainingSize() > frames.MAX_FRAME_BYTES:
@@ -252,13 +252,13 @@ class AuthenticatedTCPTransport(TCPTransport):
             return None
         try:
             if rdata is None or isControlMessage(rdata):
-                raise ValueError("expected a message, got %r" % (rdata,))
-            rEnv = ReceiveEnvelope(*rdata)
+                raise ValueError(f"expected a message, got {rdata!r}")
+            envelope = ReceiveEnvelope(*rdata)
         except Exception:
             thesplog("Bad authenticated frame: %r", rdata, level=logging.ERROR)
             try:
                 inc.socket.send(self._ack_err_frame)
-            except Exception:  # noqa: BLE001,S110 - courtesy, as upstream
+            except Exception:
                 pass
             inc.close()
             return None
@@ -270,7 +270,7 @@ class AuthenticatedTCPTransport(TCPTransport):
             else:
                 raise
         inc.fromAddress = rdata[0]
-        self._processReceivedEnvelope(rEnv, has_exclusive_flag=has_exclusive_flag)
+        self._processReceivedEnvelope(envelope, has_exclusive_flag=has_exclusive_flag)
         if extra and isinstance(inc, TCPIncomingPersistent):
             newinc = TCPIncomingPersistent(inc.fromAddress, inc.socket)
             try:
@@ -282,7 +282,7 @@ class AuthenticatedTCPTransport(TCPTransport):
             else:
                 return self._addedDataToIncoming(newinc, has_exclusive_flag=has_exclusive_flag)
         if not skipFinish:
-            self._finishIncoming(inc, rEnv.sender)
+            self._finishIncoming(inc, envelope.sender)
         return None
 
     def _check_XMIT_4_done(self, intent, rcv):
@@ -383,7 +383,7 @@ def probe(host: str, port: int, auth: TransportAuth, timeout: float = 5.0) -> st
     body = frames.open_sealed(auth.key, payload)
     if isinstance(body, frames.Rejected):
         return "unauthenticated" if body.reason == frames.REASON_NO_MAC else "rejected"
-    return "ok" if pickle.loads(body) == ackPacket else "rejected"  # noqa: S301 - authenticated
+    return "ok" if pickle.loads(body) == ackPacket else "rejected"
 
 
 __all__ = ["AuthenticatedTCPTransport", "TransportAuth", "authenticated", "install", "probe"]

@@ -118,7 +118,7 @@ def test_a_client_with_a_wrong_secret_gets_a_typed_error_and_the_daemon_logs_it(
 
 
 def test_after_install_thespians_receive_buffers_return_sealed_boxes_and_never_unpickle(tmp_path):
-    from thespian.system.transport import TCPTransport as tcp_module
+    from thespian.system.transport import TCPTransport as tcp_module  # noqa: N813
     from thespian.system.transport.streamBuffer import ReceiveBuffer
 
     sys.path.insert(0, str(ROGUE.parent))
@@ -148,7 +148,7 @@ UPSTREAM = {
 
 
 def test_the_thespian_code_the_transport_copies_is_the_code_it_was_written_against():
-    from thespian.system.transport import TCPTransport as tcp_module
+    from thespian.system.transport import TCPTransport as tcp_module  # noqa: N813
 
     for name, digest in UPSTREAM.items():
         cls, _, attr = name.partition(".")
