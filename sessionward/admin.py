@@ -21,6 +21,7 @@ from sessionward.config import RuntimeConfig
 
 # DaemonUnreachableError is defined in errors.py (every public error is); imported from here too.
 from sessionward.errors import CoordinationError, DaemonUnreachableError, RuntimeClosedError, WrongStoreError
+from sessionward.secret import client_secret
 from sessionward.session_client import SessionClient, forward
 from sessionward.system import admin_reachable, connect_system, reach_host
 
@@ -85,12 +86,17 @@ class AdminClient:
     Args:
         store: The daemon's store directory (its ``daemon.json`` gives the port and the
             system id every request then names: a system serving another store refuses
-            them), or None with ``port`` (no such check).
-        port: The daemon's admin port.
+            them, and its ``.sessionward/secret`` the secret), or None with ``port`` (no
+            such check; the secret then comes from ``SESSIONWARD_SECRET`` or
+            ``SESSIONWARD_SECRET_FILE``).
+        port: The daemon's admin port (with ``store`` too: this port, the store's secret).
         timeout: How long to wait for the system to answer.
 
     Raises:
         DaemonUnreachableError: nothing answers on the port.
+        WrongSecretError: the daemon holds another secret (or authenticates nothing).
+        MissingSecretError, InsecureSecretFileError: no secret found, or its file is
+            readable by others.
     """
 
     def __init__(self, store: str | os.PathLike[str] | None = None, *, port: int | None = None,
@@ -104,10 +110,11 @@ class AdminClient:
             port, system_id, host = info.port, info.system_id, reach_host(info.bind)
         if not admin_reachable(port, host):
             raise DaemonUnreachableError(f"no actor system answers on {host}:{port}")
+        secret = client_secret(store)
         self.port = port
         self.config = RuntimeConfig()
         self._closed = False
-        self._system = connect_system(port, host=host)
+        self._system = connect_system(port, secret=secret, host=host)
         self._directory = self._system.createActor(Directory, globalName=DIRECTORY_NAME)
         from sessionward.recovery.actor import RECOVERY_NAME, RecoveryActor
 

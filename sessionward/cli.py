@@ -79,7 +79,8 @@ def cmd_start(args) -> int:
 
     # Bad paths, ports and a store in use are typed errors: main prints each as one line.
     started = start_daemon(args.store, bind=args.bind, port=args.port, config=args.config, member=args.member,
-                           join=args.join, convention_period=args.convention_period, timeout=args.timeout)
+                           join=args.join, convention_period=args.convention_period, timeout=args.timeout,
+                           allow=args.allow)
     info, store = started.info, started.store
     if started.result == "already_running" and info is not None:
         print(f"sessionward: a daemon already runs on {store} (pid {info.pid}, port {info.port})",
@@ -116,7 +117,8 @@ def cmd_stop(args) -> int:
 def _client(args):
     from sessionward.admin import AdminClient
 
-    return AdminClient(args.store if not args.port else None, port=args.port)
+    # With --port the record is not read; the store still gives the secret.
+    return AdminClient(args.store, port=args.port)
 
 
 def cmd_status(args) -> int:
@@ -529,8 +531,10 @@ def _parser() -> argparse.ArgumentParser:
     p = command("start", cmd_start, "Start the daemon: an actor system that owns the store's sessions.")
     p.add_argument("--config", help="a TOML file: [runtime], [provider], [[agents]] (see docs/operating.md)")
     p.add_argument("--bind", default="127.0.0.1",
-                   help="interface to listen on (default 127.0.0.1; anything wider exposes an "
-                        "unauthenticated pickle endpoint)")
+                   help="interface to listen on (default 127.0.0.1; every frame is authenticated "
+                        "with the store's secret, see docs/several-machines.md)")
+    p.add_argument("--allow", metavar="CIDR[,CIDR...]", default="",
+                   help="only peers in these networks may connect (loopback always may)")
     p.add_argument("--timeout", type=float, default=30.0, help="seconds to wait for the daemon (default 30)")
     p.add_argument("--member", help="this system's name in a convention of several systems")
     p.add_argument("--join", metavar="HOST:PORT",

@@ -30,6 +30,7 @@ from sessionward.config_file import load_daemon_config
 from sessionward.errors import DaemonAlreadyRunningError, SessionwardError
 from sessionward.files import write_atomically
 from sessionward.preflight import check_store_path
+from sessionward.secret import server_secret
 
 log = logging.getLogger("sessionward.daemon")
 
@@ -49,7 +50,7 @@ def daemon_files(member: str | None, join: str | None) -> tuple[str, str]:
 
 
 def run(store: Path, *, port: int | None, bind: str, config_file: Path | None,
-        member: str | None = None, join: str | None = None) -> int:
+        member: str | None = None, join: str | None = None, allow: tuple[str, ...] = ()) -> int:
     """Run the daemon in this process until SIGTERM/SIGINT. Returns an exit code."""
     from sessionward.runtime import Runtime
 
@@ -76,8 +77,11 @@ def run(store: Path, *, port: int | None, bind: str, config_file: Path | None,
     if member or join or settings.cluster is not None:
         base = settings.cluster or ClusterConfig()
         cluster = attrs.evolve(base, member=member or base.member, join=join or base.join)
+    # The environment's secret, else the store's (created on first start, mode 0600): the
+    # CLI and AdminClient find it from the store path, members on the shared store too.
+    secret = server_secret(store, shared=True)
     rt = Runtime(store, provider, base="tcp", config=config, port=port, bind=bind, log_file=log_file,
-                 cluster=cluster)
+                 cluster=cluster, secret=secret, allow=allow)
     try:
         for warning in warnings:
             log.warning("%s", warning)
@@ -109,11 +113,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--config", type=Path)
     parser.add_argument("--member", help="this member's name in a convention")
     parser.add_argument("--join", help="HOST:PORT of the convention leader to join")
+    parser.add_argument("--allow", default="",
+                        help="comma-separated CIDRs whose peers may connect (loopback always may)")
     args = parser.parse_args(argv)
     try:
         store = check_store_path(args.store).resolve()
         return run(store, port=args.port, bind=args.bind, config_file=args.config,
-                   member=args.member, join=args.join)
+                   member=args.member, join=args.join,
+                   allow=tuple(a for a in args.allow.split(",") if a.strip()))
     except SessionwardError as exc:
         # One line (``sessionward start`` shows it): a port in use, a store in use, a bad path.
         print(f"sessionward: {exc}", file=sys.stderr)

@@ -50,7 +50,7 @@ class DaemonStop:
 
 def start_daemon(store_path: str | os.PathLike[str], *, bind: str, port: int | None = None,
                  config: str | None = None, member: str | None = None, join: str | None = None,
-                 convention_period: float | None = None, timeout: float = 30.0) -> DaemonStart:
+                 convention_period: float | None = None, timeout: float = 30.0, allow: str = "") -> DaemonStart:
     """Launch the store's daemon, detached, and wait up to ``timeout`` for it to be reachable.
 
     Raises:
@@ -76,6 +76,8 @@ def start_daemon(store_path: str | os.PathLike[str], *, bind: str, port: int | N
         command += ["--member", member]
     if join:
         command += ["--join", join]
+    if allow:
+        command += ["--allow", allow]
     env = dict(os.environ)
     if convention_period:
         # Thespian reads these when it starts: how often members check in with the leader,

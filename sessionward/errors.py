@@ -141,6 +141,24 @@ class NoMemberError(CoordinationError):
     """No live member can take a new owner."""
 
 
+# -- the shared secret (sessionward.secret, sessionward.transport) ---------------------
+
+
+class InsecureSecretFileError(BadInputError):
+    """The secret file can be read by its group or by others (it must be mode 0600 or
+    stricter), or it is not owned by this user. The message names the file and the fix."""
+
+
+class MissingSecretError(BadInputError):
+    """No secret was found for an actor system that needs one (the message lists where
+    sessionward looked), or the secret is empty or too short."""
+
+
+class WrongSecretError(CoordinationError):
+    """The actor system refused this process's frames: the two hold different secrets
+    (or the other side authenticates nothing). Nothing was sent to its actors."""
+
+
 # -- lanes and their configuration ------------------------------------------------------
 
 

@@ -35,10 +35,12 @@ from sessionward.claim import claim_store, complete_claim, release_store
 from sessionward.client import Mailbox, error_from_reply, new_request_id
 from sessionward.config import ClusterConfig, RuntimeConfig
 from sessionward.errors import CoordinationError, RuntimeClosedError, SessionwardTimeoutError
+from sessionward.frames import parse_allow_list
 from sessionward.lanes.config import AgentConfig
 from sessionward.preflight import check_port, check_store_path, parse_host_port
 from sessionward.providers.base import Provider, ProviderSpec
 from sessionward.providers.scripted import ScriptedProvider
+from sessionward.secret import server_secret
 from sessionward.session_client import SessionClient, forward
 from sessionward.store import SessionStore
 from sessionward.system import (
@@ -91,8 +93,8 @@ class Runtime:
             loopback port) or ``"simple"`` (everything in this process; for tests).
         config: Owner behaviour (durability, limits, queue policy, recovery thresholds).
         port: The actor system's admin port (default: a free one).
-        bind: The interface actor sockets listen on. Default 127.0.0.1. Anything wider
-            exposes an unauthenticated pickle endpoint: see the README.
+        bind: The interface actor sockets listen on. Default 127.0.0.1. Every frame is
+            authenticated with ``secret``; see docs/several-machines.md before binding wider.
         log_file: Where the actor system logs (default ``<store>/sessionward.log``; for an
             openclaw agent, ``agents/<agent>/sessionward/sessionward.log``).
         recovery: Start the recovery actor (thresholds from ``config.recovery``).
@@ -104,6 +106,12 @@ class Runtime:
             owners, and this object's calls go to the leader's Directory.
         accept_timeout: A submit with no acknowledgement within this many seconds fails
             with ``UnavailableError`` (the Directory, or a convention's leader, is gone).
+        secret: Authenticates every TCP frame (``sessionward.secret``). Default: the
+            environment's (``SESSIONWARD_SECRET``, ``SESSIONWARD_SECRET_FILE``); else, with
+            ``cluster``, the store's ``.sessionward/secret`` (created if missing), shared
+            by every member; else a random one that only this system's processes hold.
+        allow: Networks (CIDRs) whose peers may connect to this system's sockets at all
+            (loopback and this host always may); default: any peer with the secret.
         openclaw_agent: Open ``store`` as an openclaw state directory and serve this
             agent's sessions (``<store>/agents/<agent>/sessions/``, openclaw's index and
             file names; see ``OpenclawSessionStore``). Default: a sessionward store.
@@ -141,6 +149,8 @@ class Runtime:
         openclaw_agent: str | None = None,
         cluster: ClusterConfig | None = None,
         accept_timeout: float | None = 120.0,
+        secret: bytes | None = None,
+        allow: tuple[str, ...] = (),
     ) -> None:
         store = check_store_path(store)  # one typed line for a bad path, before anything
         if base == "tcp" and port is not None:
@@ -179,8 +189,11 @@ class Runtime:
         self._roots: set[int] = set()
         self._member_system = None
         try:
+            if base == "tcp" and secret is None:
+                secret = server_secret(store, shared=cluster is not None)
             self._system = start_system(base, port=self.port, bind=bind, log_file=self.log_file,
-                                        capabilities=capabilities)
+                                        capabilities=capabilities, secret=secret,
+                                        allow=parse_allow_list(allow))
             # The process this system forked: every actor process of ours lives in the
             # process group it created (see ``system.process_group_members``), and nothing
             # else in this process is touched at shutdown.
@@ -192,7 +205,8 @@ class Runtime:
                 # through an external handle on the leader (never shut down from here).
                 self._member_system = self._system
                 leader_host, leader_port = parse_host_port(cluster.join)
-                self._system = connect_system(leader_port, host=leader_host, local=reach_host(bind))
+                self._system = connect_system(leader_port, host=leader_host, local=reach_host(bind),
+                                              secret=secret)
                 self._directory = self._system.createActor(Directory, globalName=DIRECTORY_NAME)
                 from sessionward.recovery.actor import RECOVERY_NAME, RecoveryActor
 

@@ -12,6 +12,11 @@ choice to any process started another way. Binding wider is an explicit option
 
 It also works around a Thespian timer bug that could stall any actor's ``wakeupAfter``
 (see ``_remaining_never_zero_before_expiry``).
+
+Every frame is authenticated: ``install_thespian_workarounds`` makes multiprocTCPBase use
+``sessionward.transport.AuthenticatedTCPTransport``, and ``start_system``/``connect_system``
+hand the new system its secret (``sessionward.secret`` says where secrets come from). This
+module and ``sessionward.transport`` are the non-actor modules that import Thespian.
 """
 
 from __future__ import annotations
@@ -28,7 +33,11 @@ from thespian.actors import ActorSystem
 from thespian.system import timing
 from thespian.system.transport import IPBase
 
+from sessionward import transport
+from sessionward.errors import WrongSecretError
+from sessionward.frames import Network
 from sessionward.lifetime import starting_system
+from sessionward.secret import new_secret
 
 BIND_ENV = "SESSIONWARD_BIND"
 """The interface actor sockets bind to (default 127.0.0.1)."""
@@ -107,14 +116,15 @@ def _remaining_never_zero_before_expiry(self, forever=None):
 
 
 def install_thespian_workarounds() -> None:
-    """Install the bind wrapper, the timer fix and the raised transmit cap in this process
-    (idempotent).
+    """Install the bind wrapper, the timer fix, the raised transmit cap and the authenticated
+    transport in this process (idempotent).
 
     Called whenever a system starts or is joined, before any actor process is forked, so
     every actor inherits them; importing this module changes nothing in Thespian.
     """
     _bind_actors_to_chosen_interface()
     _unblock_transmits()
+    transport.install()
     if timing.ExpirationTimerView.remaining is not _remaining_never_zero_before_expiry:
         timing.ExpirationTimerView.remaining = _remaining_never_zero_before_expiry
 
@@ -177,10 +187,14 @@ def start_system(
     bind: str = "127.0.0.1",
     log_file: Path | None = None,
     capabilities: dict | None = None,
+    secret: bytes | None = None,
+    allow: tuple[Network, ...] = (),
 ) -> ActorSystem:
     """Start a private actor system: ``base`` is ``"tcp"`` or ``"simple"``.
 
     ``transientUnique=True``, so two runtimes in one process never share a system.
+    ``secret`` authenticates every TCP frame (default: a random one that only this system's
+    forked processes hold); ``allow`` limits which networks may connect (loopback always may).
     """
     if base == "simple":
         return ActorSystem("simpleSystemBase", transientUnique=True, logDefs=log_defs(log_file))
@@ -193,7 +207,8 @@ def start_system(
     caps = {"Admin Port": port or free_port(bind or "127.0.0.1")}
     caps.update(capabilities or {})
     # Every process of this system follows this one: when it dies, they end (lifetime.py).
-    with starting_system():
+    auth = transport.TransportAuth.from_secret(secret or new_secret(), allow)
+    with starting_system(), transport.authenticated(auth):
         return ActorSystem("multiprocTCPBase", caps, logDefs=log_defs(log_file), transientUnique=True)
 
 
@@ -308,7 +323,7 @@ def _signal(pid: int, sig: int) -> None:
         pass
 
 
-def connect_system(port: int, *, host: str = "127.0.0.1", local: str | None = None) -> ActorSystem:
+def connect_system(port: int, *, secret: bytes, host: str = "127.0.0.1", local: str | None = None) -> ActorSystem:
     """Attach to a running multiprocTCPBase system (a daemon's) as an external client.
 
     ``local`` is this process's own address (default ``host``): a member joining a leader
@@ -317,17 +332,31 @@ def connect_system(port: int, *, host: str = "127.0.0.1", local: str | None = No
 
     Never call ``shutdown()`` on the result: that would stop the daemon's system. Only
     drop it.
+
+    Raises:
+        WrongSecretError: the system refused a sealed probe (it holds another secret), or
+            it authenticates nothing. Checked first, so a wrong secret is a typed error
+            at once rather than a request that times out.
     """
     install_thespian_workarounds()
+    auth = transport.TransportAuth.from_secret(secret)
+    verdict = transport.probe(host, port, auth)
+    if verdict == "rejected":
+        raise WrongSecretError(f"the actor system on {host}:{port} refused our frames: it holds another"
+                               " secret (see docs/operating.md, 'The secret')")
+    if verdict == "unauthenticated":
+        raise WrongSecretError(f"the actor system on {host}:{port} does not authenticate frames"
+                               " (plain Thespian, or a sessionward without the secret): not attaching")
     local = local or host
     os.environ[BIND_ENV] = local
     os.environ["THESPIAN_BASE_IPADDR"] = local
-    return ActorSystem(
-        "multiprocTCPBase",
-        {"Admin Port": port, "Convention Address.IPv4": (host, port)},
-        logDefs=log_defs(None),
-        transientUnique=True,
-    )
+    with transport.authenticated(auth):
+        return ActorSystem(
+            "multiprocTCPBase",
+            {"Admin Port": port, "Convention Address.IPv4": (host, port)},
+            logDefs=log_defs(None),
+            transientUnique=True,
+        )
 
 
 def reach_host(bind: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
@@ -252,6 +253,8 @@ def test_a_request_that_names_another_store_is_refused(daemon, tmp_path):
     other = tmp_path / "other"
     other.mkdir()
     (other / "daemon.json").write_text(json.dumps({"pid": info.pid, "port": info.port, "systemId": "f" * 32}))
+    # A copied store carries the secret too (without it the request never gets that far).
+    shutil.copytree(_store / ".sessionward", other / ".sessionward")
     result = _cli("submit", "agent:main:main", "wrong", "--store", str(other))
     assert result.returncode == 1
     assert _one_line(result).startswith("sessionward: this actor system serves ")
@@ -393,4 +396,6 @@ def test_a_stopped_daemon_leaves_nothing_useless_in_its_store(tmp_path):
     assert _cli("submit", "agent:main:main", "hi", "--store", str(store)).returncode == 0
     assert _cli("stop", "--store", str(store)).returncode == 0
     assert not process_group_members(set(info.process_groups) | {info.pid})
-    assert sorted(p.name for p in store.iterdir()) == ["sessions", "sessions.json", "sessionward.log"]
+    # .sessionward/ holds the secret, kept so the next daemon and its clients share it
+    assert sorted(p.name for p in store.iterdir()) == [".sessionward", "sessions", "sessions.json", "sessionward.log"]
+    assert [p.name for p in (store / ".sessionward").iterdir()] == ["secret"]

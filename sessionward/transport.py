@@ -1,0 +1,389 @@
+"""Thespian's TCP transport with authenticated frames, an allow-list, and a cheaper poll.
+
+Thespian 4.0.1's ``TCPTransport`` unpickles every frame any peer sends. This subclass,
+installed by ``sessionward.system`` as the transport of ``multiprocTCPBase``, seals every
+frame it sends and opens every frame it receives with a shared secret
+(``sessionward.frames``): a frame whose HMAC does not verify is never unpickled; it is
+dropped, a rejection notice is sent back, the connection is closed, and one line is
+logged (peer address and reason), within a log budget so a flood cannot fill the disk.
+
+How it is wired into Thespian, and why it is safe when Thespian's code changes:
+
+- **Nothing in TCPTransport.py can unpickle.** ``install()`` replaces that module's
+  ``serializer`` global (its only deserializer, used by every ``ReceiveBuffer`` it builds:
+  incoming sockets, idle sockets, ACK buffers, trailing data) with one whose ``loads``
+  only wraps the bytes in a ``Sealed`` box. The two methods that consume received frames
+  (``_addedDataToIncoming`` for messages, ``_check_XMIT_4_done`` for ACKs and messages
+  that arrive while waiting for one) are overridden here to open the box: verify, then
+  ``pickle.loads``. Any other path, now or in a later Thespian, would see a ``Sealed``
+  object, fail, and execute nothing.
+- **Every frame sent is sealed**: messages (``serializer``), ACKs and data-error ACKs
+  (the module constants ``ackMsg``/``ackDataErrMsg`` are replaced by sealed copies in the
+  two overridden methods).
+- **The secret is per transport, not per process**: one client process may talk to
+  several systems (an embedded runtime and a daemon). The first transport of a system
+  is built in ``ActorSystem(...)``, inside ``system.authenticated(auth)``, which hands it
+  the ``TransportAuth``; every endpoint it prepares for the admin, the logger and each
+  actor (``prepEndpoint``) and every clone (``external_transport_clone``) carries it, so
+  forked actor processes inherit it without any environment variable or argument.
+- **Without an ``auth``** (a plain ``ActorSystem("multiprocTCPBase")`` in a process where
+  sessionward installed this), frames are plain pickles, as upstream: sessionward's own
+  systems always pass one.
+
+It also swaps the ``selectors`` module seen by TCPTransport.py for one whose
+``DefaultSelector`` is ``PollSelector`` (issue 17 item 2, docs/thespian-repro/README.md):
+the loop builds a new selector on every pass, which with epoll costs
+``epoll_create1`` + one ``epoll_ctl`` per socket + ``close`` each time; poll keeps the
+registrations in user space and makes one ``poll`` call.
+
+The two overridden methods copy Thespian 4.0.1's bodies with the changes marked
+``# sessionward:``; ``tests/test_transport.py`` pins the upstream source they copy, so a
+Thespian upgrade that changes them fails a test instead of passing silently.
+"""
+
+from __future__ import annotations
+
+import logging
+import pickle
+import selectors
+import socket
+import threading
+import time
+import types
+from contextlib import contextmanager
+
+import attrs
+from thespian.system.transport import ReceiveEnvelope, SendStatus
+from thespian.system.transport import TCPTransport as tcp_module  # noqa: N813 - the module, not the class
+from thespian.system.transport.streamBuffer import ReceiveBuffer, ackDataErrPacket, ackPacket, isControlMessage
+from thespian.system.transport.TCPTransport import (
+    ExternalTransportCopy,
+    TCPEndpoint,
+    TCPIncomingPersistent,
+    TCPTransport,
+)
+from thespian.system.utilis import thesplog
+
+from sessionward import frames
+from sessionward.log_budget import LogBudget
+
+LOGGER = "sessionward.transport"
+
+
+@attrs.frozen
+class TransportAuth:
+    """What a transport authenticates with. ``repr`` never shows the key."""
+
+    key: bytes = attrs.field(repr=False)
+    """The HMAC key (``frames.frame_key(secret)``)."""
+    allow: tuple[frames.Network, ...] = ()
+    """Networks that may connect (empty: any; loopback always may)."""
+
+    @classmethod
+    def from_secret(cls, secret: bytes, allow: tuple[frames.Network, ...] = ()) -> TransportAuth:
+        return cls(frames.frame_key(secret), allow)
+
+
+class Sealed:
+    """Received frame bytes, not yet verified. What TCPTransport.py's ``serializer.loads``
+    returns once ``install()`` ran: a box that code which does not know the key can only
+    drop."""
+
+    __slots__ = ("payload",)
+
+    def __init__(self, payload: bytes) -> None:
+        self.payload = bytes(payload)
+
+
+_boxing_serializer = types.SimpleNamespace(dumps=pickle.dumps, loads=Sealed)
+_poll_selectors = types.SimpleNamespace(DefaultSelector=selectors.PollSelector,
+                                        EVENT_READ=selectors.EVENT_READ, EVENT_WRITE=selectors.EVENT_WRITE)
+
+_configuring = threading.local()
+_construct_lock = threading.Lock()
+
+
+@contextmanager
+def authenticated(auth: TransportAuth | None):
+    """Within this block, a new actor system (or attachment) built in this thread uses ``auth``."""
+    with _construct_lock:
+        _configuring.auth = auth
+        try:
+            yield
+        finally:
+            _configuring.auth = None
+
+
+class _AuthEndpoint(TCPEndpoint):
+    """Thespian's endpoint for a new admin, logger or actor process, plus our auth."""
+
+    def __init__(self, auth: TransportAuth | None, *args) -> None:
+        super().__init__(*args)
+        self.auth = auth
+
+
+class _AuthCopy(ExternalTransportCopy):
+    def __init__(self, auth: TransportAuth | None) -> None:
+        self.auth = auth
+
+
+class _LogLine:
+    """Queued as a finished transmit so that its line is logged outside the transport's
+    exclusive section: Thespian's log forwarding sends a message, and a send started
+    inside that section stays queued until some later transmit completes."""
+
+    def __init__(self, level: int, text: str, *args) -> None:
+        self.level, self.text, self.args = level, text, args
+
+    def tx_done(self, _status) -> None:
+        # Looked up now, not at import: Thespian replaces the logging manager in every
+        # admin and actor process (to forward records to its logger process), and a
+        # logger made before that would still write to the host's handlers.
+        logging.getLogger(LOGGER).log(self.level, self.text, *self.args)
+
+
+class AuthenticatedTCPTransport(TCPTransport):
+    """``TCPTransport`` whose frames are sealed with a shared secret (see the module doc)."""
+
+    def __init__(self, initType, *args) -> None:  # noqa: N803 - Thespian's names
+        if isinstance(initType, (_AuthEndpoint, _AuthCopy)):
+            self._auth = initType.auth
+        else:
+            self._auth = getattr(_configuring, "auth", None)
+        self._budget = LogBudget()
+        if self._auth is not None:
+            self._ack_frame = self._frame(ackPacket)
+            self._ack_err_frame = self._frame(ackDataErrPacket)
+        else:
+            self._ack_frame, self._ack_err_frame = tcp_module.ackMsg, tcp_module.ackDataErrMsg
+        super().__init__(initType, *args)
+        self._own_hosts = {self.myAddress.addressDetails.connectArgs[0][0]}
+
+    # -- sending -------------------------------------------------------------------------
+
+    def _frame(self, obj) -> bytes:
+        body = pickle.dumps(obj)
+        return frames.on_wire(frames.seal(self._auth.key, body) if self._auth is not None else body)
+
+    def serializer(self, intent):
+        return self._frame((self.myAddress, intent.message))
+
+    def prepEndpoint(self, assignedLocalAddr, capabilities):  # noqa: N803 - Thespian's names
+        return _AuthEndpoint(self._auth, *super().prepEndpoint(assignedLocalAddr, capabilities).args)
+
+    def external_transport_clone(self):
+        from thespian.system.transport.IPBase import RoutedTCPv4ActorAddress
+
+        return type(self)(_AuthCopy(self._auth), self._adminAddr, self.txOnly,
+                          isinstance(self.myAddress.addressDetails, RoutedTCPv4ActorAddress))
+
+    # -- receiving -----------------------------------------------------------------------
+
+    def _open(self, sealed) -> object:
+        """The unpickled content of a received frame, or a ``frames.Rejected``."""
+        if not isinstance(sealed, Sealed):
+            return frames.Rejected(frames.REASON_MALFORMED)
+        if self._auth is None:
+            return pickle.loads(sealed.payload)
+        body = frames.open_sealed(self._auth.key, sealed.payload)
+        if isinstance(body, frames.Rejected):
+            return body
+        if body == frames.PROBE:
+            return body
+        return pickle.loads(body)
+
+    def _note(self, level: int, text: str, *args) -> None:
+        suppressed = self._budget.take(time.monotonic())
+        if suppressed is None:
+            return
+        if suppressed:
+            text += " (%d similar lines suppressed)"
+            args = (*args, suppressed)
+        self._finished_intents.append((_LogLine(level, text, *args), None))
+
+    def _reject(self, inc, reason: str):
+        """Drop a connection whose frame failed the check; log it within the budget."""
+        peer = _peer(inc.socket)
+        try:
+            inc.socket.send(frames.on_wire(frames.REJECTED_NOTICE))
+        except Exception:
+            pass
+        inc.close()
+        self._note(logging.WARNING, "rejected a frame from %s: %s; connection closed", peer, reason)
+        return None
+
+    def _acceptNewIncoming(self):
+        before = set(self._incomingSockets)
+        super()._acceptNewIncoming()
+        if self._auth is None or not self._auth.allow:
+            return
+        for fd in set(self._incomingSockets) - before:
+            inc = self._incomingSockets[fd]
+            host = _peer(inc.socket).rpartition(":")[0]
+            if not frames.peer_allowed(host, self._auth.allow, self._own_hosts):
+                del self._incomingSockets[fd]
+                self._reject(inc, frames.REASON_NOT_ALLOWED)
+
+    def _addedDataToIncoming(self, inc, skipFinish=False, has_exclusive_flag=False):  # noqa: N803
+        if not inc.receivedAllData():
+            # sessionward: refuse an announced size over the cap before buffering it.
+            if inc.remainingSize() > frames.MAX_FRAME_BYTES:
+                return self._reject(inc, frames.REASON_TOO_LARGE)
+            return inc
+        # sessionward: verify, then unpickle (upstream unpickled in ``inc.data``).
+        completed = inc.data
+        if completed is None:
+            return self._reject(inc, frames.REASON_MALFORMED)
+        sealed, extra = completed
+        try:
+            rdata = self._open(sealed)
+        except Exception:  # an authenticated peer sent something this side cannot unpickle
+            rdata = None
+            thesplog("Error deserializing an authenticated frame; closing", level=logging.ERROR, exc_info=True)
+        if isinstance(rdata, frames.Rejected):
+            return self._reject(inc, rdata.reason)
+        if rdata == frames.PROBE:
+            # sessionward: a client checking the secret before it attaches.
+            try:
+                inc.socket.send(self._ack_frame)
+            except OSError:
+                pass
+            inc.close()
+            return None
+        try:
+            if rdata is None or isControlMessage(rdata):
+                raise ValueError(f"expected a message, got {rdata!r}")
+            envelope = ReceiveEnvelope(*rdata)
+        except Exception:
+            thesplog("Bad authenticated frame: %r", rdata, level=logging.ERROR)
+            try:
+                inc.socket.send(self._ack_err_frame)
+            except Exception:
+                pass
+            inc.close()
+            return None
+        try:
+            inc.socket.send(self._ack_frame)
+        except OSError as err:
+            if tcp_module.err_send_connreset(err):
+                thesplog("Remote %s closed socket before ACK could be sent", inc.socket, level=logging.WARNING)
+            else:
+                raise
+        inc.fromAddress = rdata[0]
+        self._processReceivedEnvelope(envelope, has_exclusive_flag=has_exclusive_flag)
+        if extra and isinstance(inc, TCPIncomingPersistent):
+            newinc = TCPIncomingPersistent(inc.fromAddress, inc.socket)
+            try:
+                # sessionward: upstream adds ``rdata`` (the decoded tuple) here, which always
+                # fails, so a second frame in the same read was dropped; it is ``extra``.
+                newinc.addData(extra)
+            except Exception:
+                thesplog("discarding bad incoming trailing data")
+            else:
+                return self._addedDataToIncoming(newinc, has_exclusive_flag=has_exclusive_flag)
+        if not skipFinish:
+            self._finishIncoming(inc, envelope.sender)
+        return None
+
+    def _check_XMIT_4_done(self, intent, rcv):
+        intent.ackbuf.addMore(rcv)
+        if not intent.ackbuf.isDone():
+            if intent.ackbuf.remainingAmount() > frames.MAX_FRAME_BYTES:  # sessionward: the cap
+                intent.result = SendStatus.BadPacket
+                intent.stage = self._XMITStepFinishCleanup
+                return self._nextTransmitStep(intent)
+            return True
+        compl = intent.ackbuf.completed()
+        if not compl:
+            intent.backoffPause(True)
+            intent.stage = self._XMITStepRetry
+            return self._nextTransmitStep(intent)
+        sealed, intent.extraRead = compl
+        # sessionward: verify before anything is unpickled; a refusal or a frame that fails
+        # the check ends this transmit as BadPacket (retrying cannot fix a secret).
+        if isinstance(sealed, Sealed) and sealed.payload == frames.REJECTED_NOTICE:
+            intent.extraRead = ""
+            self._note(logging.ERROR, "%s refused our frame: it holds another secret", intent.targetAddr)
+            intent.result = SendStatus.BadPacket
+            intent.stage = self._XMITStepFinishCleanup
+            return self._nextTransmitStep(intent)
+        try:
+            ackmsg = self._open(sealed)
+        except Exception:
+            ackmsg = frames.Rejected(frames.REASON_MALFORMED)
+        if isinstance(ackmsg, frames.Rejected):
+            intent.extraRead = ""
+            self._note(logging.WARNING, "rejected a reply from %s: %s", intent.targetAddr, ackmsg.reason)
+            intent.result = SendStatus.BadPacket
+            intent.stage = self._XMITStepFinishCleanup
+            return self._nextTransmitStep(intent)
+        if isControlMessage(ackmsg):
+            intent.result = SendStatus.Sent if ackmsg == ackPacket else SendStatus.BadPacket
+            intent.stage = self._XMITStepFinishCleanup
+            return self._nextTransmitStep(intent)
+        # A message from the remote while we waited for our ACK: processed as incoming
+        # (``_addedDataToIncoming`` opens it again from the same buffer).
+        intent.ackbuf.removeExtra()
+        if self._addedDataToIncoming(TCPIncomingPersistent(intent.targetAddr, intent.socket, intent.ackbuf), True):
+            thesplog("<<< Should never happen: not full receive while waiting for ACK. Aborting socket.",
+                     level=logging.CRITICAL)
+            intent.ackbuf = ReceiveBuffer(tcp_module.serializer.loads)
+            intent.backoffPause(True)
+            intent.stage = self._XMITStepRetry
+            return self._nextTransmitStep(intent)
+        intent.ackbuf = ReceiveBuffer(tcp_module.serializer.loads)
+        nxtrcv = intent.extraRead
+        intent.extraRead = ""
+        return self._check_XMIT_4_done(intent, nxtrcv)
+
+
+def _peer(sock) -> str:
+    try:
+        host, port = sock.getpeername()[:2]
+        return f"{host}:{port}"
+    except (OSError, AttributeError, ValueError):
+        return "unknown peer"
+
+
+def install() -> None:
+    """Make multiprocTCPBase use this transport, box TCPTransport.py's deserializer, and give
+    its loop the poll selector (idempotent; forked actor processes inherit all three)."""
+    from thespian.system import multiprocTCPBase
+
+    multiprocTCPBase.ActorSystemBase.transportType = AuthenticatedTCPTransport
+    tcp_module.serializer = _boxing_serializer
+    tcp_module.selectors = _poll_selectors
+
+
+def probe(host: str, port: int, auth: TransportAuth, timeout: float = 5.0) -> str:
+    """Ask the system at ``host:port`` whether it holds our secret, before attaching.
+
+    Returns ``"ok"`` (it answered our sealed probe with an ACK sealed by the same secret),
+    ``"rejected"`` (it refused the probe: another secret), ``"unauthenticated"`` (it
+    answered with a plain Thespian frame: it authenticates nothing) or ``"no answer"``.
+    Never unpickles what it receives.
+    """
+    try:
+        with socket.create_connection((host, port), timeout=timeout) as sock:
+            sock.sendall(frames.on_wire(frames.seal(auth.key, frames.PROBE)))
+            data = b""
+            while True:
+                framed = frames.split_wire(data)
+                if framed is not None:
+                    break
+                chunk = sock.recv(4096)
+                if not chunk:
+                    return "no answer"
+                data += chunk
+    except OSError:
+        return "no answer"
+    payload = framed[0]
+    if payload == frames.REJECTED_NOTICE:
+        return "rejected"
+    body = frames.open_sealed(auth.key, payload)
+    if isinstance(body, frames.Rejected):
+        return "unauthenticated" if body.reason == frames.REASON_NO_MAC else "rejected"
+    return "ok" if pickle.loads(body) == ackPacket else "rejected"
+
+
+__all__ = ["AuthenticatedTCPTransport", "TransportAuth", "authenticated", "install", "probe"]
