@@ -29,6 +29,7 @@ import attrs
 from thespian.actors import ActorExitRequest, PoisonMessage, WakeupMessage
 
 from sessionward import clock
+from sessionward.actors import directory_timers as T
 from sessionward.actors.base import GuardedActor
 from sessionward.actors.directory_admin import AdminRequests
 from sessionward.actors.directory_answers import no_owner, parked_answer, passive_state
@@ -105,7 +106,7 @@ class Directory(OwnerLifecycle, AdminRequests, GuardedActor):
             self.notifyOnSystemRegistrationChanges(True)
             self._watch = self.createActor(MemberWatch)
         self.send(sender, DirectoryReady(msg.request_id, os.getpid()))
-        self.wakeupAfter(PROCESS_CHECK_EVERY, payload="processes")
+        self.wakeupAfter(PROCESS_CHECK_EVERY, payload=T.CheckProcesses())
 
     def receiveMsg_ForStore(self, msg: ForStore, sender) -> None:
         # One store, one actor system: a request meant for another store's system (a
@@ -231,7 +232,7 @@ class Directory(OwnerLifecycle, AdminRequests, GuardedActor):
 
     def _arm_flush(self) -> None:
         if self._index.flush_due():
-            self.wakeupAfter(self._config.index_flush_after, payload="flush")
+            self.wakeupAfter(self._config.index_flush_after, payload=T.FlushIndex())
 
     def _flush_index(self) -> None:
         if self._index is None:
@@ -244,20 +245,20 @@ class Directory(OwnerLifecycle, AdminRequests, GuardedActor):
 
     def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender) -> None:
         payload = msg.payload
-        if payload == "processes":
-            self.wakeupAfter(PROCESS_CHECK_EVERY, payload="processes")
+        if isinstance(payload, T.CheckProcesses):
+            self.wakeupAfter(PROCESS_CHECK_EVERY, payload=T.CheckProcesses())
             self._check_processes()
-        elif payload == "flush":
+        elif isinstance(payload, T.FlushIndex):
             self._index.flush_timer_fired()
             self._flush_index()
-        elif isinstance(payload, tuple) and payload[0] == "gather":
-            self._finish_gather(payload[1])
-        elif isinstance(payload, tuple) and payload[0] == "restart":
-            slot = self._slots.get(payload[1])
+        elif isinstance(payload, T.GatherDue):
+            self._finish_gather(payload.gather_id)
+        elif isinstance(payload, T.RestartDue):
+            slot = self._slots.get(payload.path)
             if slot is not None and slot.state == SlotState.BACKOFF:
                 self._restart(slot)
-        elif isinstance(payload, tuple) and payload[0] == "rehome":
-            waiting = self._members.waiting.pop(payload[1], None)
+        elif isinstance(payload, T.RehomeRetry):
+            waiting = self._members.waiting.pop(payload.path, None)
             if waiting is not None and waiting.path not in self._slots:
                 again = self._restart(waiting, forward_again=False)
                 again.rehome_started, again.lost_owner = waiting.rehome_started, waiting.lost_owner

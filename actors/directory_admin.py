@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 
 from sessionward import clock
+from sessionward.actors.directory_timers import GatherDue
 from sessionward.actors.gathers import GatherKind, package_versions, sessions_page
 from sessionward.actors.messages import (
     BindSession,
@@ -143,7 +144,7 @@ class AdminRequests:
                 self.send(slot.address, QueryOwnerState(gather_id, slot.session_key, reply_to=self.myAddress))
         if live:
             timeout = getattr(request, "timeout", None) or self._config.recovery.status_timeout
-            self.wakeupAfter(timeout, payload=("gather", gather_id))
+            self.wakeupAfter(timeout, payload=GatherDue(gather_id))
         else:
             self._finish_gather(gather_id)
 

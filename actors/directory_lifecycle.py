@@ -21,6 +21,7 @@ from sessionward.actors.directory_answers import (
     parked_answer,
     unfinished_turns_parked,
 )
+from sessionward.actors.directory_timers import RehomeRetry, RestartDue
 from sessionward.actors.lease_keeper import start_keeper
 from sessionward.actors.member_watch import MemberGone, UnwatchMember, WatchMember
 from sessionward.actors.membership import REHOME_RETRY_AFTER, admin_host_port
@@ -90,7 +91,7 @@ class OwnerLifecycle:
             # until its lock is free we hold everything and try again.
             if slot.lost_owner is not None:
                 self.send(slot.lost_owner, PassivateOwner(msg.path))  # released at once if idle
-            self.wakeupAfter(REHOME_RETRY_AFTER, payload=("rehome", msg.path))
+            self.wakeupAfter(REHOME_RETRY_AFTER, payload=RehomeRetry(msg.path))
             return
         detail = msg.message
         if msg.kind == "transcript_missing":
@@ -164,7 +165,7 @@ class OwnerLifecycle:
             log.error("owner of %s (pid %s): %s; a new one starts in %.1f s (backoff)", slot.path, slot.pid,
                       why, decision.delay, extra={"session": slot.session_key})
             slot.back_off()
-            self.wakeupAfter(decision.delay, payload=("restart", slot.path))
+            self.wakeupAfter(decision.delay, payload=RestartDue(slot.path))
 
     def _check_processes(self) -> None:
         """Death is also what the process table says: a local owner whose process is gone is

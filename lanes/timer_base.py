@@ -18,6 +18,7 @@ from sessionward.actors.base import GuardedActor
 from sessionward.actors.messages import ErrorReply, OutcomeMessage, SubmitTurn, TurnAccepted
 from sessionward.error_kinds import reason_for
 from sessionward.lanes.timer_messages import (
+    LaneDue,
     QueryLaneStats,
     TickNow,
 )
@@ -97,7 +98,9 @@ class TimerLane(GuardedActor):
     # -- ticks --------------------------------------------------------------------------------------
 
     def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender) -> None:
-        name, due = msg.payload
+        if not isinstance(msg.payload, LaneDue):
+            return
+        name, due = msg.payload.timer, msg.payload.due
         if self._timer_due.get(name) != due:
             return  # superseded by a later arming (a TickNow moved the schedule)
         try:
@@ -107,7 +110,7 @@ class TimerLane(GuardedActor):
             # fails on this due time would otherwise spin, or stop the lane for good.
             log.exception("%s of agent %s: tick of %s failed; retrying in %ss", type(self).__name__,
                           self._agent_id, name, RETRY_AFTER)
-            self.wakeupAfter(RETRY_AFTER, payload=(name, due))
+            self.wakeupAfter(RETRY_AFTER, payload=LaneDue(name, due))
             return
         del self._timer_due[name]
         self._after_tick()
@@ -138,7 +141,7 @@ class TimerLane(GuardedActor):
         for name, due in self._dues().items():
             if self._timer_due.get(name) != due:
                 self._timer_due[name] = due
-                self.wakeupAfter(max(0.0, due - clock.now()) + 0.001, payload=(name, due))
+                self.wakeupAfter(max(0.0, due - clock.now()) + 0.001, payload=LaneDue(name, due))
 
     def _submit(self, what: str, session_key: str, lane: str, text: str,
                 idempotency_key: str | None = None) -> str:

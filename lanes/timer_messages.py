@@ -17,6 +17,14 @@ ActorAddress = Any  # thespian.actors.ActorAddress
 
 
 @attrs.frozen
+class LaneDue:
+    """A timer lane's wakeup: ``timer`` is due at ``due`` (a later arming supersedes it)."""
+
+    timer: str
+    due: float
+
+
+@attrs.frozen
 class ConfigureHeartbeatLane:
     """Start a ``HeartbeatLane``. Answered by ``HeartbeatLaneStats`` or ``ErrorReply``."""
 

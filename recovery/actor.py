@@ -38,6 +38,11 @@ RECOVERY_NAME = "sessionward.recovery"
 
 
 @attrs.frozen
+class Sweep:
+    """The recovery actor's timer: every ``recovery_tick`` seconds, ask every owner its state."""
+
+
+@attrs.frozen
 class ConfigureRecovery:
     request_id: str
     directory: object
@@ -72,12 +77,12 @@ class RecoveryActor(GuardedActor):
         self._thresholds = cfg.thresholds()
         self._status_timeout = min(cfg.status_timeout, cfg.recovery_tick * 0.8)
         self.send(sender, RecoveryReady(msg.request_id))
-        self.wakeupAfter(cfg.recovery_tick, payload="tick")
+        self.wakeupAfter(cfg.recovery_tick, payload=Sweep())
 
     def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender) -> None:
-        if msg.payload != "tick" or self._thresholds is None:
+        if not isinstance(msg.payload, Sweep) or self._thresholds is None:
             return
-        self.wakeupAfter(self._thresholds.recovery_tick, payload="tick")
+        self.wakeupAfter(self._thresholds.recovery_tick, payload=Sweep())
         self._sweep()
 
     def receiveMsg_SweepNow(self, msg: SweepNow, sender) -> None:

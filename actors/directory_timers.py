@@ -1,0 +1,40 @@
+"""The Directory's timers: what each ``wakeupAfter`` payload asks for (typed, not strings).
+
+A payload travels back to the Directory in a ``WakeupMessage``; a record says which timer
+fired and carries what it needs, so the handler matches on type and a typo is an error.
+"""
+
+from __future__ import annotations
+
+import attrs
+
+
+@attrs.frozen
+class CheckProcesses:
+    """Every ``PROCESS_CHECK_EVERY`` seconds: look in the process table for owners that died."""
+
+
+@attrs.frozen
+class FlushIndex:
+    """``index_flush_after`` after the first unsaved index change: write the index."""
+
+
+@attrs.frozen
+class GatherDue:
+    """An admin fan-out's time is up: answer with what arrived."""
+
+    gather_id: str
+
+
+@attrs.frozen
+class RestartDue:
+    """A lost owner's backoff has passed: start its successor."""
+
+    path: str
+
+
+@attrs.frozen
+class RehomeRetry:
+    """A re-homed file was still locked by its lost owner: try to take it again."""
+
+    path: str
