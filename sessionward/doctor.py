@@ -23,6 +23,7 @@ from sessionward.diagnosis import (
     TranscriptFacts,
 )
 from sessionward.errors import CoordinationError, CorruptTranscriptError, PathEscapesStoreError
+from sessionward.index_files import index_document
 from sessionward.keys import validate_session_id
 from sessionward.openclaw_store import IMPORT_ARCHIVE, INDEX_NAME, SQLITE_DATABASE, read_agent_index
 from sessionward.ownership import host_alive, leftover_pids
@@ -43,9 +44,7 @@ def gather_facts(root: str | os.PathLike[str]) -> StoreFacts:
         return _openclaw_facts(root, host)
     index_error, indexed, files = None, [], set()
     try:
-        data = json.loads((root / "sessions.json").read_bytes()) if (root / "sessions.json").exists() else {}
-        if not isinstance(data, dict):
-            raise ValueError("not a JSON object")
+        data = index_document(root)  # sessions.json with its journal applied
         for key, value in sorted(data.items()):
             session_id = validate_session_id(value["sessionId"])
             file = root / "sessions" / f"{session_id}.jsonl"

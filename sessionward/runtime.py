@@ -307,6 +307,10 @@ class Runtime:
             self._closed = True
         _live_runtimes.discard(self)
         self._shutdown_system(timeout)
+        try:
+            self.store.compact()  # a stopped store's sessions.json names every session
+        except Exception:  # the journal stays and is read back: nothing is lost
+            log.exception("could not fold the index journal into %s", self.store.index_path)
         self._release()
 
     def _release(self) -> None:

@@ -1,14 +1,21 @@
 """The session store: a directory with ``sessions.json`` and ``sessions/<id>.jsonl``.
 
-``sessions.json`` maps session keys to session ids (and so to transcript files). It is
-written atomically (temp file, fsync, rename) under an advisory lock (a flock on the
-``sessions/`` directory: nothing is left behind in the store), merging with what is on
-disk, so two runtimes on one store never lose each other's entries.
+(Over 400 lines: it holds both store classes, sessionward's own and the openclaw one that
+subclasses it, which must stay side by side; the index's file work is in ``index_files``.)
+
+``sessions.json`` maps session keys to session ids (and so to transcript files). Saves
+merge with what is on disk under an advisory lock (a flock on the ``sessions/`` directory:
+nothing is left behind in the store), so two runtimes on one store never lose each
+other's entries. A small index is rewritten atomically on every save; once it is big,
+saves append to ``sessions.json.journal`` and the journal is folded back now and then and
+when a runtime closes (``index_journal``: one new key over 100,000 sessions cost a 1 s
+rewrite). Readers (``load_index``, ``index_files.index_document``) apply the journal, so
+they see every session.
 
 A new key's session id is derived from the key (a UUID5), so the mapping can always be
 recomputed: losing an index write loses only timestamps, never a conversation. That is
-what lets the Directory batch index writes instead of rewriting a 100,000-entry file on
-every first contact. Explicit bindings (two keys on one file) are written at once.
+what lets the Directory batch index writes. Explicit bindings (two keys on one file) are
+written at once.
 
 ``OpenclawSessionStore`` is the same store over an openclaw agent's session directory
 (``<state>/agents/<agent>/sessions/``): openclaw's index, openclaw's file names, openclaw's
@@ -19,7 +26,6 @@ from __future__ import annotations
 
 import contextlib
 import datetime as dt
-import fcntl
 import json
 import os
 import re
@@ -31,6 +37,7 @@ from typing import Any
 
 import attrs
 
+from sessionward import index_files
 from sessionward.errors import (
     CoordinationError,
     CorruptTranscriptError,
@@ -38,6 +45,7 @@ from sessionward.errors import (
     PathEscapesStoreError,
 )
 from sessionward.files import write_atomically
+from sessionward.index_journal import JOURNAL_SUFFIX, CompactionPolicy, SaveAction, encode_records, plan_save
 from sessionward.js_json import stringify
 from sessionward.keys import validate_session_id, validate_session_key
 from sessionward.openclaw_store import INDEX_NAME, check_jsonl_era, read_agent_index, resolve_session_file
@@ -120,28 +128,21 @@ class SessionStore:
     # -- index ---------------------------------------------------------------------------
 
     def load_index(self) -> dict[str, SessionRecord]:
-        """Read ``sessions.json`` (empty when absent).
+        """Read the index: ``sessions.json`` (empty when absent) with its journal applied.
+
+        Takes the index lock shared, so a compaction (which folds the journal into
+        ``sessions.json`` and then removes it) is never seen half done.
 
         Raises:
-            CorruptTranscriptError: the index exists but is not a JSON object of records.
+            CorruptTranscriptError: ``sessions.json`` exists but is not a JSON object of records.
         """
-        try:
-            raw = self.index_path.read_bytes()
-        except FileNotFoundError:
-            return {}
-        try:
-            data = json.loads(raw.decode("utf-8"))
-            return {
-                key: SessionRecord(
-                    session_key=key,
-                    session_id=validate_session_id(value["sessionId"]),
-                    created_time=float(value.get("createdTime", 0.0)),
-                    updated_time=float(value.get("updatedTime", 0.0)),
-                )
-                for key, value in data.items()
-            }
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise CorruptTranscriptError(f"{self.index_path} is not a session index: {exc}") from exc
+        with index_files.flock_index(self.sessions_dir, shared=True):
+            return self._records(index_files.read_document(self.index_path, self.journal_path))
+
+    @property
+    def journal_path(self) -> Path:
+        """``sessions.json.journal``: index records not yet folded into ``sessions.json``."""
+        return self.index_path.with_name(self.index_path.name + JOURNAL_SUFFIX)
 
     def resolve(self, session_key: str, known: dict[str, SessionRecord], *, now: float) -> SessionRecord:
         """The record of ``session_key``: from ``known`` or a new one with a derived id.
@@ -155,30 +156,59 @@ class SessionStore:
         return record
 
     def save(self, records: dict[str, SessionRecord]) -> None:
-        """Merge ``records`` into ``sessions.json`` atomically (theirs win on conflicts)."""
-        # The lock is a flock on the sessions directory, so no lock file is left behind.
-        lock = os.open(self.sessions_dir, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+        """Merge ``records`` into the index (theirs win on conflicts); durable on return.
+
+        A small index is rewritten whole (temp file, fsync, rename), as it always was; a big
+        one gets the records appended to its journal, fsynced, and the journal is folded
+        into ``sessions.json`` when it has grown to a share of it (``index_journal.plan_save``).
+        Other processes' saves merge under the same lock, so none is lost.
+        """
+        entries = {key: _entry(r) for key, r in records.items()}
+        lines = encode_records(entries)
+        with index_files.flock_index(self.sessions_dir, shared=False):
+            action = plan_save(index_files.size(self.index_path), index_files.size(self.journal_path), len(lines),
+                               self.compaction)
+            if action is SaveAction.REWRITE:
+                index_files.compact(self.index_path, self.journal_path, entries)
+                return
+            index_files.append_journal(self.journal_path, lines)
+            if action is SaveAction.APPEND_THEN_COMPACT:
+                index_files.compact(self.index_path, self.journal_path, {})
+
+    def compact(self) -> None:
+        """Fold the journal into ``sessions.json`` and remove it (nothing to do without one).
+
+        Called on a clean shutdown, so a stopped store's ``sessions.json`` is complete.
+        """
+        with index_files.flock_index(self.sessions_dir, shared=False):
+            if self.journal_path.exists():
+                index_files.compact(self.index_path, self.journal_path, {})
+
+    compaction = CompactionPolicy()
+    """When saves rewrite ``sessions.json`` and when the journal is folded into it."""
+
+    def _records(self, document: dict[str, Any]) -> dict[str, SessionRecord]:
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                merged = self.load_index()
-            except CorruptTranscriptError:
-                # Keep the unreadable index for a person to look at, then start anew.
-                os.replace(self.index_path, self.index_path.with_suffix(".json.corrupt"))
-                merged = {}
-            merged.update(records)
-            payload = {
-                key: {
-                    "sessionId": r.session_id,
-                    "sessionFile": f"sessions/{r.session_id}.jsonl",
-                    "createdTime": r.created_time,
-                    "updatedTime": r.updated_time,
-                }
-                for key, r in sorted(merged.items())
+            return {
+                key: SessionRecord(
+                    session_key=key,
+                    session_id=validate_session_id(value["sessionId"]),
+                    created_time=float(value.get("createdTime", 0.0)),
+                    updated_time=float(value.get("updatedTime", 0.0)),
+                )
+                for key, value in document.items()
             }
-            write_atomically(self.index_path, json.dumps(payload, indent=1).encode("utf-8"))
-        finally:
-            os.close(lock)  # closing the descriptor releases the flock
+        except (ValueError, KeyError, TypeError, AttributeError) as exc:
+            raise CorruptTranscriptError(f"{self.index_path} is not a session index: {exc}") from exc
+
+def _entry(r: SessionRecord) -> dict[str, Any]:
+    """A record as its ``sessions.json`` entry."""
+    return {
+        "sessionId": r.session_id,
+        "sessionFile": f"sessions/{r.session_id}.jsonl",
+        "createdTime": r.created_time,
+        "updatedTime": r.updated_time,
+    }
 
 
 _OPENCLAW_PREFIX = "openclaw:"
@@ -341,6 +371,10 @@ class OpenclawSessionStore(SessionStore):
             if changed:
                 # openclaw's saveSessionStore: JSON.stringify(store, null, 2), mode 0600.
                 write_atomically(self.index_path, openclaw_json(data).encode("utf-8"), mode=0o600)
+
+    def compact(self) -> None:
+        """Nothing to fold: openclaw's index has no journal (openclaw reads ``sessions.json``
+        alone, so every save here rewrites it, under openclaw's lock)."""
 
     @contextlib.contextmanager
     def _index_lock(self) -> Iterator[None]:
