@@ -13,11 +13,14 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from sessionward.files import write_atomically
+
+if TYPE_CHECKING:  # the store imports nothing from here; only the type is needed
+    from sessionward.store import SessionStore
 
 
 @attrs.frozen
@@ -132,3 +135,18 @@ def read_inbox(path: Path) -> tuple[list[InboxTurn], set[str]]:
             finished.add(rec["turnId"])
     return accepted, finished
 
+
+def sessions_with_inboxes(store: SessionStore) -> list[str]:
+    """One session key for each transcript whose inbox is not empty (it may hold turns
+    acknowledged and never finished). Reads file sizes and the index only."""
+    names = {p.name.removesuffix(".inbox") for p in (store.sidecar_dir or store.sessions_dir).glob("*.inbox")
+             if p.stat().st_size > 0}
+    if not names:
+        return []
+    named = getattr(store, "_files", {})  # an openclaw store's own file names, by session id
+    keys: dict[str, str] = {}
+    for key, record in sorted(store.load_index().items()):
+        name = named[record.session_id].name if record.session_id in named else f"{record.session_id}.jsonl"
+        if name in names:
+            keys.setdefault(name, key)
+    return sorted(keys.values())

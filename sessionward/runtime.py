@@ -36,6 +36,7 @@ from sessionward.client import Mailbox, error_from_reply, new_request_id
 from sessionward.config import ClusterConfig, RuntimeConfig
 from sessionward.errors import CoordinationError, RuntimeClosedError, SessionwardTimeoutError
 from sessionward.frames import parse_allow_list
+from sessionward.inbox import sessions_with_inboxes
 from sessionward.lanes.config import AgentConfig
 from sessionward.preflight import check_port, check_store_path, parse_host_port
 from sessionward.providers.base import Provider, ProviderSpec
@@ -64,22 +65,6 @@ _live_runtimes: weakref.WeakSet[Runtime] = weakref.WeakSet()
 def _close_all() -> None:  # interpreter exit shuts every runtime down: no process left behind
     for rt in list(_live_runtimes):
         rt.close()
-
-
-def sessions_with_inboxes(store: SessionStore) -> list[str]:
-    """One session key for each transcript whose inbox is not empty (it may hold turns
-    acknowledged and never finished). Reads file sizes and the index only."""
-    names = {p.name.removesuffix(".inbox") for p in (store.sidecar_dir or store.sessions_dir).glob("*.inbox")
-             if p.stat().st_size > 0}
-    if not names:
-        return []
-    named = getattr(store, "_files", {})  # an openclaw store's own file names, by session id
-    keys = {}
-    for key, record in sorted(store.load_index().items()):
-        name = named[record.session_id].name if record.session_id in named else f"{record.session_id}.jsonl"
-        if name in names:
-            keys.setdefault(name, key)
-    return sorted(keys.values())
 
 
 class Runtime:

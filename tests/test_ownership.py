@@ -41,7 +41,7 @@ def test_a_record_without_a_process_group_has_no_leftovers():
 
 
 def test_a_take_over_replays_the_sessions_whose_inbox_is_not_empty(tmp_path):
-    from sessionward.runtime import sessions_with_inboxes
+    from sessionward.inbox import sessions_with_inboxes
     from sessionward.store import SessionRecord, SessionStore, derived_session_id
 
     store = SessionStore(tmp_path)
