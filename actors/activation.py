@@ -14,17 +14,17 @@ from typing import Any
 
 import attrs
 
-from sessionward import entries as E
 from sessionward.actors.ledger import Delivery, TurnLedger, inbox_record, replayed_ticket
 from sessionward.actors.owner_protocol import ActivateOwner
 from sessionward.actors.turn_protocol import ErrorKind
 from sessionward.config import RuntimeConfig
 from sessionward.errors import BadInputError, SessionOwnedElsewhereError, TranscriptMissingError
-from sessionward.inbox import InboxTurn
 from sessionward.lanes import queue_policy as qp
 from sessionward.outcomes import OutcomeReason, TurnStatus
 from sessionward.providers.base import build_provider
 from sessionward.recovery.replay import finished_turns, plan_replay
+from sessionward.storage import entries as E
+from sessionward.storage.inbox import InboxTurn
 
 
 @attrs.frozen

@@ -12,7 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sessionward.transcript_format import build_context
+from sessionward.storage.transcript_format import build_context
 
 
 class ContextFeed:

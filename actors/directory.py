@@ -56,7 +56,7 @@ from sessionward.actors.replacements import Replacements
 from sessionward.actors.session_index import SessionIndex
 from sessionward.errors import BadInputError, InvalidSessionKeyError, PathEscapesStoreError
 from sessionward.logs import ActorLogger
-from sessionward.store import SessionRecord, SessionStore
+from sessionward.storage.store import SessionRecord, SessionStore
 
 log = ActorLogger("sessionward.directory")  # resolved per call: see sessionward.logs
 

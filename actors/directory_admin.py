@@ -30,11 +30,11 @@ from sessionward.actors.messages import (
 )
 from sessionward.actors.owner_slots import SlotState
 from sessionward.errors import BadInputError
+from sessionward.hosting.processes import running, sigkill
 from sessionward.logs import ActorLogger
 from sessionward.outcomes import OutcomeReason
-from sessionward.processes import running, sigkill
 from sessionward.recovery import liveness
-from sessionward.views import lane_figures
+from sessionward.storage.views import lane_figures
 
 log = ActorLogger("sessionward.directory")  # resolved per call: see sessionward.logs
 
@@ -64,7 +64,7 @@ class AdminRequests:
         reply_to = msg.reply_to or sender
         try:
             target = self._record(msg.target_key)
-            from sessionward.keys import validate_session_key
+            from sessionward.storage.keys import validate_session_key
 
             validate_session_key(msg.session_key)
         except BadInputError as exc:

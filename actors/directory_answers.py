@@ -23,10 +23,10 @@ from sessionward.actors.messages import (
     SubmitTurn,
 )
 from sessionward.error_kinds import reason_for
-from sessionward.inbox import InboxTurn
 from sessionward.outcomes import OutcomeReason, TurnOutcome, TurnStatus
 from sessionward.recovery.replay import decode_reply
-from sessionward.store import SessionRecord
+from sessionward.storage.inbox import InboxTurn
+from sessionward.storage.store import SessionRecord
 
 
 def passive_state(record: SessionRecord, path: str, request_id: str, now: float, *, missing: bool) -> OwnerState:

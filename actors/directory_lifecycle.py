@@ -36,11 +36,11 @@ from sessionward.actors.messages import (
     PassivationRefused,
 )
 from sessionward.actors.owner_slots import OwnerSlot, SlotState
-from sessionward.inbox import read_inbox
+from sessionward.hosting.processes import running, sigkill
 from sessionward.logs import ActorLogger
-from sessionward.processes import running, sigkill
 from sessionward.recovery import liveness
-from sessionward.store import missing_transcript
+from sessionward.storage.inbox import read_inbox
+from sessionward.storage.store import missing_transcript
 
 log = ActorLogger("sessionward.directory")  # resolved per call: see sessionward.logs
 

@@ -20,7 +20,7 @@ from typing import Any
 import attrs
 
 from sessionward.actors.messages import OwnerState, QuerySessions, SessionsPage
-from sessionward.views import select_sessions
+from sessionward.storage.views import select_sessions
 
 
 class GatherKind(enum.StrEnum):

@@ -19,10 +19,10 @@ from sessionward.actors.activation import OwnerSetup
 from sessionward.actors.ledger import RetryAnswer, Ticket, TurnLedger, accepted_as, inbox_record
 from sessionward.actors.turn_protocol import AcceptDecision, SubmitTurn
 from sessionward.errors import BadInputError
-from sessionward.inbox import InboxTurn
 from sessionward.lanes import queue_policy as qp
 from sessionward.outcomes import OutcomeReason, TurnOutcome, TurnStatus
-from sessionward.validation import validate_text
+from sessionward.storage.inbox import InboxTurn
+from sessionward.storage.validation import validate_text
 
 
 @attrs.frozen

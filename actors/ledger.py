@@ -33,10 +33,10 @@ import attrs
 
 from sessionward.actors.admin_protocol import TurnRecord
 from sessionward.actors.turn_protocol import AcceptDecision
-from sessionward.inbox import InboxTurn
 from sessionward.lanes import queue_policy as qp
 from sessionward.outcomes import OutcomeReason, TurnOutcome, TurnStatus
 from sessionward.recovery.replay import FinishedTurn
+from sessionward.storage.inbox import InboxTurn
 
 HISTORY_SIZE = 20
 """How many finished turns an owner remembers for ``sessionward session KEY``."""

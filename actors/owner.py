@@ -22,7 +22,6 @@ from pathlib import Path
 from thespian.actors import ActorExitRequest, ChildActorExited, PoisonMessage, WakeupMessage
 
 from sessionward import clock
-from sessionward import entries as E
 from sessionward.actors import messages as M
 from sessionward.actors import owner_state
 from sessionward.actors import streaming as S
@@ -33,12 +32,13 @@ from sessionward.actors.intake import Accepted, Invalid, Refused, Retried, intak
 from sessionward.actors.ledger import Delivery, Settlement, Ticket, TurnLedger
 from sessionward.actors.placement import next_epoch
 from sessionward.errors import FencedError
-from sessionward.inbox import Inbox, InboxTurn
 from sessionward.lanes import queue_policy as qp
 from sessionward.logs import ActorLogger
 from sessionward.outcomes import OutcomeReason, TurnStatus
 from sessionward.providers.base import ProviderRequest
-from sessionward.transcript import Durability, TranscriptFile
+from sessionward.storage import entries as E
+from sessionward.storage.inbox import Inbox, InboxTurn
+from sessionward.storage.transcript import Durability, TranscriptFile
 
 log = ActorLogger("sessionward.owner")  # resolved per call: see sessionward.logs
 

@@ -68,7 +68,7 @@ class OwnerSlot:
     query_outstanding: bool = False
     """A gather's state query to this owner is unanswered. No second one is sent until it
     is: a slow owner must not collect unread messages from the Directory (Thespian caps a
-    process's unacknowledged sends; see ``sessionward.system.MAX_PENDING_TRANSMITS``)."""
+    process's unacknowledged sends; see ``sessionward.hosting.system.MAX_PENDING_TRANSMITS``)."""
     inflight: list[tuple[float, Any]] = attrs.Factory(list)
     """Queries and commands forwarded to this owner and not known to be handled."""
     held: list[Held] = attrs.Factory(list)

@@ -14,7 +14,7 @@ the store, so it is tested on a store in a temporary directory, with no actor sy
 
 from __future__ import annotations
 
-from sessionward.store import SessionRecord, SessionStore
+from sessionward.storage.store import SessionRecord, SessionStore
 
 
 class SessionIndex:

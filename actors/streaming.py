@@ -15,10 +15,10 @@ from typing import Any
 
 import attrs
 
-from sessionward import entries as E
 from sessionward.actors.ledger import RunFacts, Ticket
 from sessionward.outcomes import OutcomeReason, TurnStatus
 from sessionward.providers.base import MessageEnd, ProviderFailure, TextDelta, ThinkingDelta, ToolCall, ToolResult
+from sessionward.storage import entries as E
 
 
 @attrs.define

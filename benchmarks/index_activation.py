@@ -32,7 +32,7 @@ TARGET_P99_MS = 50.0
 
 def write_index(root: Path, n: int) -> None:
     """A store whose index names ``n`` sessions (as the scale workload writes it)."""
-    from sessionward.store import derived_session_id
+    from sessionward.storage.store import derived_session_id
 
     (root / "sessions").mkdir(parents=True, exist_ok=True)
     now = time.time()
@@ -47,7 +47,7 @@ def write_index(root: Path, n: int) -> None:
 
 def save_times(root: Path, count: int) -> list[float]:
     """ms of ``SessionStore.save`` of one new record, ``count`` times."""
-    from sessionward.store import SessionStore
+    from sessionward.storage.store import SessionStore
 
     store = SessionStore(root)
     out = []
@@ -63,7 +63,7 @@ def save_times(root: Path, count: int) -> list[float]:
 def activations(root: Path, count: int, timeout: float) -> tuple[list[float], int, int]:
     """ms from submit to acceptance of ``count`` new keys, one at a time; (ms, completed, known after)."""
     from sessionward import Runtime, ScriptedProvider, TurnStatus
-    from sessionward.store import SessionStore
+    from sessionward.storage.store import SessionStore
 
     latencies, completed = [], 0
     with Runtime(root, provider=ScriptedProvider(reply="ok"), recovery=False) as rt:

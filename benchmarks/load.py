@@ -26,7 +26,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from sessionward.lifetime import die_with_parent
+from sessionward.hosting.lifetime import die_with_parent
 
 FSYNC_CHUNK = 8 << 20
 """Bytes the disk writer writes between two fsyncs (the issue's reproducer used 8 MiB)."""

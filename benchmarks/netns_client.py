@@ -20,8 +20,8 @@ import json
 import time
 from pathlib import Path
 
-from sessionward.admin import AdminClient
-from sessionward.files import write_atomically
+from sessionward.operations.admin import AdminClient
+from sessionward.storage.files import write_atomically
 
 LANES = ["main", "heartbeat", "channel:discord:general", "channel:slack:ops", "direct:telegram:alice", "cron:nightly"]
 

@@ -1,1 +1,1 @@
-"""Examples that embed sessionward; importable from the repository root (``examples.multilane_bot``)."""
+"""Examples that embed sessionward; importable from the repository root (``sessionward.examples.multilane_bot``)."""

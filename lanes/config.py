@@ -51,9 +51,9 @@ from croniter import CroniterError, croniter
 
 from sessionward.errors import BadInputError, InvalidConfigError, InvalidCronExpressionError
 from sessionward.errors import UnknownConfigKeyError as UnknownConfigKeyError  # its old home; defined in errors.py
-from sessionward.keys import validate_session_key
 from sessionward.lanes.queue_policy import QueueMode, QueuePolicy
 from sessionward.lanes.routing import InvalidLaneError, check_segment
+from sessionward.storage.keys import validate_session_key
 
 DEFAULT_HEARTBEAT_PROMPT = (
     "Read HEARTBEAT.md if it exists and follow it strictly. Do not repeat old tasks from"

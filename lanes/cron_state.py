@@ -13,7 +13,7 @@ import os
 from collections.abc import Mapping
 from pathlib import Path
 
-from sessionward.files import write_atomically
+from sessionward.storage.files import write_atomically
 
 log = logging.getLogger("sessionward.lanes")
 

@@ -21,9 +21,9 @@ Lane priorities (lower runs first, see ``lane_priority``): direct, channel and m
 cron and other 1, heartbeat 2. A person waiting for an answer goes ahead of a timer.
 
 Every part of a lane name becomes a segment of a session key, so parts follow the session
-key segment rule of ``sessionward.keys``: 1 to 128 of ``[A-Za-z0-9_.@+-]``, never ``.`` or
+key segment rule of ``sessionward.storage.keys``: 1 to 128 of ``[A-Za-z0-9_.@+-]``, never ``.`` or
 ``..``. ``route`` builds keys only from checked parts and then passes the result through
-``sessionward.keys.validate_session_key``, the one authority on keys.
+``sessionward.storage.keys.validate_session_key``, the one authority on keys.
 """
 
 from __future__ import annotations
@@ -37,7 +37,7 @@ import attrs
 
 from sessionward.errors import InvalidLaneError as InvalidLaneError  # defined in errors.py
 from sessionward.errors import UnroutableLaneError as UnroutableLaneError
-from sessionward.keys import validate_session_key
+from sessionward.storage.keys import validate_session_key
 
 if TYPE_CHECKING:
     # Only for annotations: config imports queue_policy, which imports this module.

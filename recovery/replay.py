@@ -20,8 +20,8 @@ from typing import Any
 
 import attrs
 
-from sessionward.entries import assistant_text, is_turn_end
-from sessionward.inbox import InboxTurn
+from sessionward.storage.entries import assistant_text, is_turn_end
+from sessionward.storage.inbox import InboxTurn
 
 MAX_REPLAYS = 1
 """A turn is re-queued at most this many times after owner crashes."""

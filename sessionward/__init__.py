@@ -1,44 +1,67 @@
 """sessionward: an actor runtime for chat-agent sessions. One owner actor per session file.
 
+The folders say what each part is for:
+
+- ``sessionward`` itself: the public face (``Runtime``, its records and errors) and what
+  every part shares: ``runtime``, ``client`` and ``session_client`` (the embedding API),
+  ``errors``, ``error_kinds``, ``outcomes``, ``config``, ``config_file``, ``converter``,
+  ``durations``, ``clock``, ``logs``.
+- ``storage/``: the files. ``store`` (the session index, with ``index_journal`` and
+  ``index_files``), ``openclaw_store``, ``keys``, ``transcript`` (the owned file: lock,
+  append, fence), ``transcript_format/`` (records, format, migration, context), ``entries``,
+  ``inbox``, ``files`` (atomic writes, backups, quarantine), ``js_json``, ``validation``,
+  ``views``.
+- ``actors/``: the actors and the pure decisions they make. The owner (``owner``,
+  ``worker``; ``ledger``, ``intake``, ``streaming``, ``context_feed``, ``activation``,
+  ``owner_state``), the Directory (``directory``, ``directory_lifecycle``,
+  ``directory_admin``, ``directory_timers``; ``owner_slots``, ``session_index``,
+  ``replacements``, ``membership``, ``placement``, ``gathers``, ``directory_answers``),
+  the convention's watchers (``member_watch``, ``lease_keeper``), the protocol
+  (``messages``, re-exporting ``turn_protocol``, ``admin_protocol``, ``owner_protocol``),
+  and ``base`` (the one handler guard).
+- ``lanes/``: where turns come from. ``routing``, ``queue_policy``, ``schedule``,
+  ``cron_state``, ``config``, ``timer_messages``, the timer lane actors ``timer_base`` and
+  ``timers``.
+- ``recovery/``: the recovery actor (``actor``) and its rules: ``stall``, ``escalation``,
+  ``liveness``, ``replay``, ``lease``, ``history``.
+- ``providers/``: model providers (``base``, ``scripted``, ``openai_compat``) with their
+  failover beside them (``failover``, and its table ``failover_rules``).
+- ``hosting/``: what the actors run in. ``system`` (start and join actor systems, the
+  Thespian workarounds), ``transport`` (authenticated frames, ``frames``, ``secret``,
+  ``log_budget``), ``lifetime`` (a system follows its host), ``processes``, ``claim``,
+  ``ownership``, ``preflight``.
+- ``operations/``: running it. ``admin`` (``AdminClient``), ``daemon``,
+  ``daemon_control``, ``doctor`` and ``diagnosis``.
+- ``cli/``: the command, parse and render only (``parser``, ``daemon_commands``,
+  ``session_commands``, ``render``, ``exit_codes``).
+- ``examples/``: the multi-lane demo bot (installed as ``sessionward.examples``).
+
 Layering, from the bottom up (each layer imports only those below it; the import-linter
 contracts in ``pyproject.toml`` check them in CI):
 
-1. Pure logic, no actor engine, no cattrs: ``errors``, ``error_kinds`` (what each
-   ``ErrorReply.kind`` means, in one table), ``durations`` (the one duration syntax),
-   ``clock`` (the one clock actors read), ``js_json`` (JSON as JavaScript writes it),
-   ``files`` (atomic writes, backups, quarantine), ``keys``, ``store``, ``openclaw_store``,
-   ``transcript_format`` (a package: records, format, migration, context), ``entries``,
-   ``transcript``, ``inbox``, ``validation``, ``views``, ``logs``, ``lanes.routing``,
-   ``lanes.queue_policy``, ``lanes.schedule``, ``lanes.cron_state``, ``recovery.stall``,
-   ``recovery.escalation``, ``recovery.liveness`` (dead, wedged or slow; backoff and
-   parking), ``recovery.replay``, ``recovery.failover``, ``recovery.history``,
-   ``recovery.lease`` (silent members and owner leases), ``actors.placement``, the
-   Directory's state (``actors.owner_slots``, ``actors.session_index``,
-   ``actors.replacements``, ``actors.membership``, ``actors.gathers``,
-   ``actors.directory_answers``), ``providers``, ``ownership`` (is a store's recorded host
-   alive; which processes are its leftovers). Beside them, the process helpers (no actor
-   engine either): ``processes`` (facts by psutil; ``running`` is the one "is this pid
-   running" check), ``lifetime`` (a system follows its host), ``claim`` (a store's record),
-   ``preflight`` (store path and port checks).
-2. Records: ``outcomes``, ``config`` (the runtime's and the daemon's whole file),
-   ``lanes.config`` (agents and their lanes), ``lanes.timer_messages``, ``actors.messages``
-   (re-exporting ``actors.turn_protocol``, ``actors.admin_protocol``,
-   ``actors.owner_protocol``); then ``converter`` (the one cattrs converter: their JSON form,
-   and config files to records; the only module that imports cattrs) and ``config_file``
-   (reads TOML through it). Beside them, pure too (given ``now``, no actor engine) but built
-   on those records: the owner's decisions, ``actors.ledger`` (every ``TurnOutcome`` is
-   built there), ``actors.intake``, ``actors.streaming``, ``actors.context_feed``,
-   ``actors.activation``, ``actors.owner_state``.
-3. Actors (the only modules, with ``system``, that import Thespian): ``actors.base`` (the
-   one handler guard every actor runs under), ``actors.directory`` (with its handler modules
-   ``actors.directory_lifecycle`` and ``actors.directory_admin``), ``actors.owner``,
-   ``actors.worker``, ``actors.member_watch``, ``actors.lease_keeper``, ``recovery.actor``,
-   ``lanes.timer_base``, ``lanes.timers``. ``system`` starts and joins actor systems and
-   installs the Thespian workarounds.
-4. ``Runtime`` (``runtime``, ``client``, ``session_client``) and ``AdminClient``
-   (``admin``): the embedding API. Both hold a ``SessionClient`` for the calls they share.
-5. The CLI (``cli``, ``daemon``): calls ``Runtime`` and ``AdminClient`` only, and sets up
-   logging.
+1. Pure logic, no actor engine, no cattrs: everything in ``storage/``; ``errors``,
+   ``error_kinds``, ``durations``, ``clock``, ``logs``; ``lanes.routing``,
+   ``lanes.queue_policy``, ``lanes.schedule``, ``lanes.cron_state``; every rule module of
+   ``recovery/``; the Directory's state modules and ``actors.placement``; ``providers``;
+   in ``hosting/``: ``frames``, ``secret``, ``log_budget``, ``ownership``, and the process
+   helpers ``processes`` (the one "is this pid running" check), ``lifetime``, ``claim``,
+   ``preflight``; ``operations.diagnosis``.
+2. Records: ``outcomes``, ``config``, ``lanes.config``, ``lanes.timer_messages``,
+   ``actors.messages`` and its protocol modules; then ``converter`` (the one cattrs
+   converter: their JSON form, and config files to records; the only module that imports
+   cattrs) and ``config_file`` (reads TOML through it). Beside them, pure too (given
+   ``now``, no actor engine) but built on those records: the owner's decisions
+   (``actors.ledger``, where every ``TurnOutcome`` is built, ``actors.intake``,
+   ``actors.streaming``, ``actors.context_feed``, ``actors.activation``,
+   ``actors.owner_state``).
+3. Actors (the only modules, with ``hosting.system`` and ``hosting.transport``, that import
+   Thespian): the actor modules of ``actors/``, ``recovery.actor``, ``lanes.timer_base``,
+   ``lanes.timers``.
+4. The embedding API: ``Runtime`` (``runtime``, ``client``, ``session_client``) and
+   ``AdminClient`` (``operations.admin``). Both hold a ``SessionClient`` for the calls they
+   share.
+5. ``cli/``, ``operations.daemon``, ``operations.daemon_control``, ``operations.doctor``:
+   call ``Runtime`` and ``AdminClient``; ``cli`` sets up logging for a terminal.
 """
 
 import logging
@@ -81,7 +104,7 @@ from sessionward.outcomes import OutcomeReason, TurnOutcome, TurnStatus
 from sessionward.providers import ProviderSpec, ScriptedProvider
 from sessionward.recovery.history import RecoveryAction, RecoveryHistoryReply
 from sessionward.runtime import Runtime
-from sessionward.transcript import Durability
+from sessionward.storage.transcript import Durability
 
 __all__ = [
     "AgentConfig",

@@ -20,7 +20,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Protocol
 
-from sessionward.files import write_atomically
+from sessionward.storage.files import write_atomically
 
 
 class Clock(Protocol):

@@ -21,7 +21,7 @@ from sessionward.lanes.config import AgentConfig, config_warnings, unique_agent_
 from sessionward.lanes.queue_policy import QueuePolicy
 from sessionward.providers.base import ProviderSpec
 from sessionward.recovery.lease import check_timeouts
-from sessionward.transcript import Durability
+from sessionward.storage.transcript import Durability
 
 
 class ReplayPolicy(enum.StrEnum):

@@ -141,7 +141,7 @@ class NoMemberError(CoordinationError):
     """No live member can take a new owner."""
 
 
-# -- the shared secret (sessionward.secret, sessionward.transport) ---------------------
+# -- the shared secret (sessionward.hosting.secret, sessionward.hosting.transport) ---------------------
 
 
 class InsecureSecretFileError(BadInputError):

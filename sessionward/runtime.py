@@ -31,20 +31,14 @@ from sessionward.actors.messages import (
     ErrorReply,
     QueryOwnerState,
 )
-from sessionward.claim import claim_store, complete_claim, release_store
 from sessionward.client import Mailbox, error_from_reply, new_request_id
 from sessionward.config import ClusterConfig, RuntimeConfig
 from sessionward.errors import CoordinationError, RuntimeClosedError, SessionwardTimeoutError
-from sessionward.frames import parse_allow_list
-from sessionward.inbox import sessions_with_inboxes
-from sessionward.lanes.config import AgentConfig
-from sessionward.preflight import check_port, check_store_path, parse_host_port
-from sessionward.providers.base import Provider, ProviderSpec
-from sessionward.providers.scripted import ScriptedProvider
-from sessionward.secret import server_secret
-from sessionward.session_client import SessionClient, forward
-from sessionward.store import SessionStore
-from sessionward.system import (
+from sessionward.hosting.claim import claim_store, complete_claim, release_store
+from sessionward.hosting.frames import parse_allow_list
+from sessionward.hosting.preflight import check_port, check_store_path, parse_host_port
+from sessionward.hosting.secret import server_secret
+from sessionward.hosting.system import (
     children,
     connect_system,
     descendants,
@@ -55,6 +49,12 @@ from sessionward.system import (
     reap,
     start_system,
 )
+from sessionward.lanes.config import AgentConfig
+from sessionward.providers.base import Provider, ProviderSpec
+from sessionward.providers.scripted import ScriptedProvider
+from sessionward.session_client import SessionClient, forward
+from sessionward.storage.inbox import sessions_with_inboxes
+from sessionward.storage.store import SessionStore
 
 log = logging.getLogger("sessionward")
 
@@ -91,9 +91,9 @@ class Runtime:
             owners, and this object's calls go to the leader's Directory.
         accept_timeout: A submit with no acknowledgement within this many seconds fails
             with ``UnavailableError`` (the Directory, or a convention's leader, is gone).
-        secret: Authenticates every TCP frame (``sessionward.secret``). Default: the
+        secret: Authenticates every TCP frame (``sessionward.hosting.secret``). Default: the
             environment's (``SESSIONWARD_SECRET``, ``SESSIONWARD_SECRET_FILE``); else, with
-            ``cluster``, the store's ``.sessionward/secret`` (created if missing), shared
+            ``cluster``, the store's ``.sessionward/hosting/secret`` (created if missing), shared
             by every member; else a random one that only this system's processes hold.
         allow: Networks (CIDRs) whose peers may connect to this system's sockets at all
             (loopback and this host always may); default: any peer with the secret.
@@ -102,9 +102,9 @@ class Runtime:
             file names; see ``OpenclawSessionStore``). Default: a sessionward store.
 
     The store belongs to this runtime until ``close``: it records the runtime's host
-    process and system id (``sessionward.claim``). A runtime whose host process died
+    process and system id (``sessionward.hosting.claim``). A runtime whose host process died
     (even by SIGKILL) leaves nothing running: its actor processes end within a second
-    (``sessionward.lifetime``), and the next runtime on the store takes it over.
+    (``sessionward.hosting.lifetime``), and the next runtime on the store takes it over.
 
     Raises:
         StoreUnusableError: the store path is a file, its parent is missing, or it cannot
@@ -161,7 +161,7 @@ class Runtime:
         self.port = (port or free_port(bind if bind not in ("", "0.0.0.0") else "127.0.0.1")) if base == "tcp" else None
         capabilities = None
         if cluster is not None:
-            capabilities = {"sessionward.member": cluster.member, "sessionward.store": self.store.locator}
+            capabilities = {"sessionward.member": cluster.member, "sessionward.storage.store": self.store.locator}
             if cluster.join:
                 capabilities["Convention Address.IPv4"] = parse_host_port(cluster.join)
         self.system_id = uuid.uuid4().hex

@@ -32,11 +32,11 @@ from sessionward.actors.messages import (
 from sessionward.client import Mailbox, TurnHandle, error_from_reply, new_request_id
 from sessionward.config import RuntimeConfig
 from sessionward.errors import CoordinationError, SessionwardTimeoutError
-from sessionward.keys import validate_session_key
 from sessionward.lanes.queue_policy import QueueMode
 from sessionward.lanes.routing import validate_lane_name
 from sessionward.recovery.history import QueryRecoveryHistory, RecoveryHistoryReply
-from sessionward.validation import validate_text
+from sessionward.storage.keys import validate_session_key
+from sessionward.storage.validation import validate_text
 
 CALLS = ("submit", "asubmit", "abort", "cancel", "unpark", "new_transcript", "bind", "session", "sessions",
          "sessions_page", "status", "recovery_history")

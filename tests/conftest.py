@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from sessionward import Runtime
-from sessionward.system import process_group_members
+from sessionward.hosting.system import process_group_members
 
 BASES = ["simple", "tcp"]
 

@@ -13,7 +13,7 @@ from sessionward import (
 )
 from sessionward.actors.messages import ErrorReply
 from sessionward.client import new_request_id
-from sessionward.store import derived_session_id
+from sessionward.storage.store import derived_session_id
 
 
 @pytest.mark.parametrize("key", ["", "agent:main", "agent:main:../x", "agent:main:a/b", "x\x00", "agent:" + "a" * 600])

@@ -13,8 +13,8 @@ import psutil
 import pytest
 from conftest import wait_for
 
-from sessionward.claim import RECORD_NAME, read_record
-from sessionward.system import process_group_members
+from sessionward.hosting.claim import RECORD_NAME, read_record
+from sessionward.hosting.system import process_group_members
 
 ROOT = Path(__file__).resolve().parent.parent
 

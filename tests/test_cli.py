@@ -25,7 +25,7 @@ def _subparsers(parser: argparse.ArgumentParser) -> dict[str, argparse.ArgumentP
 def test_every_argument_of_every_command_has_help_text():
     missing = [
         f"{name} {'/'.join(action.option_strings) or action.dest}"
-        for name, sub in _subparsers(cli._parser()).items()
+        for name, sub in _subparsers(cli.build_parser()).items()
         for action in sub._actions
         if not action.help
     ]
@@ -33,7 +33,7 @@ def test_every_argument_of_every_command_has_help_text():
 
 
 def test_the_help_epilog_lists_every_exit_code_in_order():
-    epilog = cli._parser().epilog
+    epilog = cli.build_parser().epilog
     assert [int(line.split()[0]) for line in epilog.splitlines()[1:]] == list(range(7))
     assert "completed" in epilog and "cancelled" in epilog and "failed" in epilog
 

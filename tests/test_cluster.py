@@ -12,10 +12,10 @@ import pytest
 from conftest import read_entries, wait_for
 
 from sessionward.actors.placement import epochs_in_order
-from sessionward.admin import AdminClient, read_daemon_info
 from sessionward.errors import UnavailableError
+from sessionward.hosting.system import free_port, process_group_members
+from sessionward.operations.admin import AdminClient, read_daemon_info
 from sessionward.outcomes import TurnStatus
-from sessionward.system import free_port, process_group_members
 
 LANES = ["main", "heartbeat", "channel:discord:general", "channel:slack:ops", "direct:telegram:alice", "cron:nightly"]
 
@@ -83,7 +83,7 @@ def convention(tmp_path):
 # A turn streaming on a *surviving* member used to stop after another member was SIGKILLed
 # (about 1 run in 5) and end only when the daemons stopped: its worker slept through its
 # pump timer, a Thespian bug unrelated to the member loss, now worked around in
-# sessionward.system (docs/thespian-repro/). No rerun: a failure here is a bug to find.
+# sessionward.hosting.system (docs/thespian-repro/). No rerun: a failure here is a bug to find.
 def test_a_member_killed_mid_stream_loses_nothing_and_no_file_ever_had_two_owners(convention):
     store, (leader, _m2, m3) = convention
     with AdminClient(store) as client:

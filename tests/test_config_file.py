@@ -12,7 +12,7 @@ from sessionward.config import DaemonConfig, ReplayPolicy
 from sessionward.config_file import load_daemon_config
 from sessionward.errors import InvalidConfigError, UnknownConfigKeyError
 from sessionward.providers.base import ProviderSpec
-from sessionward.transcript import Durability
+from sessionward.storage.transcript import Durability
 
 WHOLE = """
 [runtime]

@@ -6,7 +6,7 @@ from sessionward.actors.messages import OwnerState, QueuedTurn, TurnRecord
 from sessionward.converter import from_json_data, structure_config, to_json_data
 from sessionward.errors import BadInputError
 from sessionward.outcomes import OutcomeReason, TurnOutcome, TurnStatus
-from sessionward.transcript import Durability
+from sessionward.storage.transcript import Durability
 
 
 def test_an_owner_state_becomes_a_tagged_dict_and_back():

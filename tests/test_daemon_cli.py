@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from sessionward.admin import read_daemon_info
-from sessionward.system import free_port, process_group_members
+from sessionward.hosting.system import free_port, process_group_members
+from sessionward.operations.admin import read_daemon_info
 
 
 def _cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
@@ -77,7 +77,7 @@ def test_every_cli_command_works_against_a_running_daemon(daemon):
     assert again.returncode == 1 and "already runs" in again.stderr
     # turns submitted from a separate process through the Python client
     client = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
-        from sessionward.admin import AdminClient
+        from sessionward.operations.admin import AdminClient
         with AdminClient({s!r}) as c:
             hs = [c.submit("agent:main:main", f"hello {{i}}", lane="channel:discord:general") for i in range(3)]
             print(",".join(h.result(timeout=60).status.value for h in hs))
@@ -144,8 +144,8 @@ def test_usage_errors_exit_with_code_2():
 
 
 def test_the_daemon_config_file_is_read_with_every_section(tmp_path):
-    from sessionward.daemon import load_daemon_config
     from sessionward.errors import BadInputError
+    from sessionward.operations.daemon import load_daemon_config
 
     path = tmp_path / "sessionward.toml"
     path.write_text(textwrap.dedent("""
@@ -218,7 +218,7 @@ def test_the_daemon_itself_refuses_a_used_port_in_one_line(tmp_path):
         listener.bind(("127.0.0.1", 0))
         listener.listen()
         port = listener.getsockname()[1]
-        result = subprocess.run([sys.executable, "-m", "sessionward.daemon", "--store", str(tmp_path / "s"),
+        result = subprocess.run([sys.executable, "-m", "sessionward.operations.daemon", "--store", str(tmp_path / "s"),
                                  "--port", str(port)], capture_output=True, text=True, timeout=60,
                                 stdin=subprocess.DEVNULL)
     assert result.returncode == 1

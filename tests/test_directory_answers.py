@@ -13,9 +13,9 @@ from sessionward.actors.directory_answers import (
     unfinished_turns_parked,
 )
 from sessionward.actors.messages import AbortTurn, CommandResult, ErrorReply, ParkedSession, QueryOwnerState, SubmitTurn
-from sessionward.inbox import InboxTurn
 from sessionward.outcomes import OutcomeReason, TurnStatus
-from sessionward.store import SessionRecord
+from sessionward.storage.inbox import InboxTurn
+from sessionward.storage.store import SessionRecord
 
 RECORD = SessionRecord("k", "sid", 1.0, 1.0)
 PARKED = ParkedSession("k", "/s/sid.jsonl", "its owner was replaced 3 times in 600 s", 9.0)

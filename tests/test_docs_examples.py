@@ -21,8 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from sessionward.admin import read_daemon_info
-from sessionward.system import process_group_members
+from sessionward.hosting.system import process_group_members
+from sessionward.operations.admin import read_daemon_info
 
 ROOT = Path(__file__).resolve().parent.parent
 PAGES = [ROOT / "README.md", *sorted((ROOT / "docs").glob("*.md"))]

@@ -15,9 +15,9 @@ import attrs
 import pytest
 
 from sessionward import cli
-from sessionward.claim import RECORD_NAME
-from sessionward.ownership import SystemRecord
-from sessionward.processes import process_facts
+from sessionward.hosting.claim import RECORD_NAME
+from sessionward.hosting.ownership import SystemRecord
+from sessionward.hosting.processes import process_facts
 
 KEY = "agent:main:main"
 

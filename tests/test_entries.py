@@ -1,9 +1,9 @@
 """The entries a turn writes, in pi's shapes (pure: no actor system)."""
 
-from sessionward import entries as E
 from sessionward.providers.base import Usage
 from sessionward.providers.openai_compat import OpenAICompatProvider
 from sessionward.providers.scripted import ScriptedProvider
+from sessionward.storage import entries as E
 
 ZERO_USAGE = {
     "input": 0, "output": 0, "cacheRead": 0, "cacheWrite": 0, "totalTokens": 0,

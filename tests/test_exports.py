@@ -91,10 +91,10 @@ def test_every_sessionward_error_is_defined_in_the_errors_module():
 def test_errors_moved_to_the_errors_module_still_import_from_their_old_modules():
     from sessionward import errors
     from sessionward.actors.placement import NoMemberError
-    from sessionward.admin import DaemonUnreachableError
-    from sessionward.daemon import DaemonAlreadyRunningError
     from sessionward.lanes.config import InvalidConfigError, InvalidCronExpressionError, UnknownConfigKeyError
     from sessionward.lanes.routing import InvalidLaneError, UnroutableLaneError
+    from sessionward.operations.admin import DaemonUnreachableError
+    from sessionward.operations.daemon import DaemonAlreadyRunningError
 
     assert (NoMemberError, DaemonUnreachableError, DaemonAlreadyRunningError, InvalidConfigError,
             InvalidCronExpressionError, UnknownConfigKeyError, InvalidLaneError, UnroutableLaneError) == (
@@ -122,7 +122,7 @@ def test_every_record_runtime_returns_is_exported_under_its_own_name(tmp_path):
 
 
 def test_the_admin_client_offers_the_runtime_calls_without_being_a_runtime():
-    from sessionward.admin import AdminClient
+    from sessionward.operations.admin import AdminClient
     from sessionward.session_client import CALLS
 
     assert not issubclass(AdminClient, sessionward.Runtime)

@@ -20,8 +20,8 @@ from sessionward.providers.base import (
     ToolCall,
 )
 from sessionward.providers.failover import FailoverChain
+from sessionward.providers.failover_rules import FAILOVER_TABLE, FailoverDecision, classify_failure
 from sessionward.providers.scripted import ScriptedProvider
-from sessionward.recovery.failover import FAILOVER_TABLE, FailoverDecision, classify_failure
 
 K = ProviderErrorKind
 NEXT, STOP = FailoverDecision.NEXT_PROVIDER, FailoverDecision.STOP

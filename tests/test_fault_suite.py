@@ -37,8 +37,8 @@ from sessionward import (
     StoreInUseError,
     TurnStatus,
 )
-from sessionward.keys import validate_session_key
-from sessionward.store import SessionStore, derived_session_id
+from sessionward.storage.keys import validate_session_key
+from sessionward.storage.store import SessionStore, derived_session_id
 
 FAST = {"recovery_tick": 0.2, "stall_after": 0.4, "abort_after": 1.0}
 KEY = "agent:main:main"

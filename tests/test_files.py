@@ -1,4 +1,4 @@
-"""Whole-file writes and the quarantine (sessionward/files.py), on a temp directory."""
+"""Whole-file writes and the quarantine (sessionward/storage/files.py), on a temp directory."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from sessionward import files
+from sessionward.storage import files
 
 
 def _fsynced_paths(monkeypatch) -> list[str]:

@@ -22,11 +22,11 @@ import attrs
 import pytest
 
 from sessionward import Runtime, TurnOutcome, TurnStatus
-from sessionward.entries import TURN_END
+from sessionward.hosting.system import process_group_members
 from sessionward.providers.base import MessageEnd, TextDelta
-from sessionward.store import SessionRecord, SessionStore
-from sessionward.system import process_group_members
-from sessionward.transcript_format import ParsedTranscript, build_context, parse_transcript
+from sessionward.storage.entries import TURN_END
+from sessionward.storage.store import SessionRecord, SessionStore
+from sessionward.storage.transcript_format import ParsedTranscript, build_context, parse_transcript
 
 FIXTURES = Path(
     os.environ.get(

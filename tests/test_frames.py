@@ -6,7 +6,7 @@ import pickle
 
 import pytest
 
-from sessionward import frames
+from sessionward.hosting import frames
 
 KEY = frames.frame_key(b"0123456789abcdef0123456789abcdef")
 

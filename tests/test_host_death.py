@@ -21,10 +21,10 @@ import pytest
 from conftest import assert_no_interleaving, read_entries, streams_started, wait_for
 
 from sessionward import OutcomeReason, RuntimeConfig, ScriptedProvider, StoreInUseError, TurnStatus
-from sessionward.claim import read_record
-from sessionward.entries import is_turn_end
-from sessionward.store import SessionStore, derived_session_id
-from sessionward.system import process_group_members
+from sessionward.hosting.claim import read_record
+from sessionward.hosting.system import process_group_members
+from sessionward.storage.entries import is_turn_end
+from sessionward.storage.store import SessionStore, derived_session_id
 
 KEYS = [f"agent:main:k{i}" for i in range(5)]
 

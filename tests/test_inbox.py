@@ -1,6 +1,6 @@
 """The inbox sidecar: accepted before acknowledged, finished when done."""
 
-from sessionward.inbox import Inbox, InboxTurn
+from sessionward.storage.inbox import Inbox, InboxTurn
 
 
 def test_accepted_and_finished_turns_survive_a_reopen(tmp_path):

@@ -5,8 +5,8 @@ import json
 
 import pytest
 
-from sessionward.index_files import index_document
-from sessionward.index_journal import (
+from sessionward.storage.index_files import index_document
+from sessionward.storage.index_journal import (
     CompactionPolicy,
     SaveAction,
     apply,
@@ -16,7 +16,7 @@ from sessionward.index_journal import (
     parse_journal,
     plan_save,
 )
-from sessionward.store import SessionRecord, SessionStore
+from sessionward.storage.store import SessionRecord, SessionStore
 
 ENTRY = {"sessionId": "s1", "sessionFile": "sessions/s1.jsonl", "createdTime": 1.0, "updatedTime": 2.0}
 

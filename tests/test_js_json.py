@@ -1,4 +1,4 @@
-"""The JavaScript-compatible JSON encoder (sessionward/js_json.py), on literal values."""
+"""The JavaScript-compatible JSON encoder (sessionward/storage/js_json.py), on literal values."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from sessionward.js_json import js_number, stringify
+from sessionward.storage.js_json import js_number, stringify
 
 
 @pytest.mark.parametrize(

@@ -3,7 +3,7 @@
 import pytest
 
 from sessionward.errors import BadInputError, InvalidSessionKeyError, PathEscapesStoreError
-from sessionward.keys import MAX_KEY_LENGTH, validate_session_id, validate_session_key
+from sessionward.storage.keys import MAX_KEY_LENGTH, validate_session_id, validate_session_key
 
 
 @pytest.mark.parametrize(

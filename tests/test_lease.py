@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 
 from sessionward.config import ClusterConfig
-from sessionward.daemon import load_daemon_config
 from sessionward.errors import BadInputError
+from sessionward.operations.daemon import load_daemon_config
 from sessionward.recovery.lease import Lease, check_timeouts, lease_state, silent_members
 
 

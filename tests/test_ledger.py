@@ -17,10 +17,10 @@ from sessionward.actors.ledger import (
     replayed_ticket,
 )
 from sessionward.actors.messages import AcceptDecision, TurnRecord
-from sessionward.inbox import InboxTurn
 from sessionward.lanes import queue_policy as qp
 from sessionward.outcomes import OutcomeReason, TurnOutcome, TurnStatus
 from sessionward.recovery.replay import FinishedTurn, decode_reply
+from sessionward.storage.inbox import InboxTurn
 
 KEY = "direct:cli:a"
 FOLLOWUP = qp.QueueMode.FOLLOWUP

@@ -9,8 +9,8 @@ import threading
 
 import pytest
 
-from sessionward import lifetime
-from sessionward.processes import process_facts
+from sessionward.hosting import lifetime
+from sessionward.hosting.processes import process_facts
 
 
 @pytest.fixture(params=["pidfd", "polling"])

@@ -1,6 +1,6 @@
 """The log budget for lines a peer can provoke, with ``now`` passed in."""
 
-from sessionward.log_budget import LogBudget
+from sessionward.hosting.log_budget import LogBudget
 
 
 def test_lines_within_the_budget_are_written_and_the_rest_counted():

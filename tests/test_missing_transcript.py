@@ -16,8 +16,8 @@ import pytest
 
 from sessionward import OutcomeReason, RuntimeConfig, ScriptedProvider, TurnStatus
 from sessionward.errors import TranscriptMissingError
-from sessionward.store import SessionRecord, SessionStore
-from sessionward.transcript import TranscriptFile
+from sessionward.storage.store import SessionRecord, SessionStore
+from sessionward.storage.transcript import TranscriptFile
 
 KEY = "agent:main:main"
 SESSION_ID = "archived-session"

@@ -13,7 +13,7 @@ import httpx
 import pytest
 from conftest import read_entries
 
-from examples.multilane_bot.bot import (
+from sessionward.examples.multilane_bot.bot import (
     DEFAULT_CONFIG,
     Bot,
     BotConfig,
@@ -21,19 +21,19 @@ from examples.multilane_bot.bot import (
     load_bot_config,
     runtime_config,
 )
-from examples.multilane_bot.delivery import TurnKind, TurnView
-from examples.multilane_bot.demo import DemoSummary, run_demo
-from examples.multilane_bot.http_api import BotServer
-from examples.multilane_bot.live import StatusSnapshot, plain_line, render, take_snapshot
-from examples.multilane_bot.persona import LONG_MARKER, ScriptedPersona
-from examples.multilane_bot.summary import count_turns, reply_lost
-from examples.multilane_bot.terminal import run_terminal
-from examples.multilane_bot.traffic import start_timer_lanes
+from sessionward.examples.multilane_bot.delivery import TurnKind, TurnView
+from sessionward.examples.multilane_bot.demo import DemoSummary, run_demo
+from sessionward.examples.multilane_bot.http_api import BotServer
+from sessionward.examples.multilane_bot.live import StatusSnapshot, plain_line, render, take_snapshot
+from sessionward.examples.multilane_bot.persona import LONG_MARKER, ScriptedPersona
+from sessionward.examples.multilane_bot.summary import count_turns, reply_lost
+from sessionward.examples.multilane_bot.terminal import run_terminal
+from sessionward.examples.multilane_bot.traffic import start_timer_lanes
 from sessionward import RecoveryConfig, Runtime
 from sessionward.config_file import config_from_mapping
 from sessionward.errors import BadInputError
+from sessionward.hosting.system import process_group_members
 from sessionward.lanes.routing import route
-from sessionward.system import process_group_members
 
 CONFIG = load_bot_config()
 

@@ -1,4 +1,4 @@
-"""Tests for ``sessionward.openclaw_store``: reading openclaw's per-agent ``sessions.json``."""
+"""Tests for ``sessionward.storage.openclaw_store``: reading openclaw's per-agent ``sessions.json``."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 
 from sessionward.errors import CorruptTranscriptError, PathEscapesStoreError
-from sessionward.openclaw_store import OpenclawSession, read_openclaw_index
+from sessionward.storage.openclaw_store import OpenclawSession, read_openclaw_index
 
 SID = "8555a0a4-0b79-459d-939c-e17cdbbf4fe2"
 

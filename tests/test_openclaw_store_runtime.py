@@ -27,9 +27,9 @@ from sessionward import (
     ScriptedProvider,
     TurnStatus,
 )
-from sessionward.openclaw_store import read_agent_index
-from sessionward.store import OpenclawSessionStore, SessionRecord, SessionStore, derived_session_id
-from sessionward.transcript_format import parse_transcript
+from sessionward.storage.openclaw_store import read_agent_index
+from sessionward.storage.store import OpenclawSessionStore, SessionRecord, SessionStore, derived_session_id
+from sessionward.storage.transcript_format import parse_transcript
 
 FIXTURES = Path(
     os.environ.get(
@@ -120,7 +120,7 @@ def test_a_key_in_the_openclaw_index_runs_on_the_transcript_openclaw_named(make_
     assert outcome.reply == "seen hello from sessionward"
     assert Path(rt.session(MAIN).file) == path
     # the store claim, beside the other side files
-    assert (state / "agents" / "main" / "sessionward" / "sessionward.system.json").is_file()
+    assert (state / "agents" / "main" / "sessionward" / "sessionward.hosting.system.json").is_file()
     rt.close()
     # Migrated on first ownership, the original kept in sessionward's side folder, and one
     # turn appended. openclaw's sessions/ holds only what it held before, and the file.

@@ -2,7 +2,7 @@
 
 import pytest
 
-from sessionward.ownership import START_TIME_SLACK, ProcessFacts, SystemRecord, host_alive, leftover_pids
+from sessionward.hosting.ownership import START_TIME_SLACK, ProcessFacts, SystemRecord, host_alive, leftover_pids
 
 RECORD = SystemRecord("sys1", "/s", host_pid=100, host_start_time=1000.0, port=5000, group=200,
                       started_time=1001.0)
@@ -41,8 +41,8 @@ def test_a_record_without_a_process_group_has_no_leftovers():
 
 
 def test_a_take_over_replays_the_sessions_whose_inbox_is_not_empty(tmp_path):
-    from sessionward.inbox import sessions_with_inboxes
-    from sessionward.store import SessionRecord, SessionStore, derived_session_id
+    from sessionward.storage.inbox import sessions_with_inboxes
+    from sessionward.storage.store import SessionRecord, SessionStore, derived_session_id
 
     store = SessionStore(tmp_path)
     keys = ["agent:main:pending", "agent:main:done", "agent:main:alias"]
@@ -58,7 +58,7 @@ def test_the_store_lock_is_a_flock_on_the_store_directory_and_leaves_no_file(tmp
     import fcntl
     import os
 
-    from sessionward.claim import claim_store, release_store, store_lock
+    from sessionward.hosting.claim import claim_store, release_store, store_lock
 
     with store_lock(tmp_path):
         other = os.open(tmp_path, os.O_RDONLY | os.O_DIRECTORY)
@@ -68,6 +68,6 @@ def test_the_store_lock_is_a_flock_on_the_store_directory_and_leaves_no_file(tmp
         finally:
             os.close(other)
     record, _old = claim_store(tmp_path, "a" * 32, None)
-    assert [p.name for p in tmp_path.iterdir()] == ["sessionward.system.json"]
+    assert [p.name for p in tmp_path.iterdir()] == ["sessionward.hosting.system.json"]
     release_store(tmp_path, record.system_id)
     assert list(tmp_path.iterdir()) == []

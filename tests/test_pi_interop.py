@@ -29,8 +29,8 @@ from typing import Any
 import pytest
 
 from sessionward import Runtime, ScriptedProvider, TurnStatus
-from sessionward.store import SessionRecord, SessionStore
-from sessionward.transcript_format import build_context, parse_transcript
+from sessionward.storage.store import SessionRecord, SessionStore
+from sessionward.storage.transcript_format import build_context, parse_transcript
 
 HERE = Path(__file__).resolve().parent
 INTEROP = HERE / "interop"

@@ -6,8 +6,8 @@ import socket
 import pytest
 
 from sessionward.errors import InvalidPortError, PortInUseError, StoreUnusableError
-from sessionward.preflight import check_port, check_store_path
-from sessionward.system import free_port
+from sessionward.hosting.preflight import check_port, check_store_path
+from sessionward.hosting.system import free_port
 
 
 def test_an_existing_directory_and_a_new_one_in_an_existing_parent_are_usable(tmp_path):
@@ -73,7 +73,7 @@ def test_a_listener_on_all_interfaces_holds_the_loopback_port_too():
 
 def test_a_runtime_on_a_file_or_a_used_port_raises_a_typed_error_and_starts_nothing(tmp_path):
     from sessionward import Runtime
-    from sessionward.system import children
+    from sessionward.hosting.system import children
 
     before = children(os.getpid())
     (tmp_path / "a-file").write_text("x")
@@ -87,4 +87,4 @@ def test_a_runtime_on_a_file_or_a_used_port_raises_a_typed_error_and_starts_noth
         with pytest.raises(PortInUseError):
             Runtime(tmp_path / "store", base="tcp", port=listener.getsockname()[1])
     assert children(os.getpid()) == before, "a refused runtime started processes"
-    assert not (tmp_path / "store" / "sessionward.system.json").exists()
+    assert not (tmp_path / "store" / "sessionward.hosting.system.json").exists()

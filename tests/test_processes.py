@@ -9,8 +9,8 @@ import sys
 import psutil
 import pytest
 
-from sessionward.processes import running
-from sessionward.system import alive
+from sessionward.hosting.processes import running
+from sessionward.hosting.system import alive
 
 
 @pytest.fixture

@@ -23,7 +23,6 @@ from sessionward import (
     TurnStatus,
 )
 from sessionward.client import new_request_id
-from sessionward.entries import assistant_text, is_turn_end
 from sessionward.lanes.config import (
     AgentConfig,
     ChannelConfig,
@@ -33,6 +32,7 @@ from sessionward.lanes.config import (
 )
 from sessionward.lanes.routing import route
 from sessionward.lanes.timer_messages import QueryLaneStats, TickNow
+from sessionward.storage.entries import assistant_text, is_turn_end
 
 MAIN = "agent:main:main"
 

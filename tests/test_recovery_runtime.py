@@ -20,8 +20,8 @@ from conftest import (
 
 from sessionward import OutcomeReason, ProviderSpec, RecoveryConfig, RuntimeConfig, ScriptedProvider, TurnStatus
 from sessionward.actors.messages import ReplaceOwner
+from sessionward.hosting.system import alive
 from sessionward.recovery.history import ActionKind
-from sessionward.system import alive
 
 FAST = {"recovery_tick": 0.2, "stall_after": 0.4, "abort_after": 1.0}
 KEY = "agent:main:main"

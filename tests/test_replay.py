@@ -1,8 +1,8 @@
 """What a new owner re-queues after a crash, and what it answers retries from. Pure."""
 
-from sessionward import entries as E
-from sessionward.inbox import InboxTurn
 from sessionward.recovery.replay import decode_reply, finished_turns, plan_replay
+from sessionward.storage import entries as E
+from sessionward.storage.inbox import InboxTurn
 
 
 def _turn(turn_id: str, attempts: int = 0) -> InboxTurn:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 from sessionward.errors import BadInputError
-from sessionward.keys import validate_session_key
 from sessionward.lanes.config import AgentConfig, CronJobConfig, HeartbeatConfig
 from sessionward.lanes.routing import (
     MAX_LANE_LENGTH,
@@ -19,6 +18,7 @@ from sessionward.lanes.routing import (
     route,
     validate_lane_name,
 )
+from sessionward.storage.keys import validate_session_key
 
 AGENT = AgentConfig(agent_id="ops")
 

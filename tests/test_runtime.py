@@ -94,7 +94,7 @@ def test_a_second_runtime_on_a_store_in_use_is_refused_and_touches_nothing(make_
 
 
 # It failed about 1 run in 12 on tcp ("no outcome after 30s"): the worker slept through its
-# pump timer (a Thespian bug, worked around in sessionward.system; see docs/thespian-repro/).
+# pump timer (a Thespian bug, worked around in sessionward.hosting.system; see docs/thespian-repro/).
 def test_an_outside_write_is_reported_as_fenced_and_its_bytes_are_kept(make_runtime, base):
     # a 3 s stream: the outside write lands while it runs, even on a loaded machine
     rt = make_runtime(base=base, provider=ScriptedProvider(reply="y" * 60, chunks=60, chunk_delay=0.05))

@@ -8,7 +8,7 @@ import stat
 import pytest
 
 from sessionward.errors import InsecureSecretFileError, MissingSecretError
-from sessionward.secret import (
+from sessionward.hosting.secret import (
     SECRET_ENV,
     SECRET_FILE_ENV,
     client_secret,

@@ -6,7 +6,7 @@ import pytest
 
 from sessionward.actors.session_index import SessionIndex
 from sessionward.errors import InvalidSessionKeyError
-from sessionward.store import SessionStore
+from sessionward.storage.store import SessionStore
 
 
 @pytest.fixture

@@ -6,7 +6,7 @@ import os
 import pytest
 
 from sessionward.errors import CorruptTranscriptError, PathEscapesStoreError
-from sessionward.store import SessionRecord, SessionStore, derived_session_id
+from sessionward.storage.store import SessionRecord, SessionStore, derived_session_id
 
 
 def test_a_new_key_gets_a_stable_derived_id(tmp_path):

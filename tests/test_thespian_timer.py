@@ -3,7 +3,7 @@
 Thespian 4.0.1 drops a timer's remaining time from its ``select`` timeout when that time
 rounds to ``timedelta(0)`` (less than 0.5 us left), and then waits with no timeout. It
 stalled TurnWorker pumps (a stream stopped until the runtime shut down) and could do the
-same to any timer. ``sessionward.system`` works around it; see
+same to any timer. ``sessionward.hosting.system`` works around it; see
 ``docs/thespian-repro/README.md``.
 """
 
@@ -15,7 +15,7 @@ from datetime import timedelta
 from thespian.actors import ActorTypeDispatcher
 from thespian.system.timing import ExpirationTimer
 
-from sessionward.system import install_thespian_workarounds, start_system
+from sessionward.hosting.system import install_thespian_workarounds, start_system
 
 
 def test_a_timer_that_has_not_expired_never_reports_zero_time_left():

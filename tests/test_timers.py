@@ -18,7 +18,6 @@ from conftest import read_entries
 
 from sessionward import ScriptedProvider
 from sessionward.client import new_request_id
-from sessionward.entries import assistant_text, is_turn_end
 from sessionward.lanes.config import AgentConfig, CronJobConfig, HeartbeatConfig
 from sessionward.lanes.cron_state import cron_state_file
 from sessionward.lanes.timer_messages import (
@@ -28,6 +27,7 @@ from sessionward.lanes.timer_messages import (
     QueryLaneStats,
     TickNow,
 )
+from sessionward.storage.entries import assistant_text, is_turn_end
 
 HOUR = 3600.0
 MAIN_KEY = "agent:main:main"

@@ -6,9 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from sessionward import entries as E
 from sessionward.errors import CorruptTranscriptError, FencedError, SessionOwnedElsewhereError
-from sessionward.transcript import Durability, TranscriptFile
+from sessionward.storage import entries as E
+from sessionward.storage.transcript import Durability, TranscriptFile
 
 
 def _open(path, durability=Durability.ENTRY):

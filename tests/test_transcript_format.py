@@ -1,4 +1,4 @@
-"""Tests for ``sessionward.transcript_format``: literal inputs, pi's real v1 files, and fuzzing.
+"""Tests for ``sessionward.storage.transcript_format``: literal inputs, pi's real v1 files, and fuzzing.
 
 The real files are pi-mono's, in the shared fixtures folder beside the repository (see its
 SOURCES.md). Expected values for them are computed here independently of the module: by
@@ -21,7 +21,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from sessionward.errors import CorruptTranscriptError
-from sessionward.transcript_format import (
+from sessionward.storage.transcript_format import (
     BadLine,
     build_context,
     dumps_line,

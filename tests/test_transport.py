@@ -16,15 +16,15 @@ from pathlib import Path
 import pytest
 from conftest import wait_for
 
-from sessionward import frames, transport
-from sessionward.admin import AdminClient, read_daemon_info
 from sessionward.errors import WrongSecretError
+from sessionward.hosting import frames, transport
+from sessionward.hosting.secret import SECRET_ENV
+from sessionward.hosting.system import free_port, install_thespian_workarounds, process_group_members
+from sessionward.operations.admin import AdminClient, read_daemon_info
 from sessionward.runtime import Runtime
-from sessionward.secret import SECRET_ENV
-from sessionward.system import free_port, install_thespian_workarounds, process_group_members
 
 ROGUE = Path(__file__).parent / "rogue_client.py"
-REJECTED = "sessionward.transport session=- turn=-: rejected a frame from 127.0.0.1:"
+REJECTED = "sessionward.hosting.transport session=- turn=-: rejected a frame from 127.0.0.1:"
 
 
 def _rogue(port: int, marker: Path) -> dict:
@@ -136,7 +136,7 @@ def test_after_install_thespians_receive_buffers_return_sealed_boxes_and_never_u
 
 
 # Thespian 4.0.1 source of what AuthenticatedTCPTransport overrides or relies on. A change
-# here means the copies in sessionward/transport.py must be re-read against the new code.
+# here means the copies in sessionward/hosting/transport.py must be re-read against the new code.
 UPSTREAM = {
     "TCPTransport._addedDataToIncoming": "7e2ca3a3f386e2be",
     "TCPTransport._check_XMIT_4_done": "61163ba5b1d07029",

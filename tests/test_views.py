@@ -2,7 +2,7 @@
 
 from types import SimpleNamespace
 
-from sessionward.views import lane_figures, select_sessions
+from sessionward.storage.views import lane_figures, select_sessions
 
 
 def _s(key, lane=None, queued=()):

@@ -72,8 +72,8 @@ def _counting_replacements():
 
 def _child(name: str, quick: bool, workdir: str, conn) -> None:
     # If the harness dies (killed, timed out), this process ends with it, and the runtime
-    # it hosts ends with this process (sessionward.lifetime): nothing is left running.
-    from sessionward.lifetime import follow_parent
+    # it hosts ends with this process (sessionward.hosting.lifetime): nothing is left running.
+    from sessionward.hosting.lifetime import follow_parent
 
     follow_parent()
     try:

@@ -27,9 +27,9 @@ import attrs
 from benchmarks import stats
 from benchmarks.workloads.measure import overhead_ms, wait_all
 from benchmarks.workloads.report import Figure, WorkloadResult
-from sessionward.admin import AdminClient, read_daemon_info
+from sessionward.hosting.system import free_port, process_group_members
+from sessionward.operations.admin import AdminClient, read_daemon_info
 from sessionward.outcomes import TurnStatus
-from sessionward.system import free_port, process_group_members
 
 
 @attrs.frozen

@@ -21,7 +21,7 @@ for new sessions (no file yet), and again for sessions whose owner passivated.
 
 **Sessions on disk.** ``disk_sessions`` transcripts (a header and one finished turn each)
 and their ``sessions.json`` index are written straight into a store in its own format
-(``sessionward.entries``, ``sessionward.store``). A runtime with a short ``idle_timeout``
+(``sessionward.storage.entries``, ``sessionward.storage.store``). A runtime with a short ``idle_timeout``
 then activates a random sample through ``Runtime.submit``; owners passivate when idle
 (the live owner count is followed until it is back to 0), and a second turn on part of the
 sample activates them again. Every sampled file must still start with its original bytes.
@@ -42,9 +42,9 @@ from benchmarks.workloads.measure import available_memory_kib, total_pss_kib, wa
 from benchmarks.workloads.provider import MixProvider, mix_text
 from benchmarks.workloads.report import Figure, Target, WorkloadResult
 from sessionward import Runtime, RuntimeConfig, ScriptedProvider, TurnStatus
-from sessionward import entries as E
-from sessionward.store import derived_session_id
-from sessionward.transcript_format import dumps_line
+from sessionward.storage import entries as E
+from sessionward.storage.store import derived_session_id
+from sessionward.storage.transcript_format import dumps_line
 
 
 @attrs.frozen

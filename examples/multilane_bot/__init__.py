@@ -16,6 +16,6 @@ Modules, from the bottom up:
 - ``live``: status snapshots, the rich live table and the plain status line.
 - ``demo``: ``run_demo``.
 
-Run it: ``python -m examples.multilane_bot`` (HTTP API), ``--terminal`` (chat in the
+Run it: ``python -m sessionward.examples.multilane_bot`` (HTTP API), ``--terminal`` (chat in the
 terminal), or ``sessionward demo`` (the demo with scripted traffic).
 """

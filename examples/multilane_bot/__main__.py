@@ -1,9 +1,9 @@
-"""``python -m examples.multilane_bot``: run the bot (HTTP API), chat in the terminal, or the demo.
+"""``python -m sessionward.examples.multilane_bot``: run the bot (HTTP API), chat in the terminal, or the demo.
 
-    python -m examples.multilane_bot                 # the HTTP API on 127.0.0.1:8765
-    python -m examples.multilane_bot --terminal      # chat in the terminal (the API runs too)
-    python -m examples.multilane_bot --demo --duration 10 --no-live
-    python -m examples.multilane_bot --provider openai   # OPENAI_BASE_URL, OPENAI_MODEL, OPENAI_API_KEY
+    python -m sessionward.examples.multilane_bot                 # the HTTP API on 127.0.0.1:8765
+    python -m sessionward.examples.multilane_bot --terminal      # chat in the terminal (the API runs too)
+    python -m sessionward.examples.multilane_bot --demo --duration 10 --no-live
+    python -m sessionward.examples.multilane_bot --provider openai   # OPENAI_BASE_URL, OPENAI_MODEL, OPENAI_API_KEY
 """
 
 from __future__ import annotations
@@ -16,17 +16,17 @@ import tempfile
 import threading
 from pathlib import Path
 
-from examples.multilane_bot.bot import DEFAULT_CONFIG, Bot, load_bot_config, runtime_config
-from examples.multilane_bot.http_api import BotServer
-from examples.multilane_bot.persona import make_provider
-from examples.multilane_bot.terminal import run_terminal
-from examples.multilane_bot.traffic import start_timer_lanes
+from sessionward.examples.multilane_bot.bot import DEFAULT_CONFIG, Bot, load_bot_config, runtime_config
+from sessionward.examples.multilane_bot.http_api import BotServer
+from sessionward.examples.multilane_bot.persona import make_provider
+from sessionward.examples.multilane_bot.terminal import run_terminal
+from sessionward.examples.multilane_bot.traffic import start_timer_lanes
 from sessionward import Runtime
 from sessionward.errors import BadInputError
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m examples.multilane_bot", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m sessionward.examples.multilane_bot", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--terminal", action="store_true", help="chat in the terminal")
     parser.add_argument("--demo", action="store_true", help="run the demo with scripted traffic")
@@ -45,7 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     signal.signal(signal.SIGTERM, _exit_on_signal)
 
     if args.demo:
-        from examples.multilane_bot.demo import run_demo
+        from sessionward.examples.multilane_bot.demo import run_demo
 
         summary = run_demo(args.duration, live=not args.no_live, store=args.store, base=args.base,
                            config_path=args.config, provider=args.provider)

@@ -21,14 +21,14 @@ from typing import Any
 import attrs
 import cattrs
 
-from examples.multilane_bot.delivery import Delivery, TurnKind, TurnView
+from sessionward.examples.multilane_bot.delivery import Delivery, TurnKind, TurnView
 from sessionward import Runtime, RuntimeConfig
 from sessionward.config_file import config_from_mapping
 from sessionward.errors import BadInputError, SessionwardError
 from sessionward.lanes.config import AgentConfig, ChannelConfig
 from sessionward.lanes.queue_policy import QueueMode
 from sessionward.lanes.routing import check_segment, lane_kind, route
-from sessionward.validation import validate_text
+from sessionward.storage.validation import validate_text
 
 DEFAULT_CONFIG = Path(__file__).with_name("bot.toml")
 

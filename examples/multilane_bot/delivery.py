@@ -13,7 +13,7 @@ import time
 
 import attrs
 
-from examples.multilane_bot.persona import LONG_MARKER
+from sessionward.examples.multilane_bot.persona import LONG_MARKER
 from sessionward import TurnOutcome, TurnStatus
 from sessionward.errors import RuntimeClosedError
 

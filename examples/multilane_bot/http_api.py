@@ -35,8 +35,8 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from cattrs.preconf.json import make_converter
 
-from examples.multilane_bot.bot import Bot, UnknownChannelError
-from examples.multilane_bot.delivery import Delivery
+from sessionward.examples.multilane_bot.bot import Bot, UnknownChannelError
+from sessionward.examples.multilane_bot.delivery import Delivery
 from sessionward.converter import to_json_data
 from sessionward.errors import BadInputError, RuntimeClosedError, SessionwardError
 

@@ -14,8 +14,8 @@ from collections import Counter
 
 import attrs
 
-from examples.multilane_bot.bot import Bot
-from examples.multilane_bot.summary import TurnCounts, count_turns
+from sessionward.examples.multilane_bot.bot import Bot
+from sessionward.examples.multilane_bot.summary import TurnCounts, count_turns
 from sessionward import Runtime
 from sessionward.errors import SessionwardError
 

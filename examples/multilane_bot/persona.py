@@ -17,7 +17,7 @@ from sessionward.lanes.routing import lane_kind
 from sessionward.providers.base import ProviderRequest, StreamControl
 
 if TYPE_CHECKING:  # bot imports deliveries, which import this module's markers
-    from examples.multilane_bot.bot import BotSettings
+    from sessionward.examples.multilane_bot.bot import BotSettings
 
 LONG_MARKER = "/long"
 """A message containing this asks the scripted persona for a long, slowly streamed reply."""

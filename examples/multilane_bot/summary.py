@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 
 import attrs
 
-from examples.multilane_bot.delivery import USER_KINDS, TurnKind, TurnView
+from sessionward.examples.multilane_bot.delivery import USER_KINDS, TurnKind, TurnView
 
 SKIPPED = "heartbeat_skipped"
 

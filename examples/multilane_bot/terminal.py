@@ -11,9 +11,9 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
-from examples.multilane_bot.bot import Bot
-from examples.multilane_bot.delivery import Delivery
-from examples.multilane_bot.persona import LONG_MARKER
+from sessionward.examples.multilane_bot.bot import Bot
+from sessionward.examples.multilane_bot.delivery import Delivery
+from sessionward.examples.multilane_bot.persona import LONG_MARKER
 from sessionward.errors import SessionwardError
 
 HELP = f"""\

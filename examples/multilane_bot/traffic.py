@@ -26,9 +26,9 @@ import urllib.request
 
 import attrs
 
-from examples.multilane_bot.bot import Bot
-from examples.multilane_bot.delivery import Delivery
-from examples.multilane_bot.persona import LONG_MARKER, STUCK_MARKER
+from sessionward.examples.multilane_bot.bot import Bot
+from sessionward.examples.multilane_bot.delivery import Delivery
+from sessionward.examples.multilane_bot.persona import LONG_MARKER, STUCK_MARKER
 from sessionward.errors import RuntimeClosedError
 from sessionward.lanes.schedule import (
     CronSchedule,

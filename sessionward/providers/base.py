@@ -22,7 +22,7 @@ import attrs
 
 
 class ProviderErrorKind(enum.StrEnum):
-    """Why a provider failed. ``sessionward.recovery.failover`` says which kinds fail over."""
+    """Why a provider failed. ``sessionward.providers.failover_rules`` says which kinds fail over."""
 
     RATE_LIMIT = "rate_limit"
     OVERLOADED = "overloaded"

@@ -1,7 +1,7 @@
 """FailoverChain: a provider that tries several providers in order, one stream at a time.
 
 The chain decides only between provider failures, with the table in
-``sessionward.recovery.failover``. A cancelled stream (the owner aborted the turn) is a
+``sessionward.providers.failover_rules``. A cancelled stream (the owner aborted the turn) is a
 coordination outcome: the chain stops at once, tries no other provider and reports no
 failure, because a turn that was aborted did not fail for lack of a model.
 """
@@ -28,7 +28,7 @@ from sessionward.providers.base import (
     ToolResult,
     build_provider,
 )
-from sessionward.recovery.failover import FailoverDecision, classify_failure
+from sessionward.providers.failover_rules import FailoverDecision, classify_failure
 
 # Once one of these reached the owner, the chain is committed to its provider: the owner
 # has persisted (or will persist) that partial reply, and a tool may already have run, so

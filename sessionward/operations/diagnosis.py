@@ -1,6 +1,6 @@
 """What is wrong with a store, in plain words: pure checks over facts gathered elsewhere.
 
-``sessionward doctor`` gathers a ``StoreFacts`` (``sessionward.doctor`` reads the disk and
+``sessionward doctor`` gathers a ``StoreFacts`` (``sessionward.operations.doctor`` reads the disk and
 the process table) and ``diagnose`` turns it into ``Finding`` records: what was found,
 what it means, what to do, and, when there is a safe one, the fix ``--fix`` applies. Only
 a fix named in a finding is ever applied, and only to the path the finding names.

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from sessionward.errors import CorruptTranscriptError
-from sessionward.files import fsync_dir, write_atomically
-from sessionward.index_journal import JOURNAL_SUFFIX, apply, needs_separator, parse_journal
+from sessionward.storage.files import fsync_dir, write_atomically
+from sessionward.storage.index_journal import JOURNAL_SUFFIX, apply, needs_separator, parse_journal
 
 log = logging.getLogger("sessionward.store")
 

@@ -1,6 +1,6 @@
 """The long-running actor system behind ``sessionward start``.
 
-``python -m sessionward.daemon --store DIR [--port N] [--config FILE]`` runs a Runtime on
+``python -m sessionward.operations.daemon --store DIR [--port N] [--config FILE]`` runs a Runtime on
 multiprocTCPBase until SIGTERM or SIGINT, with the Directory, Recovery and the lanes the
 config names. ``sessionward start`` launches it detached (new session, no inherited
 stdout/stderr: Thespian hangs a parent that captures them) and waits for its
@@ -24,13 +24,13 @@ from pathlib import Path
 
 import attrs
 
-from sessionward.admin import DAEMON_FILE, read_daemon_info
 from sessionward.config import ClusterConfig
 from sessionward.config_file import load_daemon_config
 from sessionward.errors import DaemonAlreadyRunningError, SessionwardError
-from sessionward.files import write_atomically
-from sessionward.preflight import check_store_path
-from sessionward.secret import server_secret
+from sessionward.hosting.preflight import check_store_path
+from sessionward.hosting.secret import server_secret
+from sessionward.operations.admin import DAEMON_FILE, read_daemon_info
+from sessionward.storage.files import write_atomically
 
 log = logging.getLogger("sessionward.daemon")
 
@@ -99,14 +99,14 @@ def run(store: Path, *, port: int | None, bind: str, config_file: Path | None,
         (store / record_name).unlink(missing_ok=True)
         # Removed while still held, so nothing useless is left in the store. A daemon that
         # opened the old file meanwhile may lock it after this one lets go; the store's
-        # claim (sessionward.claim) still refuses a second system on the store.
+        # claim (sessionward.hosting.claim) still refuses a second system on the store.
         (store / lock_name).unlink(missing_ok=True)
         lock.close()
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m sessionward.daemon")
+    parser = argparse.ArgumentParser(prog="python -m sessionward.operations.daemon")
     parser.add_argument("--store", type=Path, required=True)
     parser.add_argument("--port", type=int)
     parser.add_argument("--bind", default="127.0.0.1")

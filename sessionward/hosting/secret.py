@@ -2,12 +2,12 @@
 
 Every process of one actor system, and every client of it (CLI, ``AdminClient``, a
 member joining a convention), holds the same secret; the transport authenticates every
-frame with it (``sessionward.frames``). The secret is never a command-line argument
+frame with it (``sessionward.hosting.frames``). The secret is never a command-line argument
 (``ps`` shows those to every local user). In order:
 
 1. ``SESSIONWARD_SECRET``: the secret itself.
 2. ``SESSIONWARD_SECRET_FILE``: a file holding it.
-3. ``<store>/.sessionward/secret``: the store's file, created (mode 0600, random) by the
+3. ``<store>/.sessionward/hosting/secret``: the store's file, created (mode 0600, random) by the
    first daemon or cluster member that starts on the store, found by clients from the
    store path.
 4. For an embedded runtime that nobody else joins: a random secret made for that one
@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from sessionward.errors import InsecureSecretFileError, MissingSecretError
-from sessionward.frames import MIN_SECRET_BYTES
+from sessionward.hosting.frames import MIN_SECRET_BYTES
 
 SECRET_ENV = "SESSIONWARD_SECRET"
 SECRET_FILE_ENV = "SESSIONWARD_SECRET_FILE"

@@ -23,16 +23,16 @@ that touches the file system. Nothing here reads the clock: a caller that needs 
 timestamp passes ``now`` to ``iso_timestamp``.
 """
 
-from sessionward.transcript_format.context import build_context
-from sessionward.transcript_format.format import (
+from sessionward.storage.transcript_format.context import build_context
+from sessionward.storage.transcript_format.format import (
     dumps_line,
     dumps_transcript,
     iso_timestamp,
     new_entry_id,
     parse_transcript,
 )
-from sessionward.transcript_format.migration import migrate_file, migrate_to_v3
-from sessionward.transcript_format.records import (
+from sessionward.storage.transcript_format.migration import migrate_file, migrate_to_v3
+from sessionward.storage.transcript_format.records import (
     CURRENT_VERSION,
     BadLine,
     Migration,

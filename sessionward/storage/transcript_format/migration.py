@@ -1,6 +1,6 @@
 """Migrating a transcript to the current version: pure ``migrate_to_v3`` and ``migrate_file``,
 the one function of the package that touches the file system (a backup, the quarantine and
-an atomic replace, all through ``sessionward.files``).
+an atomic replace, all through ``sessionward.storage.files``).
 """
 
 from __future__ import annotations
@@ -12,10 +12,10 @@ from typing import Any
 
 import attrs
 
-from sessionward import files
 from sessionward.errors import CorruptTranscriptError, FencedError
-from sessionward.transcript_format.format import dumps_transcript, new_entry_id, parse_transcript
-from sessionward.transcript_format.records import (
+from sessionward.storage import files
+from sessionward.storage.transcript_format.format import dumps_transcript, new_entry_id, parse_transcript
+from sessionward.storage.transcript_format.records import (
     CURRENT_VERSION,
     MISSING,
     Migration,

@@ -13,7 +13,7 @@ from collections.abc import Container
 from typing import Any
 
 from sessionward.providers.base import Usage
-from sessionward.transcript_format import iso_timestamp, new_entry_id
+from sessionward.storage.transcript_format import iso_timestamp, new_entry_id
 
 TURN_END = "sessionward.turn_end"
 """``customType`` of the entry that closes a turn."""

@@ -14,9 +14,9 @@ It also works around a Thespian timer bug that could stall any actor's ``wakeupA
 (see ``_remaining_never_zero_before_expiry``).
 
 Every frame is authenticated: ``install_thespian_workarounds`` makes multiprocTCPBase use
-``sessionward.transport.AuthenticatedTCPTransport``, and ``start_system``/``connect_system``
-hand the new system its secret (``sessionward.secret`` says where secrets come from). This
-module and ``sessionward.transport`` are the non-actor modules that import Thespian.
+``sessionward.hosting.transport.AuthenticatedTCPTransport``, and ``start_system``/``connect_system``
+hand the new system its secret (``sessionward.hosting.secret`` says where secrets come from). This
+module and ``sessionward.hosting.transport`` are the non-actor modules that import Thespian.
 """
 
 from __future__ import annotations
@@ -33,11 +33,11 @@ from thespian.actors import ActorSystem
 from thespian.system import timing
 from thespian.system.transport import IPBase
 
-from sessionward import transport
 from sessionward.errors import WrongSecretError
-from sessionward.frames import Network
-from sessionward.lifetime import starting_system
-from sessionward.secret import new_secret
+from sessionward.hosting import transport
+from sessionward.hosting.frames import Network
+from sessionward.hosting.lifetime import starting_system
+from sessionward.hosting.secret import new_secret
 
 BIND_ENV = "SESSIONWARD_BIND"
 """The interface actor sockets bind to (default 127.0.0.1)."""
@@ -153,7 +153,7 @@ def log_defs(log_file: Path | None, level: int = logging.INFO) -> dict:
     return {
         "version": 1,
         "disable_existing_loggers": False,
-        "filters": {"context": {"()": "sessionward.system.ContextFilter"}},
+        "filters": {"context": {"()": "sessionward.hosting.system.ContextFilter"}},
         "formatters": {
             "plain": {
                 "format": "%(asctime)s %(levelname)s pid=%(process)d %(name)s "
@@ -307,7 +307,7 @@ def kill_all(pids: list[int], grace: float = 2.0) -> list[int]:
 def alive(pid: int) -> bool:
     """True while ``pid`` runs (``processes.running``: a zombie is not running). Our own
     zombie child is reaped on the way, so it does not linger in the process table."""
-    from sessionward.processes import running
+    from sessionward.hosting.processes import running
 
     if running(pid):
         return True

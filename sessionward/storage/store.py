@@ -37,18 +37,18 @@ from typing import Any
 
 import attrs
 
-from sessionward import index_files
 from sessionward.errors import (
     CoordinationError,
     CorruptTranscriptError,
     InvalidSessionKeyError,
     PathEscapesStoreError,
 )
-from sessionward.files import write_atomically
-from sessionward.index_journal import JOURNAL_SUFFIX, CompactionPolicy, SaveAction, encode_records, plan_save
-from sessionward.js_json import stringify
-from sessionward.keys import validate_session_id, validate_session_key
-from sessionward.openclaw_store import INDEX_NAME, check_jsonl_era, read_agent_index, resolve_session_file
+from sessionward.storage import index_files
+from sessionward.storage.files import write_atomically
+from sessionward.storage.index_journal import JOURNAL_SUFFIX, CompactionPolicy, SaveAction, encode_records, plan_save
+from sessionward.storage.js_json import stringify
+from sessionward.storage.keys import validate_session_id, validate_session_key
+from sessionward.storage.openclaw_store import INDEX_NAME, check_jsonl_era, read_agent_index, resolve_session_file
 
 SESSION_ID_NAMESPACE = uuid.UUID("6f0c1f4e-2d7a-4e7b-9a43-5e55d0a1d001")
 """UUID5 namespace for session ids derived from session keys."""

@@ -1,9 +1,9 @@
 """Thespian's TCP transport with authenticated frames, an allow-list, and a cheaper poll.
 
 Thespian 4.0.1's ``TCPTransport`` unpickles every frame any peer sends. This subclass,
-installed by ``sessionward.system`` as the transport of ``multiprocTCPBase``, seals every
+installed by ``sessionward.hosting.system`` as the transport of ``multiprocTCPBase``, seals every
 frame it sends and opens every frame it receives with a shared secret
-(``sessionward.frames``): a frame whose HMAC does not verify is never unpickled; it is
+(``sessionward.hosting.frames``): a frame whose HMAC does not verify is never unpickled; it is
 dropped, a rejection notice is sent back, the connection is closed, and one line is
 logged (peer address and reason), within a log budget so a flood cannot fill the disk.
 
@@ -64,10 +64,10 @@ from thespian.system.transport.TCPTransport import (
 )
 from thespian.system.utilis import thesplog
 
-from sessionward import frames
-from sessionward.log_budget import LogBudget
+from sessionward.hosting import frames
+from sessionward.hosting.log_budget import LogBudget
 
-LOGGER = "sessionward.transport"
+LOGGER = "sessionward.hosting.transport"
 
 
 @attrs.frozen

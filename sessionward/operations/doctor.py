@@ -1,7 +1,7 @@
 """``sessionward doctor``: gather a store's facts (read-only), and apply the fixes findings name.
 
 ``gather_facts`` reads the store's files and the process table and never writes; the
-rules are in ``sessionward.diagnosis``. ``apply_fix`` does one finding's ``Fix`` and
+rules are in ``sessionward.operations.diagnosis``. ``apply_fix`` does one finding's ``Fix`` and
 nothing else: the CLI prints every fix before it applies it.
 """
 
@@ -12,8 +12,11 @@ import json
 import os
 from pathlib import Path
 
-from sessionward.claim import RECORD_NAME, read_record, store_lock
-from sessionward.diagnosis import (
+from sessionward.errors import CoordinationError, CorruptTranscriptError, PathEscapesStoreError
+from sessionward.hosting.claim import RECORD_NAME, read_record, store_lock
+from sessionward.hosting.ownership import host_alive, leftover_pids
+from sessionward.hosting.processes import all_process_facts, end_processes, process_facts
+from sessionward.operations.diagnosis import (
     Fix,
     FixKind,
     HostFacts,
@@ -22,13 +25,10 @@ from sessionward.diagnosis import (
     StoreFacts,
     TranscriptFacts,
 )
-from sessionward.errors import CoordinationError, CorruptTranscriptError, PathEscapesStoreError
-from sessionward.index_files import index_document
-from sessionward.keys import validate_session_id
-from sessionward.openclaw_store import IMPORT_ARCHIVE, INDEX_NAME, SQLITE_DATABASE, read_agent_index
-from sessionward.ownership import host_alive, leftover_pids
-from sessionward.processes import all_process_facts, end_processes, process_facts
-from sessionward.transcript_format import parse_transcript
+from sessionward.storage.index_files import index_document
+from sessionward.storage.keys import validate_session_id
+from sessionward.storage.openclaw_store import IMPORT_ARCHIVE, INDEX_NAME, SQLITE_DATABASE, read_agent_index
+from sessionward.storage.transcript_format import parse_transcript
 
 OPENCLAW_LOCK_STALE_AFTER = 30.0
 """Seconds after which openclaw counts its index lock as stale (its ``staleMs``)."""
@@ -123,7 +123,7 @@ def _host_facts(root: Path) -> HostFacts | None:
 
 
 def _openclaw_lock(lock: Path) -> StaleLock:
-    from sessionward.store import _stale_lock  # openclaw's rule, shared with the store
+    from sessionward.storage.store import _stale_lock  # openclaw's rule, shared with the store
 
     return StaleLock(str(lock), _lock_pid(lock), _stale_lock(lock, OPENCLAW_LOCK_STALE_AFTER))
 

@@ -19,14 +19,14 @@ from typing import Any
 
 import attrs
 
-from sessionward import files
 from sessionward.errors import (
     CorruptTranscriptError,
     FencedError,
     SessionOwnedElsewhereError,
     TranscriptMissingError,
 )
-from sessionward.transcript_format import dumps_line, migrate_file, parse_transcript
+from sessionward.storage import files
+from sessionward.storage.transcript_format import dumps_line, migrate_file, parse_transcript
 
 
 class Durability(enum.StrEnum):

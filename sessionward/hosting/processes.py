@@ -1,7 +1,7 @@
 """Process facts, whether a pid runs, and ending processes, by identity (pid and start time).
 
 psutil reads process identity (pid, start time) and groups portably; the rules that use
-these facts live in ``sessionward.ownership`` and take them as values.
+these facts live in ``sessionward.hosting.ownership`` and take them as values.
 
 One rule for zombies everywhere: a zombie has exited (only its exit status waits for its
 parent to collect it). It runs no code, holds no file lock and answers nothing, so for
@@ -18,7 +18,7 @@ import time
 
 import psutil
 
-from sessionward.ownership import ProcessFacts
+from sessionward.hosting.ownership import ProcessFacts
 
 
 def running(pid: int) -> bool:

@@ -71,7 +71,7 @@ def _prctl():
 def starting_system() -> Iterator[None]:
     """Wrap the start of an actor system: the processes forked meanwhile, and all their
     descendants, follow this process (see the module's docstring)."""
-    from sessionward.processes import process_facts
+    from sessionward.hosting.processes import process_facts
 
     me = process_facts(os.getpid())
     with _start_lock:
@@ -142,7 +142,7 @@ def _watch_host(pid: int, start_time: float, host_group: int) -> None:
     try:
         wait_for_exit(pid, start_time)
     except Exception:
-        from sessionward.processes import running
+        from sessionward.hosting.processes import running
 
         while running(pid):  # the plainest check left: the pid alone (a zombie host has ended)
             time.sleep(HOST_POLL_SECONDS)
@@ -179,8 +179,8 @@ def wait_for_exit(pid: int, start_time: float) -> None:
 
 
 def _is(pid: int, start_time: float) -> bool:
-    from sessionward.ownership import START_TIME_SLACK
-    from sessionward.processes import process_facts
+    from sessionward.hosting.ownership import START_TIME_SLACK
+    from sessionward.hosting.processes import process_facts
 
     facts = process_facts(pid)
     return facts is not None and abs(facts.start_time - start_time) <= START_TIME_SLACK

@@ -17,10 +17,10 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from sessionward.files import write_atomically
+from sessionward.storage.files import write_atomically
 
 if TYPE_CHECKING:  # the store imports nothing from here; only the type is needed
-    from sessionward.store import SessionStore
+    from sessionward.storage.store import SessionStore
 
 
 @attrs.frozen

@@ -1,7 +1,7 @@
 """Starting and stopping a store's daemon from another process (``sessionward start|stop``).
 
 The logic behind the CLI's two lifecycle commands, apart from their printing: ``start``
-launches ``python -m sessionward.daemon`` detached and waits for its record; ``stop`` sends
+launches ``python -m sessionward.operations.daemon`` detached and waits for its record; ``stop`` sends
 SIGTERM, waits, and ends what is left of the daemon's process groups by pid. Each returns a
 record the CLI renders.
 """
@@ -17,14 +17,14 @@ from pathlib import Path
 
 import attrs
 
-from sessionward.admin import DaemonInfo, read_daemon_info
-from sessionward.claim import read_record
-from sessionward.daemon import daemon_files
 from sessionward.errors import StoreInUseError
-from sessionward.ownership import host_alive
-from sessionward.preflight import check_port, check_store_path
-from sessionward.processes import process_facts
-from sessionward.system import admin_reachable, alive, kill_all, process_group_members, reach_host
+from sessionward.hosting.claim import read_record
+from sessionward.hosting.ownership import host_alive
+from sessionward.hosting.preflight import check_port, check_store_path
+from sessionward.hosting.processes import process_facts
+from sessionward.hosting.system import admin_reachable, alive, kill_all, process_group_members, reach_host
+from sessionward.operations.admin import DaemonInfo, read_daemon_info
+from sessionward.operations.daemon import daemon_files
 
 
 @attrs.frozen
@@ -67,7 +67,7 @@ def start_daemon(store_path: str | os.PathLike[str], *, bind: str, port: int | N
         return DaemonStart("already_running", store, info)
     if not join:
         _refuse_if_store_in_use(store)
-    command = [sys.executable, "-m", "sessionward.daemon", "--store", str(store), "--bind", bind]
+    command = [sys.executable, "-m", "sessionward.operations.daemon", "--store", str(store), "--bind", bind]
     if port:
         command += ["--port", str(port)]
     if config:

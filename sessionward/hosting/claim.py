@@ -1,6 +1,6 @@
 """A store belongs to one actor system at a time: its record, taken under a store lock.
 
-``<store>/sessionward.system.json`` names the system serving the store (a
+``<store>/sessionward.hosting.system.json`` names the system serving the store (a
 ``SystemRecord``); the store directory itself is flocked only while a runtime reads and
 writes that record, never for the system's life (a stopped host would then block every
 newcomer, and forked actor processes would inherit the lock). A directory can be flocked
@@ -34,13 +34,13 @@ from pathlib import Path
 import attrs
 
 from sessionward.errors import StoreInUseError
-from sessionward.files import write_atomically
-from sessionward.ownership import SystemRecord, host_alive, leftover_pids
-from sessionward.processes import all_process_facts, end_processes, process_facts
+from sessionward.hosting.ownership import SystemRecord, host_alive, leftover_pids
+from sessionward.hosting.processes import all_process_facts, end_processes, process_facts
+from sessionward.storage.files import write_atomically
 
 log = logging.getLogger("sessionward.claim")
 
-RECORD_NAME = "sessionward.system.json"
+RECORD_NAME = "sessionward.hosting.system.json"
 LOCK_TIMEOUT = 10.0
 """Seconds to wait for another runtime's claim or release (each takes milliseconds)."""
 

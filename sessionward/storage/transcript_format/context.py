@@ -6,8 +6,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from sessionward.transcript_format.format import epoch_ms
-from sessionward.transcript_format.records import MISSING
+from sessionward.storage.transcript_format.format import epoch_ms
+from sessionward.storage.transcript_format.records import MISSING
 
 # --------------------------------------------------------------------------- model context
 

@@ -1,5 +1,5 @@
 """Reading and writing transcript lines (pure): parsing that never loses a byte, the one
-JavaScript-compatible encoder (``sessionward.js_json``), entry ids and timestamps.
+JavaScript-compatible encoder (``sessionward.storage.js_json``), entry ids and timestamps.
 
 The rules follow pi-mono's ``session-manager.ts``; see the package docstring.
 """
@@ -17,8 +17,8 @@ from collections.abc import Container, Iterable
 from decimal import Decimal
 from typing import Any
 
-from sessionward.js_json import stringify
-from sessionward.transcript_format.records import BadLine, ParsedTranscript
+from sessionward.storage.js_json import stringify
+from sessionward.storage.transcript_format.records import BadLine, ParsedTranscript
 
 # --------------------------------------------------------------------------- parsing
 

@@ -16,7 +16,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from sessionward.js_json import stringify
+from sessionward.storage.js_json import stringify
 
 QUARANTINE_SUFFIX = ".quarantine.jsonl"
 

@@ -21,9 +21,9 @@ from sessionward.config import RuntimeConfig
 
 # DaemonUnreachableError is defined in errors.py (every public error is); imported from here too.
 from sessionward.errors import CoordinationError, DaemonUnreachableError, RuntimeClosedError, WrongStoreError
-from sessionward.secret import client_secret
+from sessionward.hosting.secret import client_secret
+from sessionward.hosting.system import admin_reachable, connect_system, reach_host
 from sessionward.session_client import SessionClient, forward
-from sessionward.system import admin_reachable, connect_system, reach_host
 
 DAEMON_FILE = "daemon.json"
 """Written by the daemon in its store: pid, port, bind, process groups."""
@@ -86,7 +86,7 @@ class AdminClient:
     Args:
         store: The daemon's store directory (its ``daemon.json`` gives the port and the
             system id every request then names: a system serving another store refuses
-            them, and its ``.sessionward/secret`` the secret), or None with ``port`` (no
+            them, and its ``.sessionward/hosting/secret`` the secret), or None with ``port`` (no
             such check; the secret then comes from ``SESSIONWARD_SECRET`` or
             ``SESSIONWARD_SECRET_FILE``).
         port: The daemon's admin port (with ``store`` too: this port, the store's secret).

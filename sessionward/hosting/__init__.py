@@ -1,0 +1,1 @@
+"""What the actors run in: actor systems, their authenticated transport, process lifetimes, store claims."""
