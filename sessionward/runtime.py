@@ -52,7 +52,7 @@ from sessionward.hosting.system import (
 from sessionward.lanes.config import AgentConfig
 from sessionward.providers.base import Provider, ProviderSpec
 from sessionward.providers.scripted import ScriptedProvider
-from sessionward.session_client import SessionClient, forward
+from sessionward.session_client import SessionCalls, SessionClient
 from sessionward.storage.inbox import sessions_with_inboxes
 from sessionward.storage.store import SessionStore
 
@@ -67,7 +67,7 @@ def _close_all() -> None:  # interpreter exit shuts every runtime down: no proce
         rt.close()
 
 
-class Runtime:
+class Runtime(SessionCalls):
     """An actor system that owns the sessions of one store directory.
 
     Args:
@@ -259,20 +259,6 @@ class Runtime:
     def __exit__(self, *exc_info: object) -> None:
         self.close()
 
-    # -- turns, commands, queries (``SessionClient``) ----------------------------------------
-
-    submit = forward("submit")
-    asubmit = forward("asubmit")
-    abort = forward("abort")
-    cancel = forward("cancel")
-    unpark = forward("unpark")
-    new_transcript = forward("new_transcript")
-    bind = forward("bind")
-    session = forward("session")
-    sessions = forward("sessions")
-    sessions_page = forward("sessions_page")
-    status = forward("status")
-    recovery_history = forward("recovery_history")
 
     def _check_open(self) -> None:
         if self._closed:

@@ -203,3 +203,24 @@ class SessionClient:
         if isinstance(reply, ErrorReply):
             raise error_from_reply(reply)
         return reply
+
+
+class SessionCalls:
+    """The turn, command and query calls that ``Runtime`` and ``AdminClient`` share: each
+    forwards to the ``SessionClient`` the object holds as ``_client`` (composition; this
+    class only names the calls once)."""
+
+    _client: SessionClient
+
+    submit = forward("submit")
+    asubmit = forward("asubmit")
+    abort = forward("abort")
+    cancel = forward("cancel")
+    unpark = forward("unpark")
+    new_transcript = forward("new_transcript")
+    bind = forward("bind")
+    session = forward("session")
+    sessions = forward("sessions")
+    sessions_page = forward("sessions_page")
+    status = forward("status")
+    recovery_history = forward("recovery_history")

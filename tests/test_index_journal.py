@@ -5,6 +5,7 @@ import json
 
 import pytest
 
+from sessionward.storage.files import append_lines
 from sessionward.storage.index_files import index_document
 from sessionward.storage.index_journal import (
     CompactionPolicy,
@@ -12,7 +13,6 @@ from sessionward.storage.index_journal import (
     apply,
     encode_record,
     encode_records,
-    needs_separator,
     parse_journal,
     plan_save,
 )
@@ -69,10 +69,12 @@ def test_journal_entries_win_over_the_index_document_and_the_document_is_not_cha
     assert document["agent:main:a"] is ENTRY
 
 
-def test_an_append_after_a_cut_line_ends_that_line_first():
-    assert needs_separator(b"}")
-    assert not needs_separator(b"\n")
-    assert not needs_separator(b"")
+def test_an_append_after_a_cut_line_ends_that_line_first(tmp_path):
+    journal = tmp_path / "j"
+    assert append_lines(journal, b"{}\n") == 0  # new: its name wants a directory fsync
+    journal.write_bytes(b'{"cut')
+    assert append_lines(journal, b"{}\n") == 5
+    assert journal.read_bytes() == b'{"cut\n{}\n'
 
 
 def test_a_small_index_is_rewritten_on_every_save():

@@ -13,6 +13,9 @@ import httpx
 import pytest
 from conftest import read_entries
 
+from sessionward import RecoveryConfig, Runtime
+from sessionward.config_file import config_from_mapping
+from sessionward.errors import BadInputError
 from sessionward.examples.multilane_bot.bot import (
     DEFAULT_CONFIG,
     Bot,
@@ -29,9 +32,6 @@ from sessionward.examples.multilane_bot.persona import LONG_MARKER, ScriptedPers
 from sessionward.examples.multilane_bot.summary import count_turns, reply_lost
 from sessionward.examples.multilane_bot.terminal import run_terminal
 from sessionward.examples.multilane_bot.traffic import start_timer_lanes
-from sessionward import RecoveryConfig, Runtime
-from sessionward.config_file import config_from_mapping
-from sessionward.errors import BadInputError
 from sessionward.hosting.system import process_group_members
 from sessionward.lanes.routing import route
 

@@ -23,7 +23,7 @@ from sessionward.config import RuntimeConfig
 from sessionward.errors import CoordinationError, DaemonUnreachableError, RuntimeClosedError, WrongStoreError
 from sessionward.hosting.secret import client_secret
 from sessionward.hosting.system import admin_reachable, connect_system, reach_host
-from sessionward.session_client import SessionClient, forward
+from sessionward.session_client import SessionCalls, SessionClient
 
 DAEMON_FILE = "daemon.json"
 """Written by the daemon in its store: pid, port, bind, process groups."""
@@ -77,7 +77,7 @@ class ActorsView:
     capabilities: dict[str, str]
 
 
-class AdminClient:
+class AdminClient(SessionCalls):
     """A client of a running daemon. Same calls as ``Runtime``; ``close()`` only detaches.
 
     It holds a ``SessionClient`` (as ``Runtime`` does) rather than being a ``Runtime``: it
@@ -128,18 +128,6 @@ class AdminClient:
             raise DaemonUnreachableError(str(exc)) from None
         self._client = SessionClient(self._mailbox, self._directory, self._recovery, self.config, self._check_open)
 
-    submit = forward("submit")
-    asubmit = forward("asubmit")
-    abort = forward("abort")
-    cancel = forward("cancel")
-    unpark = forward("unpark")
-    new_transcript = forward("new_transcript")
-    bind = forward("bind")
-    session = forward("session")
-    sessions = forward("sessions")
-    sessions_page = forward("sessions_page")
-    status = forward("status")
-    recovery_history = forward("recovery_history")
 
     def __enter__(self) -> AdminClient:
         return self

@@ -107,17 +107,25 @@ def append_quarantine(path: Path, records: Iterable[dict[str, object]]) -> Path:
     every activation finds them anew. Returns the quarantine's path, written to or not.
     """
     qpath = quarantine_path(path)
-    fd = os.open(qpath, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o600)
+    try:
+        known = _known_records(qpath.read_bytes())
+    except FileNotFoundError:
+        known = set()
+    lines = [stringify(r).encode("utf-8") + b"\n" for r in records
+             if (r["lineNo"], r["kind"], r["rawBase64"]) not in known]
+    if lines:
+        append_lines(qpath, b"".join(lines))
+    return qpath
+
+
+def append_lines(path: Path, data: bytes, *, mode: int = 0o600) -> int:
+    """Append ``data`` (whole lines) to ``path`` in one write, and fsync it. A last line that
+    an earlier write left cut short is ended first (its readers skip it). Returns the file's
+    size before the append (0: the file is new, and its name wants a directory fsync)."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, mode)
     try:
         size = os.fstat(fd).st_size
-        existing = os.pread(fd, size, 0) if size else b""
-        known = _known_records(existing)
-        lines = [stringify(r).encode("utf-8") + b"\n" for r in records
-                 if (r["lineNo"], r["kind"], r["rawBase64"]) not in known]
-        if not lines:
-            return qpath
-        data = b"".join(lines)
-        if existing and not existing.endswith(b"\n"):
+        if size and os.pread(fd, 1, size - 1) != b"\n":
             data = b"\n" + data  # an earlier write was cut short: end its line first
         view = memoryview(data)
         while view:
@@ -125,7 +133,7 @@ def append_quarantine(path: Path, records: Iterable[dict[str, object]]) -> Path:
         os.fsync(fd)
     finally:
         os.close(fd)
-    return qpath
+    return size
 
 
 def _known_records(data: bytes) -> set[tuple[object, object, object]]:

@@ -21,8 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from sessionward.errors import CorruptTranscriptError
-from sessionward.storage.files import fsync_dir, write_atomically
-from sessionward.storage.index_journal import JOURNAL_SUFFIX, apply, needs_separator, parse_journal
+from sessionward.storage.files import append_lines, fsync_dir, write_atomically
+from sessionward.storage.index_journal import JOURNAL_SUFFIX, apply, parse_journal
 
 log = logging.getLogger("sessionward.store")
 
@@ -67,18 +67,7 @@ def read_document(index_path: Path, journal_path: Path) -> dict[str, Any]:
 
 def append_journal(journal_path: Path, lines: bytes) -> None:
     """Append ``lines`` in one write and fsync them (a new journal's name too)."""
-    fd = os.open(journal_path, os.O_RDWR | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
-    try:
-        size = os.fstat(fd).st_size
-        if needs_separator(os.pread(fd, 1, size - 1) if size else b""):
-            lines = b"\n" + lines  # end the line a crash cut short; it is skipped on reading
-        view = memoryview(lines)
-        while view:
-            view = view[os.write(fd, view):]
-        os.fsync(fd)
-    finally:
-        os.close(fd)
-    if size == 0:
+    if append_lines(journal_path, lines, mode=0o644) == 0:
         fsync_dir(journal_path.parent)
 
 

@@ -94,12 +94,6 @@ def apply(document: Mapping[str, Any], entries: Mapping[str, Mapping[str, Any]])
     return merged
 
 
-def needs_separator(last_byte: bytes) -> bool:
-    """Whether an append must first end a line cut short (the file's last byte is given;
-    ``b""`` for an empty file)."""
-    return last_byte not in (b"", b"\n")
-
-
 @attrs.frozen
 class CompactionPolicy:
     """When a save rewrites ``sessions.json`` rather than append to the journal. Sizes in bytes."""
