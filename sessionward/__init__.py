@@ -27,7 +27,7 @@ The folders say what each part is for:
 - ``providers/``: model providers (``base``, ``scripted``, ``openai_compat``) with their
   failover beside them (``failover``, and its table ``failover_rules``).
 - ``hosting/``: what the actors run in. ``system`` (start and join actor systems, the
-  Thespian workarounds), ``transport`` (authenticated frames, ``frames``, ``secret``,
+  Thespian workarounds), ``status`` (Thespian's own view of a system), ``transport`` (authenticated frames, ``frames``, ``secret``,
   ``log_budget``), ``lifetime`` (a system follows its host), ``processes``, ``claim``,
   ``ownership``, ``preflight``.
 - ``operations/``: running it. ``admin`` (``AdminClient``), ``daemon``,
@@ -54,8 +54,8 @@ contracts in ``pyproject.toml`` check them in CI):
    (``actors.ledger``, where every ``TurnOutcome`` is built, ``actors.intake``,
    ``actors.streaming``, ``actors.context_feed``, ``actors.activation``,
    ``actors.owner_state``).
-3. Actors (the only modules, with ``hosting.system`` and ``hosting.transport``, that import
-   Thespian): the actor modules of ``actors/``, ``recovery.actor``, ``lanes.timer_base``,
+3. Actors (the only modules, with ``hosting.system``, ``hosting.transport`` and
+   ``hosting.status``, that import Thespian): the actor modules of ``actors/``, ``recovery.actor``, ``lanes.timer_base``,
    ``lanes.timers``.
 4. The embedding API: ``Runtime`` (``runtime``, ``client``, ``session_client``) and
    ``AdminClient`` (``operations.admin``). Both hold a ``SessionClient`` for the calls they

@@ -38,6 +38,7 @@ from sessionward.hosting.claim import claim_store, complete_claim, release_store
 from sessionward.hosting.frames import parse_allow_list
 from sessionward.hosting.preflight import check_port, check_store_path, parse_host_port
 from sessionward.hosting.secret import server_secret
+from sessionward.hosting.status import stop_actor
 from sessionward.hosting.system import (
     children,
     connect_system,
@@ -93,7 +94,7 @@ class Runtime(SessionCalls):
             with ``UnavailableError`` (the Directory, or a convention's leader, is gone).
         secret: Authenticates every TCP frame (``sessionward.hosting.secret``). Default: the
             environment's (``SESSIONWARD_SECRET``, ``SESSIONWARD_SECRET_FILE``); else, with
-            ``cluster``, the store's ``.sessionward/hosting/secret`` (created if missing), shared
+            ``cluster``, the store's ``.sessionward/secret`` (created if missing), shared
             by every member; else a random one that only this system's processes hold.
         allow: Networks (CIDRs) whose peers may connect to this system's sockets at all
             (loopback and this host always may); default: any peer with the secret.
@@ -356,9 +357,7 @@ class Runtime(SessionCalls):
                 address = ctx.createActor(actor_class)
                 reply = self._mailbox.ask(address, configure, timeout)
                 if reply is None or isinstance(reply, ErrorReply):
-                    from thespian.actors import ActorExitRequest
-
-                    ctx.tell(address, ActorExitRequest())
+                    stop_actor(ctx, address)
                     if reply is None:
                         raise CoordinationError(f"the {kind} lane of agent {agent.agent_id!r} did not start")
                     raise error_from_reply(reply)

@@ -7,7 +7,7 @@ frame with it (``sessionward.hosting.frames``). The secret is never a command-li
 
 1. ``SESSIONWARD_SECRET``: the secret itself.
 2. ``SESSIONWARD_SECRET_FILE``: a file holding it.
-3. ``<store>/.sessionward/hosting/secret``: the store's file, created (mode 0600, random) by the
+3. ``<store>/.sessionward/secret``: the store's file, created (mode 0600, random) by the
    first daemon or cluster member that starts on the store, found by clients from the
    store path.
 4. For an embedded runtime that nobody else joins: a random secret made for that one

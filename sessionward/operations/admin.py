@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import os
-from collections import Counter
 from pathlib import Path
 
 import attrs
@@ -22,6 +21,7 @@ from sessionward.config import RuntimeConfig
 # DaemonUnreachableError is defined in errors.py (every public error is); imported from here too.
 from sessionward.errors import CoordinationError, DaemonUnreachableError, RuntimeClosedError, WrongStoreError
 from sessionward.hosting.secret import client_secret
+from sessionward.hosting.status import ActorsView, actors_view
 from sessionward.hosting.system import admin_reachable, connect_system, reach_host
 from sessionward.session_client import SessionCalls, SessionClient
 
@@ -66,17 +66,6 @@ def read_daemon_info(store: str | os.PathLike[str], name: str = DAEMON_FILE) -> 
                       data.get("member", "local"), data.get("join"), data.get("systemId"))
 
 
-@attrs.frozen
-class ActorsView:
-    """Thespian's own view of the system: its status and live actors counted by class."""
-
-    admin_address: str
-    in_shutdown: bool
-    global_actors: dict[str, str]
-    actors_by_class: dict[str, int]
-    capabilities: dict[str, str]
-
-
 class AdminClient(SessionCalls):
     """A client of a running daemon. Same calls as ``Runtime``; ``close()`` only detaches.
 
@@ -86,7 +75,7 @@ class AdminClient(SessionCalls):
     Args:
         store: The daemon's store directory (its ``daemon.json`` gives the port and the
             system id every request then names: a system serving another store refuses
-            them, and its ``.sessionward/hosting/secret`` the secret), or None with ``port`` (no
+            them, and its ``.sessionward/secret`` the secret), or None with ``port`` (no
             such check; the secret then comes from ``SESSIONWARD_SECRET`` or
             ``SESSIONWARD_SECRET_FILE``).
         port: The daemon's admin port (with ``store`` too: this port, the store's secret).
@@ -112,6 +101,7 @@ class AdminClient(SessionCalls):
             raise DaemonUnreachableError(f"no actor system answers on {host}:{port}")
         secret = client_secret(store)
         self.port = port
+        self._host = host
         self.config = RuntimeConfig()
         self._closed = False
         self._system = connect_system(port, secret=secret, host=host)
@@ -147,31 +137,8 @@ class AdminClient(SessionCalls):
 
     def actors(self, timeout: float = 10.0) -> ActorsView:
         """Thespian's status of the admin and every actor, counted by class."""
-        from thespian.actors import ActorAddress
-        from thespian.system.messages.status import (
-            Thespian_ActorStatus,
-            Thespian_StatusReq,
-            Thespian_SystemStatus,
-        )
-        from thespian.system.transport.IPBase import TCPv4ActorAddress
-
         self._check_open()
-        admin = ActorAddress(TCPv4ActorAddress("127.0.0.1", self.port, external=True))
-        with self._system.private() as ctx:
-            status = ctx.ask(admin, Thespian_StatusReq(), timeout)
-            if not isinstance(status, Thespian_SystemStatus):
-                raise DaemonUnreachableError("the actor system did not answer a status request")
-            counts: Counter[str] = Counter()
-            todo = list(status.childActors)
-            seen = 0
-            while todo and seen < 100_000:
-                address = todo.pop()
-                seen += 1
-                reply = ctx.ask(address, Thespian_StatusReq(), timeout)
-                if isinstance(reply, Thespian_ActorStatus):
-                    counts[reply.actorClass.rsplit(".", 1)[-1]] += 1
-                    todo.extend(reply.childActors)
-        caps = {k: str(v) for k, v in status.capabilities.items()
-                if k in ("Admin Port", "Thespian Version", "Thespian ActorSystem Name", "Python Version")}
-        return ActorsView(str(status.adminAddress), bool(status.inShutdown),
-                          {k: str(v) for k, v in status.globalActors.items()}, dict(counts), caps)
+        try:
+            return actors_view(self._system, self._host, self.port, timeout)
+        except CoordinationError as exc:
+            raise DaemonUnreachableError(str(exc)) from None
