@@ -15,10 +15,10 @@ The folders say what each part is for:
   ``worker``; ``ledger``, ``intake``, ``streaming``, ``context_feed``, ``activation``,
   ``owner_state``), the Directory (``directory``, ``directory_lifecycle``,
   ``directory_admin``, ``directory_timers``; ``owner_slots``, ``session_index``,
-  ``replacements``, ``membership``, ``placement``, ``gathers``, ``directory_answers``),
-  the convention's watchers (``member_watch``, ``lease_keeper``), the protocol
-  (``messages``, re-exporting ``turn_protocol``, ``admin_protocol``, ``owner_protocol``),
-  and ``base`` (the one handler guard).
+  ``replacements``, ``membership``, ``placement``, ``gathers``, ``directory_answers``), the
+  convention's watchers (``member_watch``, ``lease_keeper``), the protocol (``messages``,
+  re-exporting ``turn_protocol``, ``admin_protocol``, ``owner_protocol``), and ``base`` (the
+  one handler guard).
 - ``lanes/``: where turns come from. ``routing``, ``queue_policy``, ``schedule``,
   ``cron_state``, ``config``, ``timer_messages``, the timer lane actors ``timer_base`` and
   ``timers``.
@@ -27,11 +27,11 @@ The folders say what each part is for:
 - ``providers/``: model providers (``base``, ``scripted``, ``openai_compat``) with their
   failover beside them (``failover``, and its table ``failover_rules``).
 - ``hosting/``: what the actors run in. ``system`` (start and join actor systems, the
-  Thespian workarounds), ``status`` (Thespian's own view of a system), ``transport`` (authenticated frames, ``frames``, ``secret``,
-  ``log_budget``), ``lifetime`` (a system follows its host), ``processes``, ``claim``,
-  ``ownership``, ``preflight``.
-- ``operations/``: running it. ``admin`` (``AdminClient``), ``daemon``,
-  ``daemon_control``, ``doctor`` and ``diagnosis``.
+  Thespian workarounds), ``status`` (Thespian's own view of a system), ``transport``
+  (authenticated frames, ``frames``, ``secret``, ``log_budget``), ``lifetime`` (a system
+  follows its host), ``processes``, ``claim``, ``ownership``, ``preflight``.
+- ``operations/``: running it. ``admin`` (``AdminClient``), ``daemon``, ``daemon_control``,
+  ``doctor`` and ``diagnosis``.
 - ``cli/``: the command, parse and render only (``parser``, ``daemon_commands``,
   ``session_commands``, ``render``, ``exit_codes``).
 - ``examples/``: the multi-lane demo bot (installed as ``sessionward.examples``).
@@ -42,8 +42,8 @@ contracts in ``pyproject.toml`` check them in CI):
 1. Pure logic, no actor engine, no cattrs: everything in ``storage/``; ``errors``,
    ``error_kinds``, ``durations``, ``clock``, ``logs``; ``lanes.routing``,
    ``lanes.queue_policy``, ``lanes.schedule``, ``lanes.cron_state``; every rule module of
-   ``recovery/``; the Directory's state modules and ``actors.placement``; ``providers``;
-   in ``hosting/``: ``frames``, ``secret``, ``log_budget``, ``ownership``, and the process
+   ``recovery/``; the Directory's state modules and ``actors.placement``; ``providers``; in
+   ``hosting/``: ``frames``, ``secret``, ``log_budget``, ``ownership``, and the process
    helpers ``processes`` (the one "is this pid running" check), ``lifetime``, ``claim``,
    ``preflight``; ``operations.diagnosis``.
 2. Records: ``outcomes``, ``config``, ``lanes.config``, ``lanes.timer_messages``,
@@ -55,8 +55,8 @@ contracts in ``pyproject.toml`` check them in CI):
    ``actors.streaming``, ``actors.context_feed``, ``actors.activation``,
    ``actors.owner_state``).
 3. Actors (the only modules, with ``hosting.system``, ``hosting.transport`` and
-   ``hosting.status``, that import Thespian): the actor modules of ``actors/``, ``recovery.actor``, ``lanes.timer_base``,
-   ``lanes.timers``.
+   ``hosting.status``, that import Thespian): the actor modules of ``actors/``,
+   ``recovery.actor``, ``lanes.timer_base``, ``lanes.timers``.
 4. The embedding API: ``Runtime`` (``runtime``, ``client``, ``session_client``) and
    ``AdminClient`` (``operations.admin``). Both hold a ``SessionClient`` for the calls they
    share.
