@@ -70,7 +70,8 @@ PROCESS_CHECK_EVERY = 1.0
 class Directory(OwnerLifecycle, AdminRequests, GuardedActor):
     """One actor, its handlers in three modules by job: set-up, routing and timers here,
     owners' life cycle in ``directory_lifecycle``, admin requests in ``directory_admin``.
-    The state below is all of it; the mixins read and change it through the pure modules."""
+    Its state is declared in ``directory_state``; the mixins read and change it through the
+    pure modules."""
 
     guard_log = log
 
@@ -86,7 +87,6 @@ class Directory(OwnerLifecycle, AdminRequests, GuardedActor):
         self._members = Membership()
         self._watch = None
         self._keepers: dict[str, Any] = {}
-        """Member -> its LeaseKeeper (see ``actors/lease_keeper.py``)."""
         self._fenced: list[str] = []
         self._wedged_after = 60.0
         self._system_id: str | None = None

@@ -13,6 +13,7 @@ from __future__ import annotations
 import os
 
 from sessionward import clock
+from sessionward.actors.directory_state import DirectoryState
 from sessionward.actors.directory_timers import GatherDue
 from sessionward.actors.gathers import GatherKind, package_versions, sessions_page
 from sessionward.actors.messages import (
@@ -39,7 +40,7 @@ from sessionward.storage.views import lane_figures
 log = ActorLogger("sessionward.directory")  # resolved per call: see sessionward.logs
 
 
-class AdminRequests:
+class AdminRequests(DirectoryState):
     """Handlers for admin commands and fan-out queries (mixed into ``Directory``)."""
 
     # -- admin commands -----------------------------------------------------------------------

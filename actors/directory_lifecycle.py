@@ -21,6 +21,7 @@ from sessionward.actors.directory_answers import (
     parked_answer,
     unfinished_turns_parked,
 )
+from sessionward.actors.directory_state import DirectoryState
 from sessionward.actors.directory_timers import RehomeRetry, RestartDue
 from sessionward.actors.lease_keeper import start_keeper
 from sessionward.actors.member_watch import MemberGone, UnwatchMember, WatchMember
@@ -45,7 +46,7 @@ from sessionward.storage.store import missing_transcript
 log = ActorLogger("sessionward.directory")  # resolved per call: see sessionward.logs
 
 
-class OwnerLifecycle:
+class OwnerLifecycle(DirectoryState):
     """Handlers for owners' life-cycle notices and member loss (mixed into ``Directory``)."""
 
     # -- owner life cycle ---------------------------------------------------------------------
