@@ -162,7 +162,7 @@ class Runtime(SessionCalls):
         self.port = (port or free_port(bind if bind not in ("", "0.0.0.0") else "127.0.0.1")) if base == "tcp" else None
         capabilities = None
         if cluster is not None:
-            capabilities = {"sessionward.member": cluster.member, "sessionward.storage.store": self.store.locator}
+            capabilities = {"sessionward.member": cluster.member, "sessionward.store": self.store.locator}
             if cluster.join:
                 capabilities["Convention Address.IPv4"] = parse_host_port(cluster.join)
         self.system_id = uuid.uuid4().hex

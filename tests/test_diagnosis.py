@@ -63,12 +63,12 @@ def test_a_kept_torn_tail_is_only_a_note():
 
 
 def test_a_dead_hosts_record_and_leftover_processes_are_fixable_by_their_pids():
-    host = HostFacts("/s/sessionward.hosting.system.json", 4242, alive=False, port=1900, leftover_pids=(11, 12))
+    host = HostFacts("/s/sessionward.system.json", 4242, alive=False, port=1900, leftover_pids=(11, 12))
     leftovers, record = diagnose(StoreFacts(ROOT, "sessionward", host=host))
     assert leftovers.code == "leftover_processes" and leftovers.fix.kind is FixKind.END_LEFTOVERS
     assert leftovers.fix.pids == (11, 12) and "11, 12" in leftovers.fix.description
     assert record.code == "stale_record" and record.fix.kind is FixKind.REMOVE_STALE_RECORD
-    assert record.fix.path == "/s/sessionward.hosting.system.json"
+    assert record.fix.path == "/s/sessionward.system.json"
 
 
 def test_a_store_served_by_a_live_system_is_a_note_with_no_fix():

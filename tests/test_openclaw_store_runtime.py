@@ -120,7 +120,7 @@ def test_a_key_in_the_openclaw_index_runs_on_the_transcript_openclaw_named(make_
     assert outcome.reply == "seen hello from sessionward"
     assert Path(rt.session(MAIN).file) == path
     # the store claim, beside the other side files
-    assert (state / "agents" / "main" / "sessionward" / "sessionward.hosting.system.json").is_file()
+    assert (state / "agents" / "main" / "sessionward" / "sessionward.system.json").is_file()
     rt.close()
     # Migrated on first ownership, the original kept in sessionward's side folder, and one
     # turn appended. openclaw's sessions/ holds only what it held before, and the file.

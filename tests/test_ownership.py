@@ -68,6 +68,6 @@ def test_the_store_lock_is_a_flock_on_the_store_directory_and_leaves_no_file(tmp
         finally:
             os.close(other)
     record, _old = claim_store(tmp_path, "a" * 32, None)
-    assert [p.name for p in tmp_path.iterdir()] == ["sessionward.hosting.system.json"]
+    assert [p.name for p in tmp_path.iterdir()] == ["sessionward.system.json"]
     release_store(tmp_path, record.system_id)
     assert list(tmp_path.iterdir()) == []

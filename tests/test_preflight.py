@@ -87,4 +87,4 @@ def test_a_runtime_on_a_file_or_a_used_port_raises_a_typed_error_and_starts_noth
         with pytest.raises(PortInUseError):
             Runtime(tmp_path / "store", base="tcp", port=listener.getsockname()[1])
     assert children(os.getpid()) == before, "a refused runtime started processes"
-    assert not (tmp_path / "store" / "sessionward.hosting.system.json").exists()
+    assert not (tmp_path / "store" / "sessionward.system.json").exists()

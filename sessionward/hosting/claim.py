@@ -1,6 +1,6 @@
 """A store belongs to one actor system at a time: its record, taken under a store lock.
 
-``<store>/sessionward.hosting.system.json`` names the system serving the store (a
+``<store>/sessionward.system.json`` names the system serving the store (a
 ``SystemRecord``); the store directory itself is flocked only while a runtime reads and
 writes that record, never for the system's life (a stopped host would then block every
 newcomer, and forked actor processes would inherit the lock). A directory can be flocked
@@ -40,7 +40,7 @@ from sessionward.storage.files import write_atomically
 
 log = logging.getLogger("sessionward.claim")
 
-RECORD_NAME = "sessionward.hosting.system.json"
+RECORD_NAME = "sessionward.system.json"
 LOCK_TIMEOUT = 10.0
 """Seconds to wait for another runtime's claim or release (each takes milliseconds)."""
 

@@ -67,7 +67,7 @@ from thespian.system.utilis import thesplog
 from sessionward.hosting import frames
 from sessionward.hosting.log_budget import LogBudget
 
-LOGGER = "sessionward.hosting.transport"
+LOGGER = "sessionward.transport"
 
 
 @attrs.frozen
