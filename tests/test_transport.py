@@ -24,7 +24,7 @@ from sessionward.operations.admin import AdminClient, read_daemon_info
 from sessionward.runtime import Runtime
 
 ROGUE = Path(__file__).parent / "rogue_client.py"
-REJECTED = "sessionward.hosting.transport session=- turn=-: rejected a frame from 127.0.0.1:"
+REJECTED = "sessionward.transport session=- turn=-: rejected a frame from 127.0.0.1:"
 
 
 def _rogue(port: int, marker: Path) -> dict:
