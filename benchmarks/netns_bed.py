@@ -72,6 +72,9 @@ class Bed:
         self.store = self.root / "shared-store"
         self.config = self.root / "sessionward.toml"
         self._namespaces: list[str] = []
+        self._extra: list[str] = []
+        """Names given to ``add_namespace`` that are not members, in order: each gets its own
+        address after the members' (``10.77.0.11``, ``.12``, ...)."""
 
     # -- names --------------------------------------------------------------------------------
 
@@ -83,7 +86,11 @@ class Bed:
         return f"{SUBNET}.{self._index(member) + 1}"
 
     def _index(self, member: str) -> int:
-        return self.members.index(member) if member in self.members else len(self.members) + 10
+        if member in self.members:
+            return self.members.index(member)
+        if member not in self._extra:
+            self._extra.append(member)
+        return 10 + self._extra.index(member)
 
     def _port(self, member: str) -> str:
         """The member's bridge port in the hub namespace (the cable a partition pulls)."""
@@ -167,9 +174,10 @@ class Bed:
     def sessionward(self, name: str, *args: str) -> subprocess.CompletedProcess:
         return self.run_in(name, [sys.executable, "-m", "sessionward", *args])
 
-    def start(self, config_text: str) -> None:
+    def start(self, config_text: str, *, allow: str = "") -> None:
         """Write the config and start every member's daemon with ``sessionward start`` in its
-        namespace: the first member leads, the others join it."""
+        namespace: the first member leads, the others join it. ``allow`` (CIDRs, comma
+        separated) is every member's ``--allow``."""
         self.config.write_text(config_text)
         leader = self.members[0]
         for member in self.members:
@@ -177,6 +185,8 @@ class Bed:
                     "--member", member, "--config", str(self.config), "--convention-period", "600"]
             if member != leader:
                 args += ["--join", f"{self.address(leader)}:{PORT}"]
+            if allow:
+                args += ["--allow", allow]
             started = self.sessionward(member, *args)
             if started.returncode != 0:
                 raise RuntimeError(f"{member} did not start: {started.stderr.strip()}")
