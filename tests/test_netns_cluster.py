@@ -67,7 +67,9 @@ def _check_outcomes(result: partition.Result, sessions: int, *, lease_lost_on: s
     for o in outcomes:
         if o["status"] == "completed" or o["reason"] == "heartbeat_skipped":
             continue
-        assert o["reason"] == "lease_lost" and result.placed.get(o["key"]) == lease_lost_on, o
+        # The reason and detail first: pytest shortens a long dict, and they are the cause.
+        assert o["reason"] == "lease_lost" and result.placed.get(o["key"]) == lease_lost_on, (
+            f"{o['key']} (on {result.placed.get(o['key'])}): {o['status']} {o['reason']}: {o['detail']}; {o}")
 
 
 def test_a_member_killed_mid_stream_on_its_own_host_loses_nothing(tmp_path):
