@@ -41,15 +41,19 @@ def _rejections(bed: Bed, member: str) -> set[str]:
     Thespian forwards a member's warnings to the convention leader's logger, so a member's
     line is in its own log (``sessionward.<member>.log``) and again in the leader's
     (``sessionward.log``): one event, two copies. Lines are told apart by the ``pid=`` of
-    the process that logged them, which runs in its member's namespace.
+    the process that logged them, which runs in its member's namespace. No file may hold
+    the same event twice.
     """
     pids = bed.pids(member)
-    lines = set()
+    lines: set[str] = set()
     for log in bed.store.glob("sessionward*.log"):
+        here = []
         for line in log.read_text(errors="replace").splitlines():
             pid = re.search(r" pid=(\d+) ", line)
             if REJECTED in line and pid and int(pid.group(1)) in pids:
-                lines.add(line)
+                here.append(line)
+        assert len(here) == len(set(here)), f"{log.name} holds one line twice: {here}"
+        lines.update(here)
     return lines
 
 
