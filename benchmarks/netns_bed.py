@@ -72,6 +72,9 @@ class Bed:
         self.store = self.root / "shared-store"
         self.config = self.root / "sessionward.toml"
         self._namespaces: list[str] = []
+        self._extra: list[str] = []
+        """Names given to ``add_namespace`` that are not members, in order: each gets its own
+        address after the members' (``10.77.0.11``, ``.12``, ...)."""
 
     # -- names --------------------------------------------------------------------------------
 
@@ -83,7 +86,11 @@ class Bed:
         return f"{SUBNET}.{self._index(member) + 1}"
 
     def _index(self, member: str) -> int:
-        return self.members.index(member) if member in self.members else len(self.members) + 10
+        if member in self.members:
+            return self.members.index(member)
+        if member not in self._extra:
+            self._extra.append(member)
+        return 10 + self._extra.index(member)
 
     def _port(self, member: str) -> str:
         """The member's bridge port in the hub namespace (the cable a partition pulls)."""
@@ -167,9 +174,10 @@ class Bed:
     def sessionward(self, name: str, *args: str) -> subprocess.CompletedProcess:
         return self.run_in(name, [sys.executable, "-m", "sessionward", *args])
 
-    def start(self, config_text: str) -> None:
+    def start(self, config_text: str, *, allow: str = "") -> None:
         """Write the config and start every member's daemon with ``sessionward start`` in its
-        namespace: the first member leads, the others join it."""
+        namespace: the first member leads, the others join it. ``allow`` (CIDRs, comma
+        separated) is every member's ``--allow``."""
         self.config.write_text(config_text)
         leader = self.members[0]
         for member in self.members:
@@ -177,6 +185,8 @@ class Bed:
                     "--member", member, "--config", str(self.config), "--convention-period", "600"]
             if member != leader:
                 args += ["--join", f"{self.address(leader)}:{PORT}"]
+            if allow:
+                args += ["--allow", allow]
             started = self.sessionward(member, *args)
             if started.returncode != 0:
                 raise RuntimeError(f"{member} did not start: {started.stderr.strip()}")
@@ -184,8 +194,35 @@ class Bed:
     # -- faults -------------------------------------------------------------------------------
 
     def kill(self, member: str) -> None:
-        """SIGKILL every process of ``member`` at once, as a crash would."""
-        self._kill_namespace(self.netns(member))
+        """SIGKILL every process of ``member`` at once, as a crash would.
+
+        All are stopped (SIGSTOP) before the first is killed. Killing them one by one let
+        a survivor react to another's death: under CPU load the killing loop was preempted
+        for 150 ms between an owner's worker and the owner, and the owner failed its
+        running turn as "the turn worker exited" (``provider_error``) and started the next
+        one before it died (1 run in 3 with two CPU burners; docs/several-machines.md). A
+        host that crashes gives its processes no such moment.
+        """
+        ns = self.netns(member)
+        self._freeze_namespace(ns)
+        self._kill_namespace(ns)
+
+    def _freeze_namespace(self, ns: str, wait: float = 10.0) -> None:
+        """SIGSTOP every process in ``ns`` (and any it forks meanwhile) and wait until each is
+        stopped: from then on none of them runs, so none sees another die."""
+        deadline = time.monotonic() + wait
+        stopped: set[int] = set()
+        while time.monotonic() < deadline:
+            done = subprocess.run(["ip", "netns", "pids", ns], capture_output=True, text=True)
+            new = {int(p) for p in done.stdout.split()} - stopped
+            for pid in new:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGSTOP)
+            stopped |= new
+            if not new and all(_stopped_or_gone(pid) for pid in stopped):
+                return
+            time.sleep(0.005)  # a signal's effect on another process has no event to await
+        raise RuntimeError(f"could not stop every process in {ns} within {wait} s")
 
     def cut(self, member: str) -> None:
         """Pull ``member``'s cable: its bridge port goes down. Nothing is refused; packets
@@ -194,6 +231,16 @@ class Bed:
 
     def heal(self, member: str) -> None:
         _ip("-n", self.netns("hub"), "link", "set", self._port(member), "up")
+
+
+def _stopped_or_gone(pid: int) -> bool:
+    """True if ``pid`` is stopped (``T``), a zombie, or gone (from /proc/<pid>/stat)."""
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            state = f.read().rsplit(b")", 1)[1].split()[0]
+    except (FileNotFoundError, ProcessLookupError, IndexError):
+        return True
+    return state in (b"T", b"t", b"Z", b"X")
 
 
 def locks_by_pid(paths: Sequence[Path]) -> dict[Path, int]:

@@ -15,6 +15,7 @@ from conftest import read_entries
 from benchmarks import partition
 from benchmarks.netns_bed import unavailable
 from sessionward.actors.placement import epochs_in_order
+from sessionward.entries import is_turn_end
 
 WHY = unavailable()
 pytestmark = pytest.mark.skipif(WHY is not None, reason=f"namespace bed unavailable: {WHY}")
@@ -49,7 +50,7 @@ def _check_files(store: Path, outcomes: list[dict]) -> None:
         entries = read_entries(path)
         assert epochs_in_order(entries), f"{path.name}: a superseded owner wrote after its successor"
         assert turns_contiguous(entries), f"{path.name}: two turns interleave"
-        ends = [e["turnId"] for e in entries if e.get("type") == "turn_end"]
+        ends = [e["turnId"] for e in entries if is_turn_end(e)]
         assert len(ends) == len(set(ends)), f"{path.name}: a turn ended twice"
         replies = [e["turnId"] for e in entries if e.get("message", {}).get("role") == "assistant"
                    and e["message"].get("stopReason") == "stop"]
@@ -66,7 +67,9 @@ def _check_outcomes(result: partition.Result, sessions: int, *, lease_lost_on: s
     for o in outcomes:
         if o["status"] == "completed" or o["reason"] == "heartbeat_skipped":
             continue
-        assert o["reason"] == "lease_lost" and result.placed.get(o["key"]) == lease_lost_on, o
+        # The reason and detail first: pytest shortens a long dict, and they are the cause.
+        assert o["reason"] == "lease_lost" and result.placed.get(o["key"]) == lease_lost_on, (
+            f"{o['key']} (on {result.placed.get(o['key'])}): {o['status']} {o['reason']}: {o['detail']}; {o}")
 
 
 def test_a_member_killed_mid_stream_on_its_own_host_loses_nothing(tmp_path):
