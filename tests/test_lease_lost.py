@@ -21,8 +21,8 @@ from sessionward.actors.base import GuardedActor
 from sessionward.actors.lease_keeper import LeaseLost
 from sessionward.actors.messages import ForStore, OwnerState, QueryOwnerState
 from sessionward.actors.placement import epochs_in_order
-from sessionward.entries import is_turn_end
 from sessionward.outcomes import OutcomeReason
+from sessionward.storage.entries import is_turn_end
 
 
 @attrs.frozen

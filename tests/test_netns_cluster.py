@@ -15,7 +15,7 @@ from conftest import read_entries
 from benchmarks import partition
 from benchmarks.netns_bed import unavailable
 from sessionward.actors.placement import epochs_in_order
-from sessionward.entries import is_turn_end
+from sessionward.storage.entries import is_turn_end
 
 WHY = unavailable()
 pytestmark = pytest.mark.skipif(WHY is not None, reason=f"namespace bed unavailable: {WHY}")

@@ -25,7 +25,7 @@ from conftest import wait_for
 
 from benchmarks import partition
 from benchmarks.netns_bed import PORT, Bed, unavailable
-from sessionward import frames
+from sessionward.hosting import frames
 
 WHY = unavailable()
 pytestmark = pytest.mark.skipif(WHY is not None, reason=f"namespace bed unavailable: {WHY}")

@@ -16,13 +16,13 @@ import tempfile
 import threading
 from pathlib import Path
 
+from sessionward import Runtime
+from sessionward.errors import BadInputError
 from sessionward.examples.multilane_bot.bot import DEFAULT_CONFIG, Bot, load_bot_config, runtime_config
 from sessionward.examples.multilane_bot.http_api import BotServer
 from sessionward.examples.multilane_bot.persona import make_provider
 from sessionward.examples.multilane_bot.terminal import run_terminal
 from sessionward.examples.multilane_bot.traffic import start_timer_lanes
-from sessionward import Runtime
-from sessionward.errors import BadInputError
 
 
 def main(argv: list[str] | None = None) -> int:

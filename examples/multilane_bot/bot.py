@@ -21,10 +21,10 @@ from typing import Any
 import attrs
 import cattrs
 
-from sessionward.examples.multilane_bot.delivery import Delivery, TurnKind, TurnView
 from sessionward import Runtime, RuntimeConfig
 from sessionward.config_file import config_from_mapping
 from sessionward.errors import BadInputError, SessionwardError
+from sessionward.examples.multilane_bot.delivery import Delivery, TurnKind, TurnView
 from sessionward.lanes.config import AgentConfig, ChannelConfig
 from sessionward.lanes.queue_policy import QueueMode
 from sessionward.lanes.routing import check_segment, lane_kind, route

@@ -13,9 +13,9 @@ import time
 
 import attrs
 
-from sessionward.examples.multilane_bot.persona import LONG_MARKER
 from sessionward import TurnOutcome, TurnStatus
 from sessionward.errors import RuntimeClosedError
+from sessionward.examples.multilane_bot.persona import LONG_MARKER
 
 
 class TurnKind(enum.StrEnum):

@@ -27,13 +27,13 @@ import time
 from pathlib import Path
 from typing import TextIO
 
+from sessionward import RecoveryConfig, Runtime
 from sessionward.examples.multilane_bot.bot import DEFAULT_CONFIG, Bot, load_bot_config, runtime_config
 from sessionward.examples.multilane_bot.http_api import BotServer
 from sessionward.examples.multilane_bot.live import StatusSnapshot, plain_line, render, take_snapshot
 from sessionward.examples.multilane_bot.persona import make_provider
 from sessionward.examples.multilane_bot.summary import DemoSummary, format_summary, summarize
 from sessionward.examples.multilane_bot.traffic import Traffic, inject_stuck_run, start_timer_lanes
-from sessionward import RecoveryConfig, Runtime
 
 __all__ = ["DemoSummary", "run_demo"]
 

@@ -35,10 +35,10 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from cattrs.preconf.json import make_converter
 
-from sessionward.examples.multilane_bot.bot import Bot, UnknownChannelError
-from sessionward.examples.multilane_bot.delivery import Delivery
 from sessionward.converter import to_json_data
 from sessionward.errors import BadInputError, RuntimeClosedError, SessionwardError
+from sessionward.examples.multilane_bot.bot import Bot, UnknownChannelError
+from sessionward.examples.multilane_bot.delivery import Delivery
 
 MAX_BODY_BYTES = 2 << 20
 """Largest request body read (bytes); the runtime refuses texts over its own limit."""

@@ -14,10 +14,10 @@ from collections import Counter
 
 import attrs
 
-from sessionward.examples.multilane_bot.bot import Bot
-from sessionward.examples.multilane_bot.summary import TurnCounts, count_turns
 from sessionward import Runtime
 from sessionward.errors import SessionwardError
+from sessionward.examples.multilane_bot.bot import Bot
+from sessionward.examples.multilane_bot.summary import TurnCounts, count_turns
 
 
 @attrs.frozen

@@ -11,10 +11,10 @@ import sys
 from collections.abc import Callable
 from typing import TextIO
 
+from sessionward.errors import SessionwardError
 from sessionward.examples.multilane_bot.bot import Bot
 from sessionward.examples.multilane_bot.delivery import Delivery
 from sessionward.examples.multilane_bot.persona import LONG_MARKER
-from sessionward.errors import SessionwardError
 
 HELP = f"""\
   <text>              a direct message (it goes to the main session)

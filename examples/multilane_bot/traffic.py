@@ -26,10 +26,10 @@ import urllib.request
 
 import attrs
 
+from sessionward.errors import RuntimeClosedError
 from sessionward.examples.multilane_bot.bot import Bot
 from sessionward.examples.multilane_bot.delivery import Delivery
 from sessionward.examples.multilane_bot.persona import LONG_MARKER, STUCK_MARKER
-from sessionward.errors import RuntimeClosedError
 from sessionward.lanes.schedule import (
     CronSchedule,
     CronState,
