@@ -24,8 +24,9 @@ The folders say what each part is for:
   ``timers``.
 - ``recovery/``: the recovery actor (``actor``) and its rules: ``stall``, ``escalation``,
   ``liveness``, ``replay``, ``lease``, ``history``.
-- ``providers/``: model providers (``base``, ``scripted``, ``openai_compat``) with their
-  failover beside them (``failover``, and its table ``failover_rules``).
+- ``providers/``: model providers (``base``, ``scripted``, ``openai_compat`` with its wire
+  format ``openai_wire``) with their failover beside them (``failover``, and its table
+  ``failover_rules``).
 - ``hosting/``: what the actors run in. ``system`` (start and join actor systems, the
   Thespian workarounds), ``status`` (Thespian's own view of a system), ``transport``
   (authenticated frames, ``frames``, ``secret``, ``log_budget``), ``lifetime`` (a system
