@@ -23,19 +23,24 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import attrs
+
 from sessionward import errors
 from sessionward.actors.messages import (
     ClientRegistered,
     ErrorReply,
     ForStore,
     OutcomeMessage,
+    OwnerMoved,
     RegisterClient,
+    Route,
     StreamDelta,
     TurnAccepted,
 )
-from sessionward.error_kinds import error_for
+from sessionward.error_kinds import ErrorKind, error_for
 from sessionward.errors import SessionwardTimeoutError
 from sessionward.outcomes import OutcomeReason, TurnOutcome, TurnStatus
+from sessionward.routes import DirectRoute, Routes
 
 log = logging.getLogger("sessionward.client")
 
@@ -193,6 +198,8 @@ class Mailbox:
         self._stop = threading.Event()
         self._local = threading.local()
         self._contexts: list[contextlib.ExitStack] = []
+        self._routes = Routes()
+        """Direct routes to owners, and direct submits not yet acknowledged (``sessionward.routes``)."""
         reply = self._system.ask(directory, self._for_store(directory, RegisterClient(new_request_id())), 30)
         if isinstance(reply, ErrorReply):
             raise error_from_reply(reply)
@@ -248,6 +255,10 @@ class Mailbox:
                 continue
             if self._unaccepted:
                 self._expire_unaccepted()
+            if self._routes.waiting:
+                with self._lock:
+                    late = self._routes.due(time.monotonic())
+                self._through_directory(late)
             if msg is None:
                 if self._simple:
                     self._stop.wait(0.001)  # simple base: listen returns at once when idle
@@ -255,13 +266,30 @@ class Mailbox:
             self._dispatch(msg)
 
     def _dispatch(self, msg: Any) -> None:
+        if isinstance(msg, OwnerMoved):
+            with self._lock:
+                unanswered = self._routes.moved(msg.path)
+            self._through_directory(unanswered)
+            return
         if isinstance(msg, OutcomeMessage):
             request_id = msg.outcome.request_id
         else:
             request_id = getattr(msg, "request_id", None)
         with self._lock:
             handle = self._handles.get(request_id)
-        if handle is None:
+            if isinstance(msg, ErrorReply) and msg.kind == ErrorKind.NOT_OWNER:
+                # Never the caller's error: the submit goes through the Directory (now, or
+                # already did when its route was found stale another way).
+                again, msg = self._routes.refused(request_id), None
+            else:
+                again = None
+                self._routes.answered(request_id)
+            if isinstance(msg, TurnAccepted) and msg.owner is not None and msg.route is not None \
+                    and handle is not None:
+                self._routes.learn(handle.session_key, DirectRoute(msg.owner, msg.route.path, msg.route.epoch))
+        if again is not None:
+            self._through_directory([again])
+        if handle is None or msg is None:
             return
         if isinstance(msg, TurnAccepted):
             handle._accept(msg)
@@ -296,6 +324,45 @@ class Mailbox:
 
     def tell(self, target, msg) -> None:
         self._context().tell(target, self._for_store(target, msg))
+
+    # -- direct routes (issue 17 item 1; the rules are in ``sessionward.routes``) ------------
+
+    def route(self, session_key: str) -> DirectRoute | None:
+        """The owner of ``session_key`` as it last answered, if known."""
+        with self._lock:
+            return self._routes.get(session_key)
+
+    def forget_route(self, session_key: str) -> None:
+        with self._lock:
+            self._routes.forget(session_key)
+
+    def submit(self, msg) -> None:
+        """Send a ``SubmitTurn`` to its session's owner directly when its route is known,
+        else (or if that send fails) through the Directory."""
+        route = self.route(msg.session_key)
+        if route is not None:
+            direct = attrs.evolve(msg, route=Route(route.path, route.epoch),
+                                  idempotency_key=msg.idempotency_key or msg.request_id)
+            with self._lock:  # noted first: the acknowledgement may come before tell returns
+                self._routes.sent(msg.request_id, direct, route.path, time.monotonic())
+            try:
+                self._context().tell(route.address, direct)
+                return
+            except Exception as exc:  # the owner's process is gone: the Directory knows its successor
+                log.info("direct send to the owner of %s failed (%s); through the directory", msg.session_key, exc)
+                with self._lock:
+                    again = self._routes.refused(msg.request_id)
+                if again is None:
+                    return  # already answered, or already sent again by the mailbox thread
+                msg = again
+        self.tell(self._directory, attrs.evolve(msg, route=None))
+
+    def _through_directory(self, messages: list[Any]) -> None:
+        for msg in messages:
+            try:
+                self.tell(self._directory, attrs.evolve(msg, route=None))
+            except Exception:
+                log.exception("could not send %s again through the directory", type(msg).__name__)
 
     def ask(self, target, msg, timeout: float) -> Any:
         """Send ``msg`` and return the reply with the same request id (None on timeout)."""
