@@ -3,7 +3,7 @@
 Thespian's ``ActorSystem`` handle is not thread-safe. A ``Mailbox`` gives one background
 thread the system handle, for ``listen`` only: every acceptance, delta and outcome comes
 to that one address and is matched to its ``TurnHandle`` by request id. Callers send
-through a private context per thread (``ActorSystem.private()``), and ask queries there,
+through a private context per thread (``sessionward.senders``), and ask queries there,
 matching replies by request id too, so a late reply to a timed-out query is never taken
 for the answer to the next one.
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import threading
 import time
@@ -40,7 +39,8 @@ from sessionward.actors.messages import (
 from sessionward.error_kinds import ErrorKind, error_for
 from sessionward.errors import SessionwardTimeoutError
 from sessionward.outcomes import OutcomeReason, TurnOutcome, TurnStatus
-from sessionward.routes import DirectRoute, Routes
+from sessionward.routes import DIRECT_SEND_LIMIT, DirectRoute, DirectSend, Routes
+from sessionward.senders import Senders
 
 log = logging.getLogger("sessionward.client")
 
@@ -196,8 +196,7 @@ class Mailbox:
         self._handles: dict[str, TurnHandle] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._local = threading.local()
-        self._contexts: list[contextlib.ExitStack] = []
+        self._senders = Senders(system)
         self._routes = Routes()
         """Direct routes to owners, and direct submits not yet acknowledged (``sessionward.routes``)."""
         reply = self._system.ask(directory, self._for_store(directory, RegisterClient(new_request_id())), 30)
@@ -308,14 +307,7 @@ class Mailbox:
     # -- sending, from any thread ------------------------------------------------------------
 
     def _context(self):
-        ctx = getattr(self._local, "ctx", None)
-        if ctx is None:
-            stack = contextlib.ExitStack()
-            ctx = stack.enter_context(self._system.private())
-            self._local.ctx = ctx
-            with self._lock:
-                self._contexts.append(stack)
-        return ctx
+        return self._senders.context()
 
     def _for_store(self, target, msg) -> Any:
         if self._system_id is not None and target == self._directory:
@@ -343,19 +335,33 @@ class Mailbox:
         if route is not None:
             direct = attrs.evolve(msg, route=Route(route.path, route.epoch),
                                   idempotency_key=msg.idempotency_key or msg.request_id)
-            with self._lock:  # noted first: the acknowledgement may come before tell returns
+            with self._lock:  # noted first: the acknowledgement may come before the send returns
                 self._routes.sent(msg.request_id, direct, route.path, time.monotonic())
-            try:
-                self._context().tell(route.address, direct)
-                return
-            except Exception as exc:  # the owner's process is gone: the Directory knows its successor
-                log.info("direct send to the owner of %s failed (%s); through the directory", msg.session_key, exc)
-                with self._lock:
-                    again = self._routes.refused(msg.request_id)
-                if again is None:
-                    return  # already answered, or already sent again by the mailbox thread
-                msg = again
+            state = self._direct(route.address, direct)
+            with self._lock:
+                again = self._routes.send_ended(msg.request_id, state)
+            if again is None:
+                return  # delivered, or already answered, or already sent again by the mailbox thread
+            log.info("direct send to the owner of %s %s; through the directory", msg.session_key, state.value)
+            msg = again
         self.tell(self._directory, attrs.evolve(msg, route=None))
+
+    def _direct(self, owner, msg) -> DirectSend:
+        """Send to an owner, waiting at most ``DIRECT_SEND_LIMIT`` for its process (a frozen
+        owner must not hold the caller: ``sessionward.routes``)."""
+        try:
+            return self._senders.bounded_tell(owner, msg, DIRECT_SEND_LIMIT)
+        except Exception as exc:  # not sent, or not known to be: the Directory way is safe either way
+            log.info("direct send of %s failed: %r", type(msg).__name__, exc)
+            self._senders.discard()
+            return DirectSend.STALLED
+
+    def ask_owner(self, owner, msg, timeout: float) -> Any:
+        """``ask`` an owner directly; None at once if its process did not take the query within
+        ``DIRECT_SEND_LIMIT`` (gone or frozen)."""
+        if self._direct(owner, msg) is not DirectSend.DELIVERED:
+            return None
+        return self._reply_to(self._context(), msg.request_id, timeout)
 
     def _through_directory(self, messages: list[Any]) -> None:
         for msg in messages:
@@ -368,20 +374,20 @@ class Mailbox:
         """Send ``msg`` and return the reply with the same request id (None on timeout)."""
         ctx = self._context()
         ctx.tell(target, self._for_store(target, msg))
+        return self._reply_to(ctx, msg.request_id, timeout)
+
+    @staticmethod
+    def _reply_to(ctx, request_id: str, timeout: float) -> Any:
         deadline = time.monotonic() + timeout
         while (remaining := deadline - time.monotonic()) > 0:
             reply = ctx.listen(remaining)
             if reply is None:
                 return None
-            if getattr(reply, "request_id", None) == msg.request_id:
+            if getattr(reply, "request_id", None) == request_id:
                 return reply
         return None
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
-        with self._lock:
-            contexts, self._contexts = self._contexts, []
-        for stack in contexts:
-            with contextlib.suppress(Exception):
-                stack.close()
+        self._senders.close()

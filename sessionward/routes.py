@@ -16,10 +16,14 @@ safe:
   first answers nothing new for it (``TurnLedger.answer_retry``): a turn never runs twice.
   These are the submits the Directory forwards again to a lost owner's successor; a
   direct one it never saw, so the client does it.
+- A direct send waits at most ``DIRECT_SEND_LIMIT`` for the owner's process to take it
+  (``sessionward.senders``); one it did not take in time, or that failed, goes through the
+  Directory at once (``Routes.send_ended``).
 """
 
 from __future__ import annotations
 
+import enum
 from collections.abc import Callable
 from typing import Any
 
@@ -29,13 +33,23 @@ RESEND_AFTER = 2.0
 """Seconds a direct submit may go unacknowledged before it goes through the Directory too.
 Long against an owner's acknowledgement (an fsync and a send: milliseconds; p99 ~0.1 s with
 2,000 submits queued at once), short against a caller's patience; a copy sent while the
-owner was only slow costs a hop and nothing else. It is also what bounds a send to a dead
-owner the Directory has not told us of: Thespian's ``tell`` from outside an actor does not
-report a dead target."""
+owner was only slow costs a hop and nothing else. A send the owner's process did not take
+at all goes through the Directory at once instead (``DIRECT_SEND_LIMIT``); this bounds the
+one it took and never answered (its process died after reading the frame)."""
 
 DIRECT_QUERY_WAIT = 1.0
 """Seconds a query sent to an owner directly waits before it is asked through the Directory
 (with what is left of the caller's timeout); the late direct answer, if any, is as good."""
+
+DIRECT_SEND_LIMIT = 0.5
+"""Seconds a caller's thread waits for an owner's process to take a direct send. Thespian's
+TCP transport finishes a transmit only when the peer's process acknowledges the frame, and
+its external ``tell`` waits for that up to 60 s (measured 60.06 s to a SIGSTOPped owner),
+so a frozen owner (stopped, swapped out, in a debugger) would hold the caller a minute. A
+live owner's process acknowledges in milliseconds even under load, so 0.5 s is long against
+it and short against a caller's patience; a send cut off while the owner was only slow
+costs one copy through the Directory, which runs nothing twice (same request id and
+idempotency key)."""
 
 MAX_ROUTES = 10_000
 """Routes kept at most (the oldest learned goes first): a client of many sessions keeps a
@@ -58,6 +72,36 @@ class DirectSubmit:
     message: Any
     path: str
     sent_time: float
+
+
+class DirectSend(enum.Enum):
+    """How a direct send ended."""
+
+    DELIVERED = "delivered"
+    """The owner's process took the frame."""
+    FAILED = "failed"
+    """Thespian reported the send failed (nothing listens there: the process is gone)."""
+    STALLED = "stalled"
+    """Not taken within ``DIRECT_SEND_LIMIT``: the transmit is still queued in the sending
+    context, where it would hold every later send (``replaces_context``)."""
+
+
+def direct_send_state(*, delivered: bool, failed: bool, remaining: float) -> DirectSend | None:
+    """How a direct send stands after a pass of the transport; None: keep waiting."""
+    if failed:
+        return DirectSend.FAILED
+    if delivered:
+        return DirectSend.DELIVERED
+    if remaining <= 0:
+        return DirectSend.STALLED
+    return None
+
+
+def replaces_context(state: DirectSend) -> bool:
+    """Whether the sending context must be thrown away and a new one made. A stalled
+    transmit stays queued in its context until Thespian gives up on it (5 minutes), and
+    every later send from that context waits for the queue to drain; a failed one is done."""
+    return state is DirectSend.STALLED
 
 
 class Routes:
@@ -101,6 +145,14 @@ class Routes:
             return None
         self._forget_path(pending.path)
         return pending.message
+
+    def send_ended(self, request_id: str, state: DirectSend) -> Any | None:
+        """A direct submit's send ended: the submit to send through the Directory now (None
+        if it was delivered, or is no longer pending: answered, or already sent again).
+        Not delivered, its session's route is forgotten: the owner is gone or frozen."""
+        if state is DirectSend.DELIVERED:
+            return None
+        return self.refused(request_id)
 
     def moved(self, path: str) -> list[Any]:
         """The owner of ``path`` is no longer live: forget its routes, and return the direct

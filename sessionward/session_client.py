@@ -204,16 +204,14 @@ class SessionClient:
 
     def _ask_owner(self, msg: QueryOwnerState, timeout: float):
         """Ask the session's owner directly when its route is known; through the Directory
-        when it is not, or the owner refused (``not_owner``), or the send failed."""
+        when it is not, or the owner refused (``not_owner``), or its process did not take
+        the query within ``DIRECT_SEND_LIMIT`` (``Mailbox.ask_owner``)."""
         self._check_open()
         route = self._mailbox.route(msg.session_key)
         if route is not None:
             deadline = time.monotonic() + timeout
-            try:
-                reply = self._mailbox.ask(route.address, attrs.evolve(msg, route=Route(route.path, route.epoch)),
-                                          min(timeout, DIRECT_QUERY_WAIT))
-            except Exception:  # the owner's process is gone
-                reply = None
+            reply = self._mailbox.ask_owner(route.address, attrs.evolve(msg, route=Route(route.path, route.epoch)),
+                                            min(timeout, DIRECT_QUERY_WAIT))
             if reply is not None and not (isinstance(reply, ErrorReply) and reply.kind == ErrorKind.NOT_OWNER):
                 if isinstance(reply, ErrorReply):
                     raise error_from_reply(reply)

@@ -10,14 +10,16 @@ import signal
 
 import attrs
 import pytest
-from conftest import read_entries, transcript_of, wait_for
+from conftest import read_entries, silence_for_a_minute, stopped, streams_started, transcript_of, wait_for
 
 from sessionward import OutcomeReason, RecoveryConfig, RuntimeConfig, ScriptedProvider, TurnStatus
 from sessionward.actors.messages import OwnerPhase, Route, SubmitTurn
 from sessionward.actors.owner_state import refuses_direct
-from sessionward.routes import DirectRoute, Routes
+from sessionward.errors import SessionwardTimeoutError
+from sessionward.routes import DirectRoute, DirectSend, Routes, direct_send_state, replaces_context
 from sessionward.system import alive
 
+FAST = {"recovery_tick": 0.2, "stall_after": 0.4, "abort_after": 1.0}
 KEY = "agent:main:main"
 OTHER = "agent:main:other"
 
@@ -73,6 +75,31 @@ def test_routes_give_back_unacknowledged_direct_submits_when_refused_moved_or_la
     routes.sent("r3", a, "/s/a", now=20.0)
     routes.answered("r3")
     assert routes.refused("r3") is None and routes.waiting == 0
+
+
+def test_a_direct_send_waits_only_until_delivered_failed_or_out_of_time_and_only_a_stall_replaces_the_context():
+    assert direct_send_state(delivered=False, failed=False, remaining=0.3) is None
+    assert direct_send_state(delivered=True, failed=False, remaining=0.3) is DirectSend.DELIVERED
+    assert direct_send_state(delivered=True, failed=False, remaining=-1) is DirectSend.DELIVERED
+    assert direct_send_state(delivered=False, failed=True, remaining=0.3) is DirectSend.FAILED
+    assert direct_send_state(delivered=False, failed=False, remaining=0.0) is DirectSend.STALLED
+    assert [replaces_context(s) for s in DirectSend] == [False, False, True]
+
+
+def test_a_direct_submit_not_delivered_goes_through_the_directory_once_and_its_route_is_forgotten():
+    routes = Routes()
+    a, b = SubmitTurn("r1", KEY, "direct", "one"), SubmitTurn("r2", OTHER, "direct", "two")
+    routes.learn(KEY, DirectRoute("addr-a", "/s/a", 1))
+    routes.learn(OTHER, DirectRoute("addr-b", "/s/b", 1))
+    routes.sent("r1", a, "/s/a", now=0.0)
+    routes.sent("r2", b, "/s/b", now=0.0)
+    assert routes.send_ended("r2", DirectSend.DELIVERED) is None and routes.get(OTHER) is not None
+    assert routes.waiting == 2  # delivered is not acknowledged: still resent if never answered
+    assert routes.send_ended("r1", DirectSend.STALLED) == a and routes.get(KEY) is None
+    assert routes.send_ended("r1", DirectSend.STALLED) is None  # given back once
+    routes.sent("r3", a, "/s/a", now=0.0)
+    routes.answered("r3")  # the mailbox thread got the answer before the send returned
+    assert routes.send_ended("r3", DirectSend.FAILED) is None
 
 
 def test_routes_keep_a_bounded_number_dropping_the_oldest():
@@ -169,3 +196,59 @@ def test_a_direct_submit_to_a_parked_sessions_dead_owner_gets_the_parked_outcome
     assert (outcome.status, outcome.reason) == (TurnStatus.FAILED, OutcomeReason.PARKED)
     assert rt.unpark(KEY).ok
     assert user_texts(rt) == ["first"]
+
+
+@pytest.mark.parametrize("then", ["resumed", "replaced"])
+def test_a_direct_submit_to_a_stopped_owner_returns_goes_through_the_directory_and_runs_once(
+    make_runtime, monkeypatch, shared_clock, count_file, then
+):
+    """Thespian's own ``tell`` would hold ``submit`` 60 s here, and the Directory send after it
+    another 60 s on the same context (its stuck transmit stays queued): past the pytest timeout.
+    Everything below up to ``resume()`` happens while the owner's process is stopped."""
+    provider = ScriptedProvider(reply="ok", count_file=str(count_file))
+    rt = make_runtime(base="tcp", provider=provider, recovery=then == "replaced", **FAST)
+    rt.submit(KEY, "first").result(timeout=30)
+    rt.submit(OTHER, "first").result(timeout=30)
+    wedged = rt.session(KEY).pid
+    assert rt._mailbox.route(KEY) is not None and rt.session(OTHER).pid != wedged
+    sent = directory_sends(rt, monkeypatch)
+    order = []
+    resume = stopped(wedged)
+    try:
+        late = rt.submit(KEY, "sent while it is stopped")
+        order.append("submit returned")
+        assert sent == ["SubmitTurn"] and rt._mailbox.route(KEY) is None
+        # Later sends from this thread, direct to another session's owner, are not held.
+        assert rt.submit(OTHER, "second").result(timeout=30).status is TurnStatus.COMPLETED
+        assert sent == ["SubmitTurn"]
+        order.append("another session's turn completed")
+        if then == "replaced":
+            silence_for_a_minute(rt, shared_clock)
+            wait_for(lambda: not alive(wedged), 30, "the wedged owner to be ended")
+        order.append(f"owner {then}")
+    finally:
+        resume()
+    assert order == ["submit returned", "another session's turn completed", f"owner {then}"]
+    assert late.result(timeout=30).status is TurnStatus.COMPLETED
+    assert user_texts(rt, KEY) == ["first", "sent while it is stopped"]
+    assert user_texts(rt, OTHER) == ["first", "second"]
+    assert streams_started(count_file).count(late.turn_id) == 1
+    assert (rt.session(KEY).pid == wedged) is (then == "resumed")
+
+
+def test_a_query_on_a_route_to_a_stopped_owner_returns_and_does_not_hold_later_sends(make_runtime, monkeypatch):
+    rt = make_runtime(base="tcp", provider=ScriptedProvider(reply="ok"))
+    rt.submit(KEY, "first").result(timeout=30)
+    rt.submit(OTHER, "first").result(timeout=30)
+    wedged = rt.session(KEY).pid
+    sent = directory_sends(rt, monkeypatch)
+    resume = stopped(wedged)
+    try:
+        with pytest.raises(SessionwardTimeoutError):  # through the Directory, to the same stopped owner
+            rt.session(KEY, history=False, timeout=3)
+        assert rt._mailbox.route(KEY) is None
+        assert rt.submit(OTHER, "second").result(timeout=30).status is TurnStatus.COMPLETED
+        assert sent == []  # direct, from the thread whose send to the stopped owner stalled
+    finally:
+        resume()
+    assert rt.session(KEY, history=False).pid == wedged
