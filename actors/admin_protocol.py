@@ -12,6 +12,7 @@ from typing import Any
 
 import attrs
 
+from sessionward.actors.turn_protocol import Route
 from sessionward.config import RuntimeConfig
 from sessionward.lanes.queue_policy import QueueMode
 from sessionward.outcomes import OutcomeReason, TurnStatus
@@ -56,6 +57,8 @@ class QueryOwnerState:
     reply_to: ActorAddress | None = None
     activate: bool = False
     include_history: bool = False
+    route: Route | None = None
+    """Set when sent to the owner directly (see ``turn_protocol.Route``)."""
 
 
 @attrs.frozen

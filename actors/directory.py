@@ -46,6 +46,7 @@ from sessionward.actors.messages import (
     ErrorReply,
     ForStore,
     KeysChanged,
+    OwnerMoved,
     OwnerState,
     QueryOwnerState,
     RegisterClient,
@@ -62,6 +63,10 @@ log = ActorLogger("sessionward.directory")  # resolved per call: see sessionward
 
 DIRECTORY_NAME = "sessionward.directory"
 """The Directory's global name in its actor system."""
+
+MAX_CLIENTS = 64
+"""Registered clients told of owner moves; an older one (a CLI run long gone) is dropped,
+and only loses the notice: its stale routes are still refused or fail to send."""
 
 PROCESS_CHECK_EVERY = 1.0
 """How often the Directory looks its local owners up in the process table (seconds)."""
@@ -90,6 +95,8 @@ class Directory(OwnerLifecycle, AdminRequests, GuardedActor):
         self._fenced: list[str] = []
         self._wedged_after = 60.0
         self._system_id: str | None = None
+        self._clients: list[Any] = []
+        """Registered clients' mailboxes, the last ``MAX_CLIENTS`` (a list: addresses are unhashable)."""
 
     # -- set-up -------------------------------------------------------------------------------
 
@@ -121,7 +128,16 @@ class Directory(OwnerLifecycle, AdminRequests, GuardedActor):
         self.receiveMessage(msg.message, sender)
 
     def receiveMsg_RegisterClient(self, msg: RegisterClient, sender) -> None:
+        # Registered clients hear when an owner stops being live (``OwnerMoved``): they send
+        # to owners directly after first contact (``sessionward.routes``).
+        self._clients = [*[c for c in self._clients if c != sender][-(MAX_CLIENTS - 1):], sender]
         self.send(sender, ClientRegistered(msg.request_id, sender))
+
+    def _owner_moved(self, path: str) -> None:
+        """Tell the registered clients that the owner of ``path`` is no longer live. Only
+        an optimisation: a client's stale route is refused by the owner or fails to send."""
+        for client in self._clients:
+            self.send(client, OwnerMoved(path))
 
     # -- routing ------------------------------------------------------------------------------
 
@@ -269,4 +285,7 @@ class Directory(OwnerLifecycle, AdminRequests, GuardedActor):
             slot.expected_exit = True
 
     def receiveMsg_PoisonMessage(self, msg: PoisonMessage, sender) -> None:
+        if isinstance(msg.poisonMessage, OwnerMoved):  # a client gone without a word
+            self._clients = [c for c in self._clients if c != sender]
+            return
         log.warning("directory could not deliver %s", type(msg.poisonMessage).__name__)

@@ -107,6 +107,7 @@ class OwnerLifecycle(DirectoryState):
         slot = self._slots.of(msg.path, sender)
         if slot is not None and slot.state == SlotState.LIVE:
             slot.heard_time, slot.state = clock.now(), SlotState.PASSIVATING
+            self._owner_moved(msg.path)
             self.send(sender, PassivateOwner(msg.path))
         elif slot is None:
             # An owner this Directory no longer tracks (its member was declared gone, but it
@@ -134,6 +135,7 @@ class OwnerLifecycle(DirectoryState):
             return
         slot.expected_exit = True
         self._slots.remove(path)
+        self._owner_moved(path)
         if end:
             self.send(sender, ActorExitRequest())
         if slot.held:
@@ -155,6 +157,7 @@ class OwnerLifecycle(DirectoryState):
             # lock: the successor could not take the file while the worker still exists.
             sigkill(slot.worker_pid, wait=2.0)
         slot.expected_exit = True
+        self._owner_moved(slot.path)
         decision = self._replacements.after_loss(slot.path, clock.now())
         if isinstance(decision, liveness.Park):
             self._park(slot, f"{decision.reason} (the last because {why})")
@@ -234,4 +237,5 @@ class OwnerLifecycle(DirectoryState):
         now = clock.now()
         for slot in lost:
             slot.expected_exit = True
+            self._owner_moved(slot.path)
             self._members.rehoming(self._restart(slot), slot, now)

@@ -64,12 +64,20 @@ class SessionOwner(GuardedActor):
         self._idle_since = clock.now()
 
     def _divert(self, message, sender) -> bool:
+        if owner_state.refuses_direct(self._phase, self._setup.path, self._epoch, self._keys, message):
+            self.send(message.reply_to or sender, M.ErrorReply(
+                message.request_id, M.ErrorKind.NOT_OWNER, f"this owner does not serve {message.session_key} now"))
+            return True
         # A fenced or stopping owner no longer serves its file; the Directory has been told
         # and routes the message to the file's next owner.
         diverted = owner_state.diverts(self._phase, message)
         if diverted:
             self.send(self._directory, message)
         return diverted
+
+    def _route(self) -> M.Route:
+        """Where a client may send this session's next messages directly (``sessionward.routes``)."""
+        return M.Route(self._setup.path, self._epoch)
 
     def _log_session(self) -> str | None:
         return self._setup.session_key or self._setup.path or None
@@ -144,7 +152,8 @@ class SessionOwner(GuardedActor):
             case Invalid(message=message):
                 self.send(reply_to, M.ErrorReply(msg.request_id, M.ErrorKind.INVALID_MESSAGE, message))
             case Retried(answer=answer) if not answer.forwarded_again:  # else: a re-forward of a submit held here
-                self.send(reply_to, M.TurnAccepted(msg.request_id, key, answer.turn_id, M.AcceptDecision.DUPLICATE))
+                self.send(reply_to, M.TurnAccepted(msg.request_id, key, answer.turn_id, M.AcceptDecision.DUPLICATE,
+                                                   owner=self.myAddress, route=self._route()))
                 self._deliver(Delivery(reply_to, answer.outcome) if answer.outcome else None)
             case Accepted(ticket=ticket, admission=admission):
                 # Invariant: the turn is in the inbox (fsynced unless durability is 'never')
@@ -153,7 +162,7 @@ class SessionOwner(GuardedActor):
                 self._ledger.open(ticket)
                 self._queue = admission.queue
                 self.send(reply_to, M.TurnAccepted(msg.request_id, key, turn_id, decided.decision, decided.position,
-                                                   ticket.mode))
+                                                   ticket.mode, self.myAddress, self._route()))
                 if isinstance(admission.decision, qp.Steered):
                     into = admission.decision.into_turn_id
                     self.send(self._worker, M.SteerStream(into, ticket.text))

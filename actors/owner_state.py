@@ -34,6 +34,22 @@ def diverts(phase: OwnerPhase, message: object) -> bool:
     return phase in (OwnerPhase.FENCED, OwnerPhase.STOPPING) and isinstance(message, ROUTED)
 
 
+SERVING = (OwnerPhase.IDLE, OwnerPhase.RUNNING, OwnerPhase.DRAINING)
+"""Phases in which an owner serves its file (a draining one refuses turns itself)."""
+
+
+def refuses_direct(phase: OwnerPhase, path: str, epoch: int, keys: tuple[str, ...], message: object) -> bool:
+    """Whether a message a client sent to this owner directly (its ``route`` is set) must be
+    refused with ``not_owner``: the route names another file or activation, the session
+    key is not this file's, or the owner no longer serves (stopping, fenced). Such a
+    message never runs here: the client asks the Directory (``sessionward.routes``)."""
+    route = getattr(message, "route", None)
+    if route is None:
+        return False
+    return (phase not in SERVING or route.path != path or route.epoch != epoch
+            or getattr(message, "session_key", None) not in keys)
+
+
 def is_idle(phase: OwnerPhase, run: TurnRun | None, queue: qp.SessionQueue) -> bool:
     """Nothing running, nothing waiting: the owner may passivate."""
     return run is None and qp.depth(queue) == 0 and phase is OwnerPhase.IDLE

@@ -38,6 +38,17 @@ class AcceptDecision(enum.StrEnum):
 
 
 @attrs.frozen
+class Route:
+    """Which owner a client addressed directly (issue 17 item 1): the file it serves and
+    its epoch, as that owner's ``TurnAccepted`` said. An owner that is not (or no longer)
+    this one answers ``ErrorReply`` kind ``not_owner`` and runs nothing; the client then
+    asks the Directory. None on a message sent through the Directory."""
+
+    path: str
+    epoch: int
+
+
+@attrs.frozen
 class SubmitTurn:
     """Run a turn on a session. Answered by ``TurnAccepted`` or ``TurnOutcome`` (refused),
     then exactly one final ``TurnOutcome`` (after any ``merged``)."""
@@ -54,6 +65,8 @@ class SubmitTurn:
     """Where acceptance, deltas and outcome go; the Directory fills in the sender."""
     want_deltas: bool = False
     """Also send ``StreamDelta`` messages while the turn streams."""
+    route: Route | None = None
+    """Set when sent to the owner directly, not through the Directory (see ``Route``)."""
 
 
 @attrs.frozen
@@ -99,6 +112,20 @@ class TurnAccepted:
     position: int = 0
     mode_applied: QueueMode = attrs.field(default=QueueMode.FOLLOWUP, converter=QueueMode)
     """The mode the turn got: ``followup`` when a ``steer`` fell back."""
+    owner: ActorAddress | None = None
+    """The owner that accepted it, and ``route`` its file and epoch: where the client may
+    send this session's next turns and queries directly."""
+    route: Route | None = None
+
+
+@attrs.frozen
+class OwnerMoved:
+    """The Directory to its registered clients: the owner of ``path`` is no longer live
+    (passivating, fenced, lost, parked or re-homed). A client forgets its direct route to
+    it, and sends again through the Directory the direct submits that owner had not
+    acknowledged (the Directory cannot forward those again: it never saw them)."""
+
+    path: str
 
 
 @attrs.frozen

@@ -3,7 +3,7 @@
 The folders say what each part is for:
 
 - ``sessionward`` itself: the public face (``Runtime``, its records and errors) and what
-  every part shares: ``runtime``, ``client`` and ``session_client`` (the embedding API),
+  every part shares: ``runtime``, ``client``, ``session_client`` and ``routes`` (the embedding API),
   ``errors``, ``error_kinds``, ``outcomes``, ``config``, ``config_file``, ``converter``,
   ``durations``, ``clock``, ``logs``.
 - ``storage/``: the files. ``store`` (the session index, with ``index_journal`` and
@@ -28,7 +28,8 @@ The folders say what each part is for:
   format ``openai_wire``) with their failover beside them (``failover``, and its table
   ``failover_rules``).
 - ``hosting/``: what the actors run in. ``system`` (start and join actor systems, the
-  Thespian workarounds), ``status`` (Thespian's own view of a system), ``transport``
+  Thespian workarounds), ``status`` (Thespian's own view of a system), ``senders`` (the client's bounded sends),
+  ``transport``
   (authenticated frames, ``frames``, ``secret``, ``log_budget``), ``lifetime`` (a system
   follows its host), ``processes``, ``claim``, ``ownership``, ``preflight``.
 - ``operations/``: running it. ``admin`` (``AdminClient``), ``daemon``, ``daemon_control``,
@@ -55,8 +56,8 @@ contracts in ``pyproject.toml`` check them in CI):
    (``actors.ledger``, where every ``TurnOutcome`` is built, ``actors.intake``,
    ``actors.streaming``, ``actors.context_feed``, ``actors.activation``,
    ``actors.owner_state``).
-3. Actors (the only modules, with ``hosting.system``, ``hosting.transport`` and
-   ``hosting.status``, that import Thespian): the actor modules of ``actors/``,
+3. Actors (the only modules, with ``hosting.system``, ``hosting.transport``,
+   ``hosting.status`` and ``hosting.senders``, that import Thespian): the actor modules of ``actors/``,
    ``recovery.actor``, ``lanes.timer_base``, ``lanes.timers``.
 4. The embedding API: ``Runtime`` (``runtime``, ``client``, ``session_client``) and
    ``AdminClient`` (``operations.admin``). Both hold a ``SessionClient`` for the calls they

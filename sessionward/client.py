@@ -3,7 +3,7 @@
 Thespian's ``ActorSystem`` handle is not thread-safe. A ``Mailbox`` gives one background
 thread the system handle, for ``listen`` only: every acceptance, delta and outcome comes
 to that one address and is matched to its ``TurnHandle`` by request id. Callers send
-through a private context per thread (``ActorSystem.private()``), and ask queries there,
+through a private context per thread (``sessionward.hosting.senders``), and ask queries there,
 matching replies by request id too, so a late reply to a timed-out query is never taken
 for the answer to the next one.
 
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import collections
-import contextlib
 import logging
 import threading
 import time
@@ -23,19 +22,25 @@ import uuid
 from collections.abc import Callable
 from typing import Any
 
+import attrs
+
 from sessionward import errors
 from sessionward.actors.messages import (
     ClientRegistered,
     ErrorReply,
     ForStore,
     OutcomeMessage,
+    OwnerMoved,
     RegisterClient,
+    Route,
     StreamDelta,
     TurnAccepted,
 )
-from sessionward.error_kinds import error_for
+from sessionward.error_kinds import ErrorKind, error_for
 from sessionward.errors import SessionwardTimeoutError
+from sessionward.hosting.senders import Senders
 from sessionward.outcomes import OutcomeReason, TurnOutcome, TurnStatus
+from sessionward.routes import DIRECT_SEND_LIMIT, DirectRoute, DirectSend, Routes
 
 log = logging.getLogger("sessionward.client")
 
@@ -191,8 +196,9 @@ class Mailbox:
         self._handles: dict[str, TurnHandle] = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
-        self._local = threading.local()
-        self._contexts: list[contextlib.ExitStack] = []
+        self._senders = Senders(system)
+        self._routes = Routes()
+        """Direct routes to owners, and direct submits not yet acknowledged (``sessionward.routes``)."""
         reply = self._system.ask(directory, self._for_store(directory, RegisterClient(new_request_id())), 30)
         if isinstance(reply, ErrorReply):
             raise error_from_reply(reply)
@@ -248,6 +254,10 @@ class Mailbox:
                 continue
             if self._unaccepted:
                 self._expire_unaccepted()
+            if self._routes.waiting:
+                with self._lock:
+                    late = self._routes.due(time.monotonic())
+                self._through_directory(late)
             if msg is None:
                 if self._simple:
                     self._stop.wait(0.001)  # simple base: listen returns at once when idle
@@ -255,13 +265,30 @@ class Mailbox:
             self._dispatch(msg)
 
     def _dispatch(self, msg: Any) -> None:
+        if isinstance(msg, OwnerMoved):
+            with self._lock:
+                unanswered = self._routes.moved(msg.path)
+            self._through_directory(unanswered)
+            return
         if isinstance(msg, OutcomeMessage):
             request_id = msg.outcome.request_id
         else:
             request_id = getattr(msg, "request_id", None)
         with self._lock:
             handle = self._handles.get(request_id)
-        if handle is None:
+            if isinstance(msg, ErrorReply) and msg.kind == ErrorKind.NOT_OWNER:
+                # Never the caller's error: the submit goes through the Directory (now, or
+                # already did when its route was found stale another way).
+                again, msg = self._routes.refused(request_id), None
+            else:
+                again = None
+                self._routes.answered(request_id)
+            if isinstance(msg, TurnAccepted) and msg.owner is not None and msg.route is not None \
+                    and handle is not None:
+                self._routes.learn(handle.session_key, DirectRoute(msg.owner, msg.route.path, msg.route.epoch))
+        if again is not None:
+            self._through_directory([again])
+        if handle is None or msg is None:
             return
         if isinstance(msg, TurnAccepted):
             handle._accept(msg)
@@ -280,14 +307,7 @@ class Mailbox:
     # -- sending, from any thread ------------------------------------------------------------
 
     def _context(self):
-        ctx = getattr(self._local, "ctx", None)
-        if ctx is None:
-            stack = contextlib.ExitStack()
-            ctx = stack.enter_context(self._system.private())
-            self._local.ctx = ctx
-            with self._lock:
-                self._contexts.append(stack)
-        return ctx
+        return self._senders.context()
 
     def _for_store(self, target, msg) -> Any:
         if self._system_id is not None and target == self._directory:
@@ -297,24 +317,77 @@ class Mailbox:
     def tell(self, target, msg) -> None:
         self._context().tell(target, self._for_store(target, msg))
 
+    # -- direct routes (issue 17 item 1; the rules are in ``sessionward.routes``) ------------
+
+    def route(self, session_key: str) -> DirectRoute | None:
+        """The owner of ``session_key`` as it last answered, if known."""
+        with self._lock:
+            return self._routes.get(session_key)
+
+    def forget_route(self, session_key: str) -> None:
+        with self._lock:
+            self._routes.forget(session_key)
+
+    def submit(self, msg) -> None:
+        """Send a ``SubmitTurn`` to its session's owner directly when its route is known,
+        else (or if that send fails) through the Directory."""
+        route = self.route(msg.session_key)
+        if route is not None:
+            direct = attrs.evolve(msg, route=Route(route.path, route.epoch),
+                                  idempotency_key=msg.idempotency_key or msg.request_id)
+            with self._lock:  # noted first: the acknowledgement may come before the send returns
+                self._routes.sent(msg.request_id, direct, route.path, time.monotonic())
+            state = self._direct(route.address, direct)
+            with self._lock:
+                again = self._routes.send_ended(msg.request_id, state)
+            if again is None:
+                return  # delivered, or already answered, or already sent again by the mailbox thread
+            log.info("direct send to the owner of %s %s; through the directory", msg.session_key, state.value)
+            msg = again
+        self.tell(self._directory, attrs.evolve(msg, route=None))
+
+    def _direct(self, owner, msg) -> DirectSend:
+        """Send to an owner, waiting at most ``DIRECT_SEND_LIMIT`` for its process (a frozen
+        owner must not hold the caller: ``sessionward.routes``)."""
+        try:
+            return self._senders.bounded_tell(owner, msg, DIRECT_SEND_LIMIT)
+        except Exception as exc:  # not sent, or not known to be: the Directory way is safe either way
+            log.info("direct send of %s failed: %r", type(msg).__name__, exc)
+            self._senders.discard()
+            return DirectSend.STALLED
+
+    def ask_owner(self, owner, msg, timeout: float) -> Any:
+        """``ask`` an owner directly; None at once if its process did not take the query within
+        ``DIRECT_SEND_LIMIT`` (gone or frozen)."""
+        if self._direct(owner, msg) is not DirectSend.DELIVERED:
+            return None
+        return self._reply_to(self._context(), msg.request_id, timeout)
+
+    def _through_directory(self, messages: list[Any]) -> None:
+        for msg in messages:
+            try:
+                self.tell(self._directory, attrs.evolve(msg, route=None))
+            except Exception:
+                log.exception("could not send %s again through the directory", type(msg).__name__)
+
     def ask(self, target, msg, timeout: float) -> Any:
         """Send ``msg`` and return the reply with the same request id (None on timeout)."""
         ctx = self._context()
         ctx.tell(target, self._for_store(target, msg))
+        return self._reply_to(ctx, msg.request_id, timeout)
+
+    @staticmethod
+    def _reply_to(ctx, request_id: str, timeout: float) -> Any:
         deadline = time.monotonic() + timeout
         while (remaining := deadline - time.monotonic()) > 0:
             reply = ctx.listen(remaining)
             if reply is None:
                 return None
-            if getattr(reply, "request_id", None) == msg.request_id:
+            if getattr(reply, "request_id", None) == request_id:
                 return reply
         return None
 
     def close(self) -> None:
         self._stop.set()
         self._thread.join(timeout=5)
-        with self._lock:
-            contexts, self._contexts = self._contexts, []
-        for stack in contexts:
-            with contextlib.suppress(Exception):
-                stack.close()
+        self._senders.close()

@@ -35,6 +35,9 @@ class ErrorKind(enum.StrEnum):
     NOT_FOUND = "not_found"
     WRONG_STORE = "wrong_store"
     UNKNOWN_MESSAGE = "unknown_message"
+    NOT_OWNER = "not_owner"
+    """A message sent to an owner directly reached one that does not (or no longer) serve
+    its session: nothing ran; the client asks the Directory (it never raises this itself)."""
     INTERNAL_ERROR = "internal_error"
 
 
@@ -52,6 +55,7 @@ KINDS: dict[ErrorKind, tuple[type[errors.SessionwardError], OutcomeReason]] = {
     ErrorKind.WRONG_STORE: (errors.WrongStoreError, R.BAD_INPUT),
     ErrorKind.NOT_FOUND: (errors.SessionwardError, R.BAD_INPUT),
     ErrorKind.UNKNOWN_MESSAGE: (errors.SessionwardError, R.BAD_INPUT),
+    ErrorKind.NOT_OWNER: (errors.UnavailableError, R.UNAVAILABLE),
     ErrorKind.INTERNAL_ERROR: (errors.SessionwardError, R.INTERNAL_ERROR),
 }
 """kind -> (the exception ``Runtime`` raises, the reason of an outcome that ends a refused turn)."""

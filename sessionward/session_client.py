@@ -10,8 +10,11 @@ from __future__ import annotations
 
 import functools
 import inspect
+import time
 from collections.abc import Callable
 from typing import Any
+
+import attrs
 
 from sessionward.actors.messages import (
     AbortTurn,
@@ -23,6 +26,7 @@ from sessionward.actors.messages import (
     QueryOwnerState,
     QuerySessions,
     QuerySystem,
+    Route,
     SessionsPage,
     StartNewTranscript,
     SubmitTurn,
@@ -31,10 +35,12 @@ from sessionward.actors.messages import (
 )
 from sessionward.client import Mailbox, TurnHandle, error_from_reply, new_request_id
 from sessionward.config import RuntimeConfig
+from sessionward.error_kinds import ErrorKind
 from sessionward.errors import CoordinationError, SessionwardTimeoutError
 from sessionward.lanes.queue_policy import QueueMode
 from sessionward.lanes.routing import validate_lane_name
 from sessionward.recovery.history import QueryRecoveryHistory, RecoveryHistoryReply
+from sessionward.routes import DIRECT_QUERY_WAIT
 from sessionward.storage.keys import validate_session_key
 from sessionward.storage.validation import validate_text
 
@@ -101,7 +107,7 @@ class SessionClient:
         mode_value = QueueMode(mode).value if mode is not None else None
         handle = TurnHandle(new_request_id(), session_key, on_delta)
         self._mailbox.track(handle)
-        self._mailbox.tell(self._directory, SubmitTurn(
+        self._mailbox.submit(SubmitTurn(
             handle.request_id, session_key, lane, text, mode_value, idempotency_key,
             reply_to=self._mailbox.address, want_deltas=on_delta is not None,
         ))
@@ -152,7 +158,8 @@ class SessionClient:
     def session(self, session_key: str, *, history: bool = True, timeout: float = 10.0) -> OwnerState:
         """A snapshot of the session's owner (state ``passive`` when no owner is live)."""
         validate_session_key(session_key)
-        reply = self._ask(QueryOwnerState(new_request_id(), session_key, include_history=history), timeout)
+        query = QueryOwnerState(new_request_id(), session_key, include_history=history)
+        reply = self._ask_owner(query, timeout)
         if not isinstance(reply, OwnerState):
             raise CoordinationError(f"unexpected reply {reply!r}")
         return reply
@@ -194,6 +201,26 @@ class SessionClient:
         if not isinstance(reply, CommandResult):
             raise CoordinationError(f"unexpected reply {reply!r}")
         return reply
+
+    def _ask_owner(self, msg: QueryOwnerState, timeout: float):
+        """Ask the session's owner directly when its route is known; through the Directory
+        when it is not, or the owner refused (``not_owner``), or its process did not take
+        the query within ``DIRECT_SEND_LIMIT`` (``Mailbox.ask_owner``)."""
+        self._check_open()
+        route = self._mailbox.route(msg.session_key)
+        if route is not None:
+            deadline = time.monotonic() + timeout
+            reply = self._mailbox.ask_owner(route.address, attrs.evolve(msg, route=Route(route.path, route.epoch)),
+                                            min(timeout, DIRECT_QUERY_WAIT))
+            if reply is not None and not (isinstance(reply, ErrorReply) and reply.kind == ErrorKind.NOT_OWNER):
+                if isinstance(reply, ErrorReply):
+                    raise error_from_reply(reply)
+                return reply
+            self._mailbox.forget_route(msg.session_key)
+            timeout = deadline - time.monotonic()
+            if timeout <= 0:
+                raise SessionwardTimeoutError(f"no answer to {type(msg).__name__} in time")
+        return self._ask(msg, timeout)
 
     def _ask(self, msg, timeout: float):
         self._check_open()

@@ -15,7 +15,20 @@ def test_a_submit_to_an_unreachable_directory_fails_as_unavailable_instead_of_ha
     assert rt.submit("agent:main:main", "before").result(timeout=30).status is TurnStatus.COMPLETED
     rt._mailbox._accept_timeout = 0.5
     os.kill(rt.status().pid, signal.SIGKILL)  # the Directory's process
-    handle = rt.submit("agent:main:main", "after")
+    # A new session (a known one's turns go to its owner directly: see test_direct_routing).
+    handle = rt.submit("agent:main:other", "after")
+    with pytest.raises(UnavailableError, match="idempotency_key"):
+        handle.result(timeout=30)
+
+
+def test_a_submit_to_a_system_whose_directory_and_owner_are_gone_fails_as_unavailable(make_runtime):
+    rt = make_runtime(base="tcp")
+    assert rt.submit("agent:main:main", "before").result(timeout=30).status is TurnStatus.COMPLETED
+    rt._mailbox._accept_timeout = 0.5
+    owner = rt.session("agent:main:main")
+    for pid in (rt.status().pid, owner.pid):  # the Directory's process, then the owner's
+        os.kill(pid, signal.SIGKILL)
+    handle = rt.submit("agent:main:main", "after")  # its direct send fails; the Directory is gone
     with pytest.raises(UnavailableError, match="idempotency_key"):
         handle.result(timeout=30)
 

@@ -1,0 +1,181 @@
+"""A client's direct routes to owners (issue 17 item 1). Pure: no Thespian, no clock reads.
+
+After first contact a client sends a session's turns and queries to its owner directly,
+not through the Directory: one hop and the Directory's CPU fewer per turn. What makes it
+safe:
+
+- The route is learned only from the owner itself (``TurnAccepted.owner`` and ``.route``:
+  its address, its file and the epoch of its activation).
+- Every direct message carries the route it was sent on. An owner that is not that one
+  (another file's, a later activation of the same file, one that is stopping or fenced)
+  answers ``ErrorReply`` kind ``not_owner`` and runs nothing (``actors/owner.py``).
+- A direct submit the owner has not acknowledged is sent again through the Directory when
+  the owner answers ``not_owner``, when the send itself fails, when the Directory says the
+  owner moved (``OwnerMoved``), or after ``RESEND_AFTER`` seconds without an answer. The
+  copy carries the same request id and idempotency key, so an owner that did accept the
+  first answers nothing new for it (``TurnLedger.answer_retry``): a turn never runs twice.
+  These are the submits the Directory forwards again to a lost owner's successor; a
+  direct one it never saw, so the client does it.
+- A direct send waits at most ``DIRECT_SEND_LIMIT`` for the owner's process to take it
+  (``sessionward.hosting.senders``); one it did not take in time, or that failed, goes through the
+  Directory at once (``Routes.send_ended``).
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Callable
+from typing import Any
+
+import attrs
+
+RESEND_AFTER = 2.0
+"""Seconds a direct submit may go unacknowledged before it goes through the Directory too.
+Long against an owner's acknowledgement (an fsync and a send: milliseconds; p99 ~0.1 s with
+2,000 submits queued at once), short against a caller's patience; a copy sent while the
+owner was only slow costs a hop and nothing else. A send the owner's process did not take
+at all goes through the Directory at once instead (``DIRECT_SEND_LIMIT``); this bounds the
+one it took and never answered (its process died after reading the frame)."""
+
+DIRECT_QUERY_WAIT = 1.0
+"""Seconds a query sent to an owner directly waits before it is asked through the Directory
+(with what is left of the caller's timeout); the late direct answer, if any, is as good."""
+
+DIRECT_SEND_LIMIT = 0.5
+"""Seconds a caller's thread waits for an owner's process to take a direct send. Thespian's
+TCP transport finishes a transmit only when the peer's process acknowledges the frame, and
+its external ``tell`` waits for that up to 60 s (measured 60.06 s to a SIGSTOPped owner),
+so a frozen owner (stopped, swapped out, in a debugger) would hold the caller a minute. A
+live owner's process acknowledges in milliseconds even under load, so 0.5 s is long against
+it and short against a caller's patience; a send cut off while the owner was only slow
+costs one copy through the Directory, which runs nothing twice (same request id and
+idempotency key)."""
+
+MAX_ROUTES = 10_000
+"""Routes kept at most (the oldest learned goes first): a client of many sessions keeps a
+bounded table, and a forgotten route only costs one hop through the Directory."""
+
+
+@attrs.frozen
+class DirectRoute:
+    """Where a session's owner is: its address (opaque here), file and epoch."""
+
+    address: Any
+    path: str
+    epoch: int
+
+
+@attrs.frozen
+class DirectSubmit:
+    """A submit sent to an owner directly and not yet acknowledged."""
+
+    message: Any
+    path: str
+    sent_time: float
+
+
+class DirectSend(enum.Enum):
+    """How a direct send ended."""
+
+    DELIVERED = "delivered"
+    """The owner's process took the frame."""
+    FAILED = "failed"
+    """Thespian reported the send failed (nothing listens there: the process is gone)."""
+    STALLED = "stalled"
+    """Not taken within ``DIRECT_SEND_LIMIT``: the transmit is still queued in the sending
+    context, where it would hold every later send (``replaces_context``)."""
+
+
+def direct_send_state(*, delivered: bool, failed: bool, remaining: float) -> DirectSend | None:
+    """How a direct send stands after a pass of the transport; None: keep waiting."""
+    if failed:
+        return DirectSend.FAILED
+    if delivered:
+        return DirectSend.DELIVERED
+    if remaining <= 0:
+        return DirectSend.STALLED
+    return None
+
+
+def replaces_context(state: DirectSend) -> bool:
+    """Whether the sending context must be thrown away and a new one made. A stalled
+    transmit stays queued in its context until Thespian gives up on it (5 minutes), and
+    every later send from that context waits for the queue to drain; a failed one is done."""
+    return state is DirectSend.STALLED
+
+
+class Routes:
+    """Session key -> its owner's route, and the direct submits awaiting acknowledgement.
+
+    Thread-safety is the caller's (``sessionward.client.Mailbox`` holds its lock around
+    every call).
+    """
+
+    def __init__(self, *, resend_after: float = RESEND_AFTER, most: int = MAX_ROUTES) -> None:
+        self._routes: dict[str, DirectRoute] = {}
+        self._pending: dict[str, DirectSubmit] = {}
+        self._resend_after = resend_after
+        self._most = most
+
+    def get(self, session_key: str) -> DirectRoute | None:
+        return self._routes.get(session_key)
+
+    def learn(self, session_key: str, route: DirectRoute) -> None:
+        """The owner of ``session_key`` answered from ``route``."""
+        self._routes.pop(session_key, None)
+        self._routes[session_key] = route
+        if len(self._routes) > self._most:
+            del self._routes[next(iter(self._routes))]
+
+    def forget(self, session_key: str) -> None:
+        self._routes.pop(session_key, None)
+
+    def sent(self, request_id: str, message: Any, path: str, now: float) -> None:
+        self._pending[request_id] = DirectSubmit(message, path, now)
+
+    def answered(self, request_id: str) -> None:
+        """The owner acknowledged (or refused, or ended) the submit: nothing to send again."""
+        self._pending.pop(request_id, None)
+
+    def refused(self, request_id: str) -> Any | None:
+        """An owner answered ``not_owner``: the submit to send through the Directory (None
+        if it is not a pending direct submit), and its session's route is forgotten."""
+        pending = self._pending.pop(request_id, None)
+        if pending is None:
+            return None
+        self._forget_path(pending.path)
+        return pending.message
+
+    def send_ended(self, request_id: str, state: DirectSend) -> Any | None:
+        """A direct submit's send ended: the submit to send through the Directory now (None
+        if it was delivered, or is no longer pending: answered, or already sent again).
+        Not delivered, its session's route is forgotten: the owner is gone or frozen."""
+        if state is DirectSend.DELIVERED:
+            return None
+        return self.refused(request_id)
+
+    def moved(self, path: str) -> list[Any]:
+        """The owner of ``path`` is no longer live: forget its routes, and return the direct
+        submits it had not acknowledged, to send through the Directory."""
+        self._forget_path(path)
+        return self._take(lambda p: p.path == path)
+
+    def due(self, now: float) -> list[Any]:
+        """Direct submits unacknowledged for ``resend_after`` seconds (their routes are
+        forgotten: the owner may be gone)."""
+        late = self._take(lambda p: now - p.sent_time >= self._resend_after)
+        for message in late:
+            self.forget(message.session_key)
+        return late
+
+    @property
+    def waiting(self) -> int:
+        return len(self._pending)
+
+    def _take(self, which: Callable[[DirectSubmit], bool]) -> list[Any]:
+        taken = [rid for rid, p in self._pending.items() if which(p)]
+        return [self._pending.pop(rid).message for rid in taken]
+
+    def _forget_path(self, path: str) -> None:
+        for key in [k for k, r in self._routes.items() if r.path == path]:
+            del self._routes[key]
