@@ -55,6 +55,7 @@ from sessionward.actors.owner_slots import OwnerSlot, SlotState, SlotTable
 from sessionward.actors.replacements import Replacements
 from sessionward.actors.session_index import SessionIndex
 from sessionward.errors import BadInputError, InvalidSessionKeyError, PathEscapesStoreError
+from sessionward.hosting.processes import frozen_heap
 from sessionward.logs import ActorLogger
 from sessionward.storage.store import SessionRecord, SessionStore
 
@@ -201,7 +202,8 @@ class Directory(OwnerLifecycle, AdminRequests, GuardedActor):
         slot = OwnerSlot(path, record.session_key, record.session_id, keys, held=held or [],
                          heard_time=clock.now())
         if self._members.cluster is None:
-            slot.address = self.createActor(SessionOwner)
+            with frozen_heap():  # see there: the owners share the Directory's pages
+                slot.address = self.createActor(SessionOwner)
         else:
             slot.member = self._members.place(path, record.session_key, self._slots)
             slot.address = self.createActor(SessionOwner,

@@ -63,6 +63,7 @@ from sessionward.actors.owner_protocol import (
     SteerStream,
     StopStream,
     StreamBatch,
+    WorkerIdleCheck,
     WorkerReady,
 )
 from sessionward.actors.turn_protocol import (
@@ -131,5 +132,6 @@ __all__ = [
     "TurnOutcome",
     "TurnRecord",
     "UnparkSession",
+    "WorkerIdleCheck",
     "WorkerReady",
 ]

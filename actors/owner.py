@@ -31,6 +31,7 @@ from sessionward.actors.context_feed import ContextFeed
 from sessionward.actors.intake import Accepted, Invalid, Refused, Retried, intake
 from sessionward.actors.ledger import Delivery, Settlement, Ticket, TurnLedger
 from sessionward.actors.placement import next_epoch
+from sessionward.actors.worker import TurnWorker
 from sessionward.errors import FencedError
 from sessionward.lanes import queue_policy as qp
 from sessionward.logs import ActorLogger
@@ -117,7 +118,7 @@ class SessionOwner(GuardedActor):
         self._file.sync()
         if accepted:  # compact the inbox to what is still pending (nothing to do when empty)
             self._inbox.rewrite(list(steps.pending))
-        self._phase = M.OwnerPhase.IDLE
+        self._phase, self._idle_since = M.OwnerPhase.IDLE, now
         self.send(sender, M.OwnerActivated(msg.path, os.getpid(), report, tuple(t.turn_id for t in steps.pending)))
         self._ensure_worker()
         self._maybe_start_next()
@@ -200,8 +201,6 @@ class SessionOwner(GuardedActor):
         is not part of the first turn (nor mistaken by recovery for a stalled stream)."""
         if self._worker is not None:
             return
-        from sessionward.actors.worker import TurnWorker
-
         self._worker = self.createActor(TurnWorker)
         self._feed.new_worker()
         fds = ((self._file.fileno(), str(self._file.path)), (self._inbox.fileno(), str(self._inbox.path)))
@@ -269,10 +268,12 @@ class SessionOwner(GuardedActor):
             step = S.abort(self._current, reason, detail, now, self._entry_context())
             self._end_current(step.entries, step.end, now)
 
-    def _retire_worker(self, turn_id: str) -> None:
-        """Stop the stream and replace the worker: a hung provider thread dies with its process."""
+    def _retire_worker(self, turn_id: str | None) -> None:
+        """End the worker (and stop ``turn_id``'s stream first): a hung provider thread dies
+        with its process. The next turn starts a new one (``_ensure_worker``)."""
         if self._worker is not None:
-            self.send(self._worker, M.StopStream(turn_id))
+            if turn_id is not None:
+                self.send(self._worker, M.StopStream(turn_id))
             self.send(self._worker, ActorExitRequest())
             self._worker = None
 
@@ -334,6 +335,7 @@ class SessionOwner(GuardedActor):
     def _arm_idle_timer(self) -> None:
         if self._current is None and qp.depth(self._queue) == 0:
             self.wakeupAfter(self._setup.config.idle_timeout, payload=M.IdleCheck())
+            self.wakeupAfter(self._setup.config.worker_idle_timeout, payload=M.WorkerIdleCheck())
 
     def _arm_collect_timer(self) -> None:
         wake = qp.next_wakeup(self._queue)
@@ -343,8 +345,12 @@ class SessionOwner(GuardedActor):
     def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender) -> None:
         if isinstance(msg.payload, M.CollectDue):
             self._maybe_start_next()
+        elif isinstance(msg.payload, M.WorkerIdleCheck) and owner_state.retires_worker(
+                self._phase, self._current, self._queue, has_worker=self._worker is not None,
+                idle_since=self._idle_since, timeout=self._setup.config.worker_idle_timeout, now=clock.now()):
+            self._retire_worker(None)
         elif (isinstance(msg.payload, M.IdleCheck) and owner_state.is_idle(self._phase, self._current, self._queue)
-              and clock.now() - self._idle_since >= self._setup.config.idle_timeout * 0.99):
+              and owner_state.idle_for(self._idle_since, self._setup.config.idle_timeout, clock.now())):
             self.send(self._directory, M.OwnerIdle(self._setup.path))
 
     def receiveMsg_PassivateOwner(self, msg: M.PassivateOwner, sender) -> None:
@@ -404,6 +410,10 @@ class SessionOwner(GuardedActor):
             if self._current is not None:
                 # The worker died under a running turn: fail it rather than wait forever.
                 self._end_current([], S.WORKER_EXITED, clock.now())
+        if self._worker is None and self._directory is not None:
+            # No worker now (retired, or dead): the Directory forgets its pid, which the
+            # system may give to another process before this owner is ever killed.
+            self.send(self._directory, M.OwnerWorkerStarted(self._setup.path, 0))
 
     def receiveMsg_PoisonMessage(self, msg: PoisonMessage, sender) -> None:
         log.warning("owner %s could not deliver %s", self._setup.path, type(msg.poisonMessage).__name__,

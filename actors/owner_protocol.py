@@ -175,7 +175,8 @@ class WorkerReady:
 
 @attrs.frozen
 class OwnerWorkerStarted:
-    """The owner's worker process id, so the Directory can end it if the owner dies."""
+    """The owner's worker process id, so the Directory can end it if the owner dies; 0 once
+    the owner has no worker (retired while idle, or gone), so a reused pid is never killed."""
 
     path: str
     pid: int
@@ -189,6 +190,11 @@ class OwnerWorkerStarted:
 @attrs.frozen
 class IdleCheck:
     """The owner's timer: ``idle_timeout`` after it last went idle, tell the Directory if it still is."""
+
+
+@attrs.frozen
+class WorkerIdleCheck:
+    """The owner's timer: ``worker_idle_timeout`` after it last went idle, retire its worker if it still is."""
 
 
 @attrs.frozen
