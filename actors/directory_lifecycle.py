@@ -143,9 +143,16 @@ class OwnerLifecycle(DirectoryState):
         slot = self._slots.of_address(msg.childAddress)
         if slot is None or slot.expected_exit:
             return
+        if slot.exit_was_passivation(self._unfinished_turns(slot)):
+            self._retire(slot.path, slot.address)
+            return
         # An owner died under us (killed, crashed, or replaced): end its worker too, and
         # start a new owner at once so acknowledged turns are replayed.
         self._lost(slot, "it exited unexpectedly")
+
+    def _unfinished_turns(self, slot: OwnerSlot) -> int:
+        accepted, finished = read_inbox(self._store.sidecar_path(slot.path, ".inbox"))
+        return sum(1 for turn in accepted if turn.turn_id not in finished)
 
     def _lost(self, slot: OwnerSlot, why: str) -> None:
         """An owner is gone (dead, or ended because it was wedged): start its successor at
