@@ -55,6 +55,7 @@ class SessionOwner(GuardedActor):
         self._keys: tuple[str, ...] = ()
         self._epoch = 0
         self._directory = self._worker = None
+        self._worker_set_up = False
         self._file: TranscriptFile | None = None
         self._inbox: Inbox | None = None
         self._feed = ContextFeed()
@@ -120,8 +121,11 @@ class SessionOwner(GuardedActor):
             self._inbox.rewrite(list(steps.pending))
         self._phase, self._idle_since = M.OwnerPhase.IDLE, now
         self.send(sender, M.OwnerActivated(msg.path, os.getpid(), report, tuple(t.turn_id for t in steps.pending)))
-        self._ensure_worker()
-        self._maybe_start_next()
+        self._maybe_start_next()  # a replayed turn starts its worker at once
+        if self._worker is not None:  # a spare's, started while it stood by: set up now
+            self._ensure_worker()
+        else:  # forked once OwnerActivated is out (sends wait for the handler to return)
+            self.send(self.myAddress, M.StartOwnWorker())
         self._arm_idle_timer()
 
     def _turn_end(self, turn: InboxTurn | Ticket, status: TurnStatus, reason: OutcomeReason | None, now: float,
@@ -196,12 +200,22 @@ class SessionOwner(GuardedActor):
         self._ensure_worker()
         self.send(self._worker, M.RunTurn(ticket.turn_id, request, *self._feed.to_send(context)))
 
+    def receiveMsg_StartOwnWorker(self, msg: M.StartOwnWorker, sender) -> None:
+        if self._phase in (M.OwnerPhase.IDLE, M.OwnerPhase.RUNNING):
+            self._ensure_worker()
+
+    def receiveMsg_StandBy(self, msg: M.StandBy, sender) -> None:
+        if self._phase is M.OwnerPhase.STARTING and self._worker is None:
+            self._worker, self._worker_set_up = self.createActor(TurnWorker), False
+
     def _ensure_worker(self) -> None:
-        """Start a worker if there is none. Done at activation too, so that a process start
-        is not part of the first turn (nor mistaken by recovery for a stalled stream)."""
-        if self._worker is not None:
+        """Start a worker if there is none. Done just after activation too, so that a process
+        start is not part of the first turn (nor mistaken by recovery for a stalled stream)."""
+        if self._worker is not None and self._worker_set_up:
             return
-        self._worker = self.createActor(TurnWorker)
+        if self._worker is None:
+            self._worker = self.createActor(TurnWorker)
+        self._worker_set_up = True
         self._feed.new_worker()
         fds = ((self._file.fileno(), str(self._file.path)), (self._inbox.fileno(), str(self._inbox.path)))
         self.send(self._worker, M.StartWorker(self._setup.provider, self._setup.config.stream_batch_window,

@@ -133,6 +133,9 @@ class RuntimeConfig:
     """An owner with no turn for this long ends its worker process, and starts a new one
     when a turn comes. Well below ``idle_timeout``: an idle live session then costs one
     process, not two, and a turn after a pause pays one worker start (tens of ms)."""
+    spare_owners: int = 2
+    """Owner processes the Directory keeps started on its own member, so a session's
+    activation is a message, not a process start; refilled after use. 0: none."""
     queue: QueuePolicy = QueuePolicy()
     stream_batch_window: float = 0.02
     """A worker forwards stream events at most this often (seconds) ..."""
@@ -156,6 +159,8 @@ class RuntimeConfig:
     def __attrs_post_init__(self) -> None:
         if self.max_message_bytes <= 0 or self.idle_timeout <= 0 or self.worker_idle_timeout <= 0:
             raise ValueError("max_message_bytes, idle_timeout and worker_idle_timeout must be positive")
+        if self.spare_owners < 0:
+            raise ValueError("spare_owners must be 0 or more")
 
 
 @attrs.frozen(kw_only=True)
