@@ -55,6 +55,7 @@ from sessionward.actors.messages import (
 from sessionward.actors.owner_slots import OwnerSlot, SlotState, SlotTable
 from sessionward.actors.replacements import Replacements
 from sessionward.actors.session_index import SessionIndex
+from sessionward.actors.spare_owners import SparePool
 from sessionward.errors import BadInputError, InvalidSessionKeyError, PathEscapesStoreError
 from sessionward.logs import ActorLogger
 from sessionward.storage.store import SessionRecord, SessionStore
@@ -87,6 +88,7 @@ class Directory(OwnerLifecycle, AdminRequests, GuardedActor):
         self._provider = None
         self._index: SessionIndex | None = None
         self._slots = SlotTable()
+        self._spares = SparePool()
         self._gathers = Gathers()
         self._replacements = Replacements()
         self._members = Membership()
@@ -114,6 +116,8 @@ class Directory(OwnerLifecycle, AdminRequests, GuardedActor):
             self._watch = self.createActor(MemberWatch)
         self.send(sender, DirectoryReady(msg.request_id, os.getpid()))
         self.wakeupAfter(PROCESS_CHECK_EVERY, payload=T.CheckProcesses())
+        self._spares = SparePool(msg.config.spare_owners)
+        self._arm_refill()
 
     def receiveMsg_ForStore(self, msg: ForStore, sender) -> None:
         # One store, one actor system: a request meant for another store's system (a
@@ -216,14 +220,15 @@ class Directory(OwnerLifecycle, AdminRequests, GuardedActor):
         keys = self._index.keys_of(record.session_id) or [record.session_key]
         slot = OwnerSlot(path, record.session_key, record.session_id, keys, held=held or [],
                          heard_time=clock.now())
-        if self._members.cluster is None:
-            slot.address = self.createActor(SessionOwner)
-        else:
+        if self._members.cluster is not None:
             slot.member = self._members.place(path, record.session_key, self._slots)
+        if slot.member == self._members.own:
+            slot.address = self._local_owner()
+        else:
             slot.address = self.createActor(SessionOwner,
                                             targetActorRequirements={"sessionward.member": slot.member})
-            if slot.member in self._keepers:  # its member stops it if cut off from us
-                self.send(self._keepers[slot.member], HoldLease(path, slot.address))
+        if slot.member in self._keepers:  # its member stops it if cut off from us
+            self.send(self._keepers[slot.member], HoldLease(path, slot.address))
         self._slots.add(slot)
         create = self._config.create_missing_transcripts or self._index.may_create(record.session_id)
         sidecar_dir = None if self._store.sidecar_dir is None else str(self._store.sidecar_dir)
@@ -273,6 +278,8 @@ class Directory(OwnerLifecycle, AdminRequests, GuardedActor):
             slot = self._slots.get(payload.path)
             if slot is not None and slot.state == SlotState.BACKOFF:
                 self._restart(slot)
+        elif isinstance(payload, T.RefillSpares):
+            self._refill_spares()
         elif isinstance(payload, T.RehomeRetry):
             waiting = self._members.waiting.pop(payload.path, None)
             if waiting is not None and waiting.path not in self._slots:
@@ -281,6 +288,8 @@ class Directory(OwnerLifecycle, AdminRequests, GuardedActor):
 
     def receiveMsg_ActorExitRequest(self, msg: ActorExitRequest, sender) -> None:
         self._flush_index()
+        for spare in self._spares.close():  # Thespian ends children too; these now, and no refill
+            self.send(spare, ActorExitRequest())
         for slot in self._slots:
             slot.expected_exit = True
 

@@ -22,7 +22,7 @@ from sessionward.actors.directory_answers import (
     unfinished_turns_parked,
 )
 from sessionward.actors.directory_state import DirectoryState
-from sessionward.actors.directory_timers import RehomeRetry, RestartDue
+from sessionward.actors.directory_timers import RefillSpares, RehomeRetry, RestartDue
 from sessionward.actors.lease_keeper import start_keeper
 from sessionward.actors.member_watch import MemberGone, UnwatchMember, WatchMember
 from sessionward.actors.membership import REHOME_RETRY_AFTER, admin_host_port
@@ -35,9 +35,11 @@ from sessionward.actors.messages import (
     OwnerWorkerStarted,
     PassivateOwner,
     PassivationRefused,
+    StandBy,
 )
 from sessionward.actors.owner_slots import OwnerSlot, SlotState
-from sessionward.hosting.processes import running, sigkill
+from sessionward.actors.spare_owners import REFILL_AFTER
+from sessionward.hosting.processes import frozen_heap, running, sigkill
 from sessionward.logs import ActorLogger
 from sessionward.recovery import liveness
 from sessionward.storage.inbox import read_inbox
@@ -58,6 +60,34 @@ class OwnerLifecycle(DirectoryState):
         self._flush_index()
         for msg, _sender in slot.take_held():
             self.send(slot.address, msg)
+
+    # -- spare owners (``spare_owners``: pre-started on this member) -------------------------
+
+    def _local_owner(self):
+        """An owner on this member for a session to activate: a spare if there is one (a
+        message away from serving), else one forked now. A refill is armed either way."""
+        address = self._spares.take()
+        if address is None:
+            address = self._fork_owner()
+        self._arm_refill()
+        return address
+
+    def _fork_owner(self):
+        from sessionward.actors.owner import SessionOwner
+
+        wanted = None if self._members.cluster is None else {"sessionward.member": self._members.own}
+        with frozen_heap():  # see there: the owners share the Directory's pages
+            return self.createActor(SessionOwner, targetActorRequirements=wanted)
+
+    def _arm_refill(self) -> None:
+        if self._spares.arm_refill():
+            self.wakeupAfter(REFILL_AFTER, payload=RefillSpares())
+
+    def _refill_spares(self) -> None:
+        for _ in range(self._spares.refill_due()):
+            spare = self._fork_owner()
+            self._spares.add(spare)
+            self.send(spare, StandBy())
 
     def receiveMsg_OwnerActivated(self, msg: OwnerActivated, sender) -> None:
         slot = self._slots.of(msg.path, sender)
@@ -142,12 +172,22 @@ class OwnerLifecycle(DirectoryState):
             self._activate(self._index.get(slot.session_key), path, held=slot.held)
 
     def receiveMsg_ChildActorExited(self, msg: ChildActorExited, sender) -> None:
+        if self._spares.forget(msg.childAddress):  # a spare died before any session took it
+            self._arm_refill()
+            return
         slot = self._slots.of_address(msg.childAddress)
         if slot is None or slot.expected_exit:
+            return
+        if slot.exit_was_passivation(self._unfinished_turns(slot)):
+            self._retire(slot.path, slot.address)
             return
         # An owner died under us (killed, crashed, or replaced): end its worker too, and
         # start a new owner at once so acknowledged turns are replayed.
         self._lost(slot, "it exited unexpectedly")
+
+    def _unfinished_turns(self, slot: OwnerSlot) -> int:
+        accepted, finished = read_inbox(self._store.sidecar_path(slot.path, ".inbox"))
+        return sum(1 for turn in accepted if turn.turn_id not in finished)
 
     def _lost(self, slot: OwnerSlot, why: str) -> None:
         """An owner is gone (dead, or ended because it was wedged): start its successor at

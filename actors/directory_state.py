@@ -15,6 +15,7 @@ from sessionward.actors.membership import Membership
 from sessionward.actors.owner_slots import SlotTable
 from sessionward.actors.replacements import Replacements
 from sessionward.actors.session_index import SessionIndex
+from sessionward.actors.spare_owners import SparePool
 from sessionward.config import RuntimeConfig
 from sessionward.storage.store import SessionStore
 
@@ -30,6 +31,8 @@ class DirectoryState:
     _index: SessionIndex | None
     """Session keys -> records, and the batched flush (``session_index``)."""
     _slots: SlotTable
+    _spares: SparePool
+    """Owner processes started before a session needs one, on this member (``spare_owners``)."""
     """One slot per live or starting owner: its state, heard times, held messages (``owner_slots``)."""
     _gathers: Gathers
     """Admin fan-outs waiting for owners' answers (``gathers``)."""

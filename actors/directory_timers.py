@@ -38,3 +38,8 @@ class RehomeRetry:
     """A re-homed file was still locked by its lost owner: try to take it again."""
 
     path: str
+
+
+@attrs.frozen
+class RefillSpares:
+    """A spare owner was taken or lost (``actors/spare_owners.py``): start new ones."""

@@ -59,10 +59,13 @@ from sessionward.actors.owner_protocol import (
     PingStream,
     PumpStream,
     RunTurn,
+    StandBy,
+    StartOwnWorker,
     StartWorker,
     SteerStream,
     StopStream,
     StreamBatch,
+    WorkerIdleCheck,
     WorkerReady,
 )
 from sessionward.actors.turn_protocol import (
@@ -123,7 +126,9 @@ __all__ = [
     "Route",
     "RunTurn",
     "SessionsPage",
+    "StandBy",
     "StartNewTranscript",
+    "StartOwnWorker",
     "StartWorker",
     "SteerStream",
     "StopStream",
@@ -135,5 +140,6 @@ __all__ = [
     "TurnOutcome",
     "TurnRecord",
     "UnparkSession",
+    "WorkerIdleCheck",
     "WorkerReady",
 ]

@@ -9,7 +9,7 @@ I/O. The deciding modules: ``ledger`` (tickets, riders, idempotency, history, an
 runs next), ``streaming`` (stream events into entries), ``context_feed`` (what a worker is
 sent), ``activation`` (setup and replay), ``owner_state`` (phases, stop rules, snapshots).
 
-Just over 400 lines: what is left is one handler per message, each a few lines that send or
+About 450 lines: what is left is one handler per message, each a few lines that send or
 touch the file; splitting them across classes would hide which actor owns the file.
 """
 
@@ -31,6 +31,7 @@ from sessionward.actors.context_feed import ContextFeed
 from sessionward.actors.intake import Accepted, Invalid, Refused, Retried, intake
 from sessionward.actors.ledger import Delivery, Settlement, Ticket, TurnLedger
 from sessionward.actors.placement import next_epoch
+from sessionward.actors.worker import TurnWorker
 from sessionward.errors import FencedError
 from sessionward.lanes import queue_policy as qp
 from sessionward.logs import ActorLogger
@@ -54,6 +55,7 @@ class SessionOwner(GuardedActor):
         self._keys: tuple[str, ...] = ()
         self._epoch = 0
         self._directory = self._worker = None
+        self._worker_set_up = False
         self._file: TranscriptFile | None = None
         self._inbox: Inbox | None = None
         self._feed = ContextFeed()
@@ -125,10 +127,13 @@ class SessionOwner(GuardedActor):
         self._file.sync()
         if accepted:  # compact the inbox to what is still pending (nothing to do when empty)
             self._inbox.rewrite(list(steps.pending))
-        self._phase = M.OwnerPhase.IDLE
+        self._phase, self._idle_since = M.OwnerPhase.IDLE, now
         self.send(sender, M.OwnerActivated(msg.path, os.getpid(), report, tuple(t.turn_id for t in steps.pending)))
-        self._ensure_worker()
-        self._maybe_start_next()
+        self._maybe_start_next()  # a replayed turn starts its worker at once
+        if self._worker is not None:  # a spare's, started while it stood by: set up now
+            self._ensure_worker()
+        else:  # forked once OwnerActivated is out (sends wait for the handler to return)
+            self.send(self.myAddress, M.StartOwnWorker())
         self._arm_idle_timer()
 
     def _turn_end(self, turn: InboxTurn | Ticket, status: TurnStatus, reason: OutcomeReason | None, now: float,
@@ -204,14 +209,22 @@ class SessionOwner(GuardedActor):
         self._ensure_worker()
         self.send(self._worker, M.RunTurn(ticket.turn_id, request, *self._feed.to_send(context)))
 
-    def _ensure_worker(self) -> None:
-        """Start a worker if there is none. Done at activation too, so that a process start
-        is not part of the first turn (nor mistaken by recovery for a stalled stream)."""
-        if self._worker is not None:
-            return
-        from sessionward.actors.worker import TurnWorker
+    def receiveMsg_StartOwnWorker(self, msg: M.StartOwnWorker, sender) -> None:
+        if self._phase in (M.OwnerPhase.IDLE, M.OwnerPhase.RUNNING):
+            self._ensure_worker()
 
-        self._worker = self.createActor(TurnWorker)
+    def receiveMsg_StandBy(self, msg: M.StandBy, sender) -> None:
+        if self._phase is M.OwnerPhase.STARTING and self._worker is None:
+            self._worker, self._worker_set_up = self.createActor(TurnWorker), False
+
+    def _ensure_worker(self) -> None:
+        """Start a worker if there is none. Done just after activation too, so that a process
+        start is not part of the first turn (nor mistaken by recovery for a stalled stream)."""
+        if self._worker is not None and self._worker_set_up:
+            return
+        if self._worker is None:
+            self._worker = self.createActor(TurnWorker)
+        self._worker_set_up = True
         self._feed.new_worker()
         fds = ((self._file.fileno(), str(self._file.path)), (self._inbox.fileno(), str(self._inbox.path)))
         self.send(self._worker, M.StartWorker(self._setup.provider, self._setup.config.stream_batch_window,
@@ -278,10 +291,12 @@ class SessionOwner(GuardedActor):
             step = S.abort(self._current, reason, detail, now, self._entry_context())
             self._end_current(step.entries, step.end, now)
 
-    def _retire_worker(self, turn_id: str) -> None:
-        """Stop the stream and replace the worker: a hung provider thread dies with its process."""
+    def _retire_worker(self, turn_id: str | None) -> None:
+        """End the worker (and stop ``turn_id``'s stream first): a hung provider thread dies
+        with its process. The next turn starts a new one (``_ensure_worker``)."""
         if self._worker is not None:
-            self.send(self._worker, M.StopStream(turn_id))
+            if turn_id is not None:
+                self.send(self._worker, M.StopStream(turn_id))
             self.send(self._worker, ActorExitRequest())
             self._worker = None
 
@@ -343,6 +358,7 @@ class SessionOwner(GuardedActor):
     def _arm_idle_timer(self) -> None:
         if self._current is None and qp.depth(self._queue) == 0:
             self.wakeupAfter(self._setup.config.idle_timeout, payload=M.IdleCheck())
+            self.wakeupAfter(self._setup.config.worker_idle_timeout, payload=M.WorkerIdleCheck())
 
     def _arm_collect_timer(self) -> None:
         wake = qp.next_wakeup(self._queue)
@@ -352,8 +368,12 @@ class SessionOwner(GuardedActor):
     def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender) -> None:
         if isinstance(msg.payload, M.CollectDue):
             self._maybe_start_next()
+        elif isinstance(msg.payload, M.WorkerIdleCheck) and owner_state.retires_worker(
+                self._phase, self._current, self._queue, has_worker=self._worker is not None,
+                idle_since=self._idle_since, timeout=self._setup.config.worker_idle_timeout, now=clock.now()):
+            self._retire_worker(None)
         elif (isinstance(msg.payload, M.IdleCheck) and owner_state.is_idle(self._phase, self._current, self._queue)
-              and clock.now() - self._idle_since >= self._setup.config.idle_timeout * 0.99):
+              and owner_state.idle_for(self._idle_since, self._setup.config.idle_timeout, clock.now())):
             self.send(self._directory, M.OwnerIdle(self._setup.path))
 
     def receiveMsg_PassivateOwner(self, msg: M.PassivateOwner, sender) -> None:
@@ -413,6 +433,10 @@ class SessionOwner(GuardedActor):
             if self._current is not None:
                 # The worker died under a running turn: fail it rather than wait forever.
                 self._end_current([], S.WORKER_EXITED, clock.now())
+        if self._worker is None and self._directory is not None:
+            # No worker now (retired, or dead): the Directory forgets its pid, which the
+            # system may give to another process before this owner is ever killed.
+            self.send(self._directory, M.OwnerWorkerStarted(self._setup.path, 0))
 
     def receiveMsg_PoisonMessage(self, msg: PoisonMessage, sender) -> None:
         log.warning("owner %s could not deliver %s", self._setup.path, type(msg.poisonMessage).__name__,

@@ -174,8 +174,15 @@ class WorkerReady:
 
 
 @attrs.frozen
+class StandBy:
+    """The Directory to a spare owner (``actors/spare_owners.py``): start your worker now, so
+    that activating you later is messages only. Set up (``StartWorker``) at activation."""
+
+
+@attrs.frozen
 class OwnerWorkerStarted:
-    """The owner's worker process id, so the Directory can end it if the owner dies."""
+    """The owner's worker process id, so the Directory can end it if the owner dies; 0 once
+    the owner has no worker (retired while idle, or gone), so a reused pid is never killed."""
 
     path: str
     pid: int
@@ -189,6 +196,17 @@ class OwnerWorkerStarted:
 @attrs.frozen
 class IdleCheck:
     """The owner's timer: ``idle_timeout`` after it last went idle, tell the Directory if it still is."""
+
+
+@attrs.frozen
+class WorkerIdleCheck:
+    """The owner's timer: ``worker_idle_timeout`` after it last went idle, retire its worker if it still is."""
+
+
+@attrs.frozen
+class StartOwnWorker:
+    """The owner's message to itself at the end of activation: start its worker once
+    ``OwnerActivated`` has gone out (a handler's sends wait for it to return, fork included)."""
 
 
 @attrs.frozen

@@ -55,6 +55,24 @@ def is_idle(phase: OwnerPhase, run: TurnRun | None, queue: qp.SessionQueue) -> b
     return run is None and qp.depth(queue) == 0 and phase is OwnerPhase.IDLE
 
 
+IDLE_SLACK = 0.99
+"""An idle timer may fire a little early (Thespian rounds its timers): within 1% counts."""
+
+
+def idle_for(idle_since: float, timeout: float, now: float) -> bool:
+    """Whether an owner idle since ``idle_since`` has been idle ``timeout`` seconds by ``now``."""
+    return now - idle_since >= timeout * IDLE_SLACK
+
+
+def retires_worker(phase: OwnerPhase, run: TurnRun | None, queue: qp.SessionQueue, *, has_worker: bool,
+                   idle_since: float, timeout: float, now: float) -> bool:
+    """Whether an owner ends its worker process now: it has one, and no turn ran or waited
+    for ``timeout`` (``worker_idle_timeout``). A live but idle session then costs one
+    process; the next turn starts a worker again, and the worker's ``WorkerReady`` moves the
+    turn's progress time, so recovery never counts that start-up as a stall."""
+    return has_worker and is_idle(phase, run, queue) and idle_for(idle_since, timeout, now)
+
+
 @attrs.frozen
 class Ending:
     """How a turn ends that never ran to its own end (stopped, dropped, cancelled)."""

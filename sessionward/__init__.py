@@ -14,7 +14,7 @@ The folders say what each part is for:
 - ``actors/``: the actors and the pure decisions they make. The owner (``owner``,
   ``worker``; ``ledger``, ``intake``, ``streaming``, ``context_feed``, ``activation``,
   ``owner_state``), the Directory (``directory``, ``directory_lifecycle``,
-  ``directory_admin``, ``directory_timers``, ``directory_state``; ``owner_slots``, ``session_index``,
+  ``directory_admin``, ``directory_timers``, ``directory_state``; ``owner_slots``, ``spare_owners``, ``session_index``,
   ``replacements``, ``membership``, ``placement``, ``gathers``, ``directory_answers``), the
   convention's watchers (``member_watch``, ``lease_keeper``), the protocol (``messages``,
   re-exporting ``turn_protocol``, ``admin_protocol``, ``owner_protocol``), and ``base`` (the

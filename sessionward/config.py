@@ -129,6 +129,13 @@ class RuntimeConfig:
     """Largest accepted turn text, in UTF-8 bytes."""
     idle_timeout: float = 300.0
     """An owner with no turn for this long is passivated (its process ends)."""
+    worker_idle_timeout: float = 30.0
+    """An owner with no turn for this long ends its worker process, and starts a new one
+    when a turn comes. Well below ``idle_timeout``: an idle live session then costs one
+    process, not two, and a turn after a pause pays one worker start (tens of ms)."""
+    spare_owners: int = 2
+    """Owner processes the Directory keeps started on its own member, so a session's
+    activation is a message, not a process start; refilled after use. 0: none."""
     queue: QueuePolicy = QueuePolicy()
     stream_batch_window: float = 0.02
     """A worker forwards stream events at most this often (seconds) ..."""
@@ -150,8 +157,10 @@ class RuntimeConfig:
     ``transcript_missing`` rather than silently losing the session's history."""
 
     def __attrs_post_init__(self) -> None:
-        if self.max_message_bytes <= 0 or self.idle_timeout <= 0:
-            raise ValueError("max_message_bytes and idle_timeout must be positive")
+        if self.max_message_bytes <= 0 or self.idle_timeout <= 0 or self.worker_idle_timeout <= 0:
+            raise ValueError("max_message_bytes, idle_timeout and worker_idle_timeout must be positive")
+        if self.spare_owners < 0:
+            raise ValueError("spare_owners must be 0 or more")
 
 
 @attrs.frozen(kw_only=True)

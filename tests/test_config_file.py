@@ -145,3 +145,10 @@ def test_the_config_in_docs_operating_loads_and_names_every_key(tmp_path):
     for record in (RuntimeConfig, RecoveryConfig, QueuePolicy, ProviderSpec, ClusterConfig):
         fields = {f.name for f in attrs.fields(record)} - {"recovery", "queue"}
         assert fields <= keys, f"{record.__name__}: {sorted(fields - keys)} not in docs/operating.md"
+
+
+def test_worker_idle_timeout_is_a_duration_and_defaults_well_below_idle_timeout(tmp_path):
+    config = load_daemon_config(_write(tmp_path, '[runtime]\nworker_idle_timeout = "45s"\n'))
+    assert config.runtime.worker_idle_timeout == 45.0
+    default = DaemonConfig().runtime
+    assert default.worker_idle_timeout <= default.idle_timeout / 5

@@ -124,3 +124,13 @@ def test_local_processes_are_live_owners_with_a_pid_of_their_own_on_this_member(
     table.add(_slot("/d", state=SlotState.LIVE, pid=7, member="other"))
     assert table.local_processes("local", own_pid=1) == [mine]
 
+
+
+def test_an_exit_while_passivating_with_nothing_owed_is_a_passivation_not_a_loss():
+    assert _slot(state=SlotState.PASSIVATING).exit_was_passivation(0)
+
+
+def test_an_exit_that_owes_turns_or_of_a_live_owner_is_a_loss():
+    assert not _slot(state=SlotState.PASSIVATING).exit_was_passivation(1)
+    for state in (SlotState.LIVE, SlotState.ACTIVATING):
+        assert not _slot(state=state).exit_was_passivation(0)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import subprocess
 import sys
@@ -9,7 +10,7 @@ import sys
 import psutil
 import pytest
 
-from sessionward.hosting.processes import running
+from sessionward.hosting.processes import frozen_heap, running
 from sessionward.hosting.system import alive
 
 
@@ -50,3 +51,22 @@ def test_this_process_is_running():
 @pytest.mark.parametrize("pid", [0, -1])
 def test_a_pid_that_names_a_group_is_not_running(pid):
     assert running(pid) is False
+
+
+def test_frozen_heap_freezes_for_the_fork_and_gives_the_objects_back_after():
+    assert gc.get_freeze_count() == 0
+    with frozen_heap():
+        assert gc.get_freeze_count() > 0
+    assert gc.get_freeze_count() == 0
+
+
+def test_frozen_heap_leaves_objects_a_parent_froze_frozen_and_freezes_nothing_more():
+    gc.freeze()  # as an owner inherits them from the Directory's fork
+    try:
+        inherited = gc.get_freeze_count()
+        with frozen_heap():
+            garbage = [object() for _ in range(10)]
+        assert gc.get_freeze_count() == inherited
+        del garbage
+    finally:
+        gc.unfreeze()

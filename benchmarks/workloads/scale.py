@@ -36,6 +36,7 @@ import time
 from pathlib import Path
 
 import attrs
+import psutil
 
 from benchmarks import check, stats
 from benchmarks.workloads.measure import available_memory_kib, total_pss_kib, wait_all
@@ -62,13 +63,15 @@ class Params:
     disk_sample: int = 200
     reactivate_sample: int = 50
     idle_timeout: float = 2.0
+    worker_idle_timeout: float = 2.0
+    """Live sessions' workers end after this long without a turn: the idle row waits for it."""
     seed: int = 7
     base: str = "tcp"
     timeout: float = 300.0
 
 
 QUICK = Params(steps=(20,), stream_seconds=0.5, activation_sample=20, disk_sessions=1000,
-               disk_sample=30, reactivate_sample=10, idle_timeout=1.0)
+               disk_sample=30, reactivate_sample=10, idle_timeout=1.0, worker_idle_timeout=1.0)
 
 COLUMNS = ("phase", "sessions", "completed", "peak streaming at once", "processes",
            "PSS total MiB", "PSS per session MiB", "activation s", "submit s", "stream s",
@@ -76,6 +79,7 @@ COLUMNS = ("phase", "sessions", "completed", "peak streaming at once", "processe
 
 TARGET_SESSIONS = Target(">=", 500)
 TARGET_ACTIVATION_P50 = Target("<=", 15)
+TARGET_IDLE_MIB = Target("<=", 8)
 
 
 def _peak(intervals: list[tuple[float, float]]) -> int:
@@ -105,9 +109,11 @@ def _activation(rt: Runtime, keys: list[str], timeout: float) -> tuple[list[floa
 def active_sessions(params: Params, store: Path) -> list[dict]:
     """Step N up; return one row per step."""
     rows: list[dict] = []
-    with Runtime(store, provider=MixProvider(), base=params.base, recovery=False) as rt:
+    config = RuntimeConfig(worker_idle_timeout=params.worker_idle_timeout)
+    with Runtime(store, provider=MixProvider(), base=params.base, recovery=False, config=config) as rt:
         rt.status()  # the actor system is up and answering
-        base_kib = total_pss_kib(rt._processes())
+        base_pids = _with_spares(rt, config.spare_owners, params.base)
+        base_kib = total_pss_kib(base_pids)
         keys = [f"agent:bench:a{i:05d}" for i in range(max(params.steps))]
         last: dict | None = None
         live = 0
@@ -157,10 +163,45 @@ def active_sessions(params: Params, store: Path) -> list[dict]:
                 row["stopped because"] = (f"failure: {n - len(done)} streaming turns and "
                                           f"{failed} activations did not complete")
                 break
+        if live:
+            rows.append(_idle_row(rt, live, len(base_pids), base_kib, params))
     for row in rows:
         row.pop("_per_kib", None)
         row.pop("_seconds", None)
     return rows
+
+
+def _with_spares(rt: Runtime, spares: int, base: str) -> set[int]:
+    """The system's processes once its spare owners and their workers have started (the
+    Directory's children, with one child each, on a multiproc base): the baseline every
+    per-session figure is above."""
+    directory = rt.status().pid
+    deadline = time.monotonic() + 30
+    while base != "simple" and time.monotonic() < deadline:
+        try:
+            children = psutil.Process(directory).children()
+            if len(children) >= spares and all(len(c.children()) == 1 for c in children):
+                break
+        except psutil.Error:  # a child ended while we looked: look again
+            pass
+        time.sleep(0.05)  # the Directory starts them on a timer, in other processes
+    return rt._processes()
+
+
+def _idle_row(rt: Runtime, live: int, base_processes: int, base_kib: float, params: Params) -> dict:
+    """The live sessions once idle: wait until their workers have ended (one process per
+    session is left: its owner), then PSS per session as in the active rows."""
+    began = time.monotonic()
+    deadline = began + 3 * params.worker_idle_timeout + 10
+    pids = rt._processes()
+    while len(pids) > base_processes + live and time.monotonic() < deadline:
+        time.sleep(0.2)  # workers end on their owners' timers, in other processes
+        pids = rt._processes()
+    total_kib = total_pss_kib(pids)
+    return {"phase": "idle live sessions (workers ended)", "sessions": live, "completed": live,
+            "processes": len(pids), "PSS total MiB": total_kib / 1024,
+            "PSS per session MiB": (total_kib - base_kib) / live / 1024,
+            "wall s": time.monotonic() - began, "stopped because": None}
 
 
 def write_store(root: Path, n: int) -> list[str]:
@@ -270,7 +311,9 @@ def run(params: Params, workdir: Path) -> WorkloadResult:
     started = time.monotonic()
     steps = active_sessions(params, Path(tempfile.mkdtemp(prefix="scale-", dir=workdir)))
     disk_rows, facts = disk_sessions(params, Path(tempfile.mkdtemp(prefix="disk-", dir=workdir)))
-    rows = [*steps, *disk_rows]
+    idle = [r for r in steps if r["phase"].startswith("idle")]
+    steps = [r for r in steps if not r["phase"].startswith("idle")]
+    rows = [*steps, *idle, *disk_rows]
     held = [r for r in steps if r["completed"] == r["sessions"]]
     largest = max((r["sessions"] for r in held), default=0)
     per_session = held[-1]["PSS per session MiB"] if held else float("nan")
@@ -282,6 +325,8 @@ def run(params: Params, workdir: Path) -> WorkloadResult:
         Figure(f"most sessions streaming at one instant (at N={largest})",
                held[-1]["peak streaming at once"] if held else 0, "sessions"),
         Figure(f"memory per active session (PSS, at N={largest})", per_session, "MiB"),
+        Figure(f"memory per idle live session (PSS, worker ended, at N={idle[0]['sessions'] if idle else 0})",
+               idle[0]["PSS per session MiB"] if idle else float("nan"), "MiB", TARGET_IDLE_MIB),
         Figure("activation p50, new session", activation_new["activation p50 ms"], "ms",
                TARGET_ACTIVATION_P50),
         Figure("activation p99, new session", activation_new["activation p99 ms"], "ms"),
@@ -296,7 +341,9 @@ def run(params: Params, workdir: Path) -> WorkloadResult:
     )
     notes = (
         "active steps: a live session is an owner process and a worker process; PSS per "
-        "session = (PSS of every actor-system process - PSS with no session) / N.",
+        "session = (PSS of every actor-system process - PSS with no session) / N. Idle row: the "
+        f"same sessions once worker_idle_timeout ({params.worker_idle_timeout} s) has ended "
+        "their workers (an owner process each).",
         f"{params.disk_sessions:,} sessions written in {facts['write_seconds']:.1f} s; runtime "
         f"started over them in {facts['runtime_start_seconds']:.2f} s "
         f"({facts['known_sessions_at_start']:,} known sessions, actor system PSS "

@@ -12,9 +12,12 @@ admin's host watch (``lifetime``) and ``system.alive`` all use it.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import signal
 import time
+from collections.abc import Iterator
 
 import psutil
 
@@ -118,3 +121,24 @@ def end_processes(facts: list[ProcessFacts], *, timeout: float = 5.0) -> list[in
 def _same(fact: ProcessFacts) -> bool:
     now = process_facts(fact.pid)
     return now is not None and abs(now.start_time - fact.start_time) <= 0.1
+
+
+@contextlib.contextmanager
+def frozen_heap() -> Iterator[None]:
+    """Fork inside this block (Thespian's ``createActor`` forks the child at once): the
+    objects that exist now are moved out of the garbage collector's reach first, so the
+    child's collections never write to them and the pages it shares with this process stay
+    shared (copy-on-write) instead of becoming private copies in every child. This process
+    gets them back after the block, so its own garbage is still collected.
+
+    In a process that inherited frozen objects (an owner, forked inside this block by the
+    Directory) it does nothing: unfreezing would hand the inherited objects back to this
+    process's collector, and freezing again would keep its own garbage for good."""
+    if gc.get_freeze_count():
+        yield
+        return
+    gc.freeze()
+    try:
+        yield
+    finally:
+        gc.unfreeze()
