@@ -277,7 +277,7 @@ class Directory(OwnerLifecycle, AdminRequests, GuardedActor):
         elif isinstance(payload, T.RestartDue):
             slot = self._slots.get(payload.path)
             if slot is not None and slot.state == SlotState.BACKOFF:
-                self._restart(slot)
+                self._restart(slot).replaces_dead_since = clock.now()
         elif isinstance(payload, T.RefillSpares):
             self._refill_spares()
         elif isinstance(payload, T.RehomeRetry):
@@ -285,6 +285,7 @@ class Directory(OwnerLifecycle, AdminRequests, GuardedActor):
             if waiting is not None and waiting.path not in self._slots:
                 again = self._restart(waiting, forward_again=False)
                 again.rehome_started, again.lost_owner = waiting.rehome_started, waiting.lost_owner
+                again.replaces_dead_since = waiting.replaces_dead_since
 
     def receiveMsg_ActorExitRequest(self, msg: ActorExitRequest, sender) -> None:
         self._flush_index()

@@ -25,7 +25,7 @@ from sessionward.actors.directory_state import DirectoryState
 from sessionward.actors.directory_timers import RefillSpares, RehomeRetry, RestartDue
 from sessionward.actors.lease_keeper import start_keeper
 from sessionward.actors.member_watch import MemberGone, UnwatchMember, WatchMember
-from sessionward.actors.membership import REHOME_RETRY_AFTER, admin_host_port
+from sessionward.actors.membership import DEAD_LOCK_RETRY_AFTER, REHOME_RETRY_AFTER, admin_host_port
 from sessionward.actors.messages import (
     OwnerActivated,
     OwnerActivationFailed,
@@ -124,10 +124,18 @@ class OwnerLifecycle(DirectoryState):
                 self.send(slot.lost_owner, PassivateOwner(msg.path))  # released at once if idle
             self.wakeupAfter(REHOME_RETRY_AFTER, payload=RehomeRetry(msg.path))
             return
+        if self._members.waits_for_dead_owners_lock(slot, msg.kind, clock.now()):
+            log.warning("owner of %s: its dead predecessor's lock is not released yet; trying again",
+                        msg.path, extra={"session": slot.session_key})
+            self.wakeupAfter(DEAD_LOCK_RETRY_AFTER, payload=RehomeRetry(msg.path))
+            return
         detail = msg.message
         if msg.kind == "transcript_missing":
             detail = missing_transcript(slot.session_key, msg.path)
             log.error("%s", detail, extra={"session": slot.session_key})
+        else:  # said, so that a session left without an owner is never silent in the log
+            log.warning("owner of %s could not activate (%s): %s; %d held messages answered", msg.path,
+                        msg.kind, detail, len(slot.held), extra={"session": slot.session_key})
         now = clock.now()
         for held, held_sender in slot.held:
             self.send(getattr(held, "reply_to", None) or held_sender,
@@ -204,7 +212,7 @@ class OwnerLifecycle(DirectoryState):
         elif decision.delay <= 0:
             log.error("owner of %s (pid %s): %s; starting a new one", slot.path, slot.pid, why,
                       extra={"session": slot.session_key})
-            self._restart(slot)
+            self._restart(slot).replaces_dead_since = clock.now()
         else:
             log.error("owner of %s (pid %s): %s; a new one starts in %.1f s (backoff)", slot.path, slot.pid,
                       why, decision.delay, extra={"session": slot.session_key})

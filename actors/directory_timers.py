@@ -35,7 +35,8 @@ class RestartDue:
 
 @attrs.frozen
 class RehomeRetry:
-    """A re-homed file was still locked by its lost owner: try to take it again."""
+    """A successor found its file still locked (a re-homed session whose lost owner may
+    live, or an owner that died here whose lock is not let go yet): try to take it again."""
 
     path: str
 

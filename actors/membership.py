@@ -23,6 +23,13 @@ REHOME_LOCK_WAIT = 120.0
 """How long a re-homed session waits for a lost-but-alive owner to release its file."""
 REHOME_RETRY_AFTER = 1.0
 """Seconds between a waiting re-homed session's attempts to take its file."""
+DEAD_LOCK_WAIT = 10.0
+"""How long the successor of an owner that died here waits for its file's lock. A dead
+process lets go of its locks as the kernel closes its files, which can come a moment
+after its death is seen; a spare owner activates in a few milliseconds, and under CPU load
+it met the lock still held (a test saw the session answer ``passive`` with a turn owed)."""
+DEAD_LOCK_RETRY_AFTER = 0.1
+"""Seconds between the attempts of such a successor to take its file."""
 
 
 class Membership:
@@ -81,6 +88,17 @@ class Membership:
         Then the slot waits in ``waiting`` and the caller retries after ``REHOME_RETRY_AFTER``."""
         if (failure_kind == "owned_elsewhere" and slot.rehome_started is not None
                 and now - slot.rehome_started < REHOME_LOCK_WAIT):
+            self.waiting[slot.path] = slot
+            return True
+        return False
+
+    def waits_for_dead_owners_lock(self, slot: OwnerSlot, failure_kind: str, now: float) -> bool:
+        """Whether a failed activation is the successor of an owner that died on this member
+        finding the file still locked, within ``DEAD_LOCK_WAIT`` of the death. Then the slot
+        waits in ``waiting`` (messages held) and the caller retries after
+        ``DEAD_LOCK_RETRY_AFTER``."""
+        if (failure_kind == "owned_elsewhere" and slot.replaces_dead_since is not None
+                and now - slot.replaces_dead_since < DEAD_LOCK_WAIT):
             self.waiting[slot.path] = slot
             return True
         return False

@@ -83,6 +83,8 @@ class OwnerSlot:
     """Set while this slot replaces an owner lost with its member (for the re-homing time)."""
     lost_owner: Any = None
     """The owner this slot replaces after its member was declared gone (it may be alive)."""
+    replaces_dead_since: float | None = None
+    """Set while this slot replaces an owner that died on this member: when it was found dead."""
     recent: list[tuple[float, Any]] = attrs.Factory(list)
     """Submits forwarded to this owner lately (see the module docstring)."""
 

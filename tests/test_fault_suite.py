@@ -10,6 +10,7 @@ come from another process.
 
 from __future__ import annotations
 
+import fcntl
 import json
 import os
 import signal
@@ -21,7 +22,14 @@ from collections import Counter
 from pathlib import Path
 
 import pytest
-from conftest import assert_no_interleaving, read_entries, silence_for_a_minute, stopped, streams_started
+from conftest import (
+    assert_no_interleaving,
+    read_entries,
+    silence_for_a_minute,
+    stopped,
+    streams_started,
+    wait_for,
+)
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -138,6 +146,43 @@ def test_a_state_query_sent_just_after_an_owner_dies_is_answered(make_runtime):
     os.kill(rt.session(KEY).pid, signal.SIGKILL)
     assert rt.session(KEY, timeout=3).state in ("running", "idle")
     assert handle.result(timeout=30).status is TurnStatus.COMPLETED
+
+
+def test_the_successor_of_a_dead_owner_waits_until_the_file_is_let_go_and_replays_its_turn(make_runtime):
+    # Found under two CPU burners: a spare owner activates within milliseconds of its
+    # predecessor's death being seen, and met the file still locked; the session then
+    # answered `passive` with an acknowledged turn owed. Here the lock is held on purpose,
+    # across the death: the Directory is stopped while the owner dies and this test takes
+    # the lock, so the successor is sure to find it held.
+    rt = make_runtime(base="tcp", provider=ScriptedProvider(reply="q" * 10, chunks=10, chunk_delay=0.05))
+    handle = rt.submit(KEY, "streaming")
+    assert handle.wait_accepted(timeout=30)
+    state = rt.session(KEY)
+    directory_pid = rt.status().pid
+    held = None
+    os.kill(directory_pid, signal.SIGSTOP)
+    try:
+        os.kill(state.pid, signal.SIGKILL)
+
+        def take_the_lock():
+            fd = os.open(state.file, os.O_RDONLY)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                return fd
+            except BlockingIOError:  # the dying owner has not let go of it yet
+                os.close(fd)
+                return None
+
+        held = wait_for(take_the_lock, 30, "the dead owner's lock")
+    finally:
+        os.kill(directory_pid, signal.SIGCONT)
+    try:
+        wait_for(lambda: "lock is not released yet" in Path(rt.log_file).read_text(), 30,
+                 "the successor to find the file locked")
+    finally:
+        os.close(held)  # let go: the successor takes the file and replays the turn
+    assert handle.result(timeout=30).status is TurnStatus.COMPLETED
+    assert rt.session(KEY).state in ("running", "idle")
 
 
 def test_hung_streams_on_two_sessions_are_aborted_once_and_the_work_behind_them_completes(

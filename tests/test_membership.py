@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import types
 
-from sessionward.actors.membership import REHOME_LOCK_WAIT, Membership, admin_host_port
+from sessionward.actors.membership import DEAD_LOCK_WAIT, REHOME_LOCK_WAIT, Membership, admin_host_port
 from sessionward.actors.owner_slots import OwnerSlot, SlotTable
 from sessionward.config import ClusterConfig
 
@@ -70,3 +70,14 @@ def test_an_admin_address_gives_its_host_and_port_or_none():
     assert admin_host_port(address) == ("10.0.0.2", 1900)
     assert admin_host_port(None) is None
     assert admin_host_port(types.SimpleNamespace(addressDetails=types.SimpleNamespace(connectArgs=[]))) is None
+
+
+def test_the_successor_of_a_dead_owner_waits_for_a_lock_still_held_but_not_for_ever():
+    members = Membership()
+    slot = OwnerSlot("/s/a.jsonl", "agent:main:a", "a", ["agent:main:a"], replaces_dead_since=100.0)
+    assert members.waits_for_dead_owners_lock(slot, "owned_elsewhere", 100.05)
+    assert members.waiting["/s/a.jsonl"] is slot
+    assert not members.waits_for_dead_owners_lock(slot, "owned_elsewhere", 100.0 + DEAD_LOCK_WAIT)
+    assert not members.waits_for_dead_owners_lock(slot, "corrupt_transcript", 100.05)
+    fresh = OwnerSlot("/s/b.jsonl", "agent:main:b", "b", ["agent:main:b"])
+    assert not members.waits_for_dead_owners_lock(fresh, "owned_elsewhere", 100.05)
