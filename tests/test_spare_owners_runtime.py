@@ -8,42 +8,29 @@ import signal
 from conftest import wait_for
 
 from sessionward import RuntimeConfig, ScriptedProvider, TurnStatus
-from sessionward.hosting.system import process_group_members
+from sessionward.hosting.system import children, process_group_members
 
 
-def _children(rt, parent: int) -> set[int]:
-    found = set()
-    for pid in process_group_members(rt._roots):
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                ppid = int(f.read().decode().rsplit(")", 1)[1].split()[1])
-        except OSError:
-            continue
-        if ppid == parent:
-            found.add(pid)
-    return found
-
-
-def _spares(rt, directory: int, live: set[int]) -> set[int]:
+def _spares(directory: int, live: set[int]) -> set[int]:
     """The Directory's children that own no session, each with its worker started."""
-    spares = _children(rt, directory) - live
-    return spares if all(len(_children(rt, s)) == 1 for s in spares) else set()
+    spares = children(directory) - live
+    return spares if all(len(children(s)) == 1 for s in spares) else set()
 
 
-def _pool_of(rt, directory: int, live: set[int], n: int) -> set[int] | None:
-    spares = _spares(rt, directory, live)
+def _pool_of(directory: int, live: set[int], n: int) -> set[int] | None:
+    spares = _spares(directory, live)
     return spares if len(spares) == n else None
 
 
 def test_a_new_session_is_activated_on_a_spare_and_the_pool_is_refilled(make_runtime):
     rt = make_runtime(base="tcp", provider=ScriptedProvider(reply="hi {text}"), config=RuntimeConfig(spare_owners=2))
     directory = rt.status().pid
-    before = wait_for(lambda: _pool_of(rt, directory, set(), 2), 30, "two spares")
+    before = wait_for(lambda: _pool_of(directory, set(), 2), 30, "two spares")
     outcome = rt.submit("agent:main:a", "one").result(timeout=30)
     assert (outcome.status, outcome.reply) == (TurnStatus.COMPLETED, "hi one")
     owner = rt.session("agent:main:a").pid
     assert owner in before, "the session's owner is a process that was started before it"
-    after = wait_for(lambda: _pool_of(rt, directory, {owner}, 2), 30,
+    after = wait_for(lambda: _pool_of(directory, {owner}, 2), 30,
                      "the pool refilled to two")
     assert len(after - before) == 1, "one new spare replaced the one taken"
 
@@ -51,17 +38,17 @@ def test_a_new_session_is_activated_on_a_spare_and_the_pool_is_refilled(make_run
 def test_a_spare_that_dies_is_replaced_and_its_worker_ends_with_it(make_runtime):
     rt = make_runtime(base="tcp", provider=ScriptedProvider(reply="ok"), config=RuntimeConfig(spare_owners=1))
     directory = rt.status().pid
-    (spare,) = wait_for(lambda: _pool_of(rt, directory, set(), 1), 30, "a spare")
-    (worker,) = _children(rt, spare)
+    (spare,) = wait_for(lambda: _pool_of(directory, set(), 1), 30, "a spare")
+    (worker,) = children(spare)
     os.kill(spare, signal.SIGKILL)
     wait_for(lambda: worker not in process_group_members(rt._roots), 30, "the dead spare's worker to end")
-    wait_for(lambda: spare not in (_pool_of(rt, directory, set(), 1) or {spare}), 30, "a new spare")
+    wait_for(lambda: spare not in (_pool_of(directory, set(), 1) or {spare}), 30, "a new spare")
     assert rt.submit("agent:main:b", "x").result(timeout=30).status is TurnStatus.COMPLETED
 
 
 def test_with_no_spares_an_owner_is_started_for_the_session_as_before(make_runtime):
     rt = make_runtime(base="tcp", provider=ScriptedProvider(reply="ok"), config=RuntimeConfig(spare_owners=0))
     directory = rt.status().pid
-    assert _children(rt, directory) == set()
+    assert children(directory) == set()
     assert rt.submit("agent:main:c", "x").result(timeout=30).status is TurnStatus.COMPLETED
-    assert _children(rt, directory) == {rt.session("agent:main:c").pid}
+    assert children(directory) == {rt.session("agent:main:c").pid}

@@ -10,7 +10,7 @@ from sessionward.actors.admin_protocol import OwnerPhase
 from sessionward.actors.ledger import Ticket
 from sessionward.actors.owner_state import retires_worker
 from sessionward.actors.streaming import TurnRun
-from sessionward.hosting.system import process_group_members
+from sessionward.hosting.system import children, process_group_members
 from sessionward.lanes import queue_policy as qp
 
 IDLE, RUNNING = OwnerPhase.IDLE, OwnerPhase.RUNNING
@@ -56,19 +56,6 @@ def test_worker_idle_timeout_must_be_positive():
         RuntimeConfig(worker_idle_timeout=0)
 
 
-def _children(pgids: set[int], parent: int) -> set[int]:
-    found = set()
-    for pid in process_group_members(pgids):
-        try:
-            with open(f"/proc/{pid}/stat", "rb") as f:
-                ppid = int(f.read().decode().rsplit(")", 1)[1].split()[1])
-        except OSError:
-            continue
-        if ppid == parent:
-            found.add(pid)
-    return found
-
-
 def test_an_idle_session_keeps_one_process_and_its_next_turn_starts_a_worker_again(make_runtime):
     config = RuntimeConfig(worker_idle_timeout=0.3)
     rt = make_runtime(base="tcp", provider=ScriptedProvider(reply="hi {text}"), config=config)
@@ -76,9 +63,9 @@ def test_an_idle_session_keeps_one_process_and_its_next_turn_starts_a_worker_aga
     assert first.status is TurnStatus.COMPLETED
     owner = rt.session("agent:main:main").pid
     # The worker is forked by its owner: the owner's only child process.
-    wait_for(lambda: not _children(rt._roots, owner), 30, "the idle owner's worker to end")
+    wait_for(lambda: not children(owner), 30, "the idle owner's worker to end")
     assert owner in process_group_members(rt._roots), "the owner itself stays live"
     second = rt.submit("agent:main:main", "two").result(timeout=30)
     assert (second.status, second.reply) == (TurnStatus.COMPLETED, "hi two")
     assert rt.session("agent:main:main").pid == owner, "the same owner ran the turn"
-    assert len(_children(rt._roots, owner)) == 1, "the turn started one worker"
+    assert len(children(owner)) == 1, "the turn started one worker"
