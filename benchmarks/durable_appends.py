@@ -20,7 +20,6 @@ other labels' runs.
 from __future__ import annotations
 
 import argparse
-import json
 import multiprocessing
 import os
 import sys
@@ -32,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.workloads.measure import cpu_seconds, raw_fsync_rate, wait_all
-from benchmarks.workloads.report import RESULTS_DIR, machine
+from benchmarks.workloads.report import RESULTS_DIR, machine, record_run
 
 TARGET_RATIO = 0.5
 
@@ -122,10 +121,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     ratio = entry["appends/s"] / raw_one
     print(f"entry appends/s over raw fsync/s: {ratio:.3f} (1 file), "
           f"{entry['appends/s'] / raw_many:.3f} ({args.sessions} files); target ≥ {TARGET_RATIO}")
-    document: dict[str, Any] = json.loads(args.results.read_text()) if args.results.exists() else {}
-    document.setdefault("runs", {})[args.label] = run
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(document, indent=1))
+    record_run(args.results, args.label, run)
     print(f"wrote {args.results} (run {args.label!r})")
     return 0
 

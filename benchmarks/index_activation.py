@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import stats
-from benchmarks.workloads.report import RESULTS_DIR, machine
+from benchmarks.workloads.report import RESULTS_DIR, machine, record_run
 
 TARGET_P99_MS = 50.0
 
@@ -114,10 +114,7 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"{name}: {value:.2f}" if isinstance(value, float) else f"{name}: {value}")
     met = run["activation p99 ms"] <= TARGET_P99_MS
     print(f"target p99 ≤ {TARGET_P99_MS:.0f} ms: {'met' if met else 'MISSED'}")
-    document: dict[str, Any] = json.loads(args.results.read_text()) if args.results.exists() else {}
-    document.setdefault("runs", {})[args.label] = run
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(document, indent=1))
+    record_run(args.results, args.label, run)
     print(f"wrote {args.results} (run {args.label!r})")
     return 0 if completed == args.new else 1
 

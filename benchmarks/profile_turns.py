@@ -35,7 +35,7 @@ from typing import Any
 
 from benchmarks import profiling, stats
 from benchmarks.workloads.measure import cpu_seconds, overhead_ms, pss_kib, wait_all
-from benchmarks.workloads.report import RESULTS_DIR, machine
+from benchmarks.workloads.report import RESULTS_DIR, machine, record_run
 from benchmarks.workloads.throughput import session_keys
 
 ROLES = {"Directory": "directory", "SessionOwner": "owners", "TurnWorker": "workers"}
@@ -233,18 +233,13 @@ def main(argv: Sequence[str] | None = None) -> int:
             subprocess.run(command, check=True)
             results[mode] = json.loads(out.read_text())
     _print(args.label, results["cpu"], results["profile"])
-    document: dict[str, Any] = {}
-    if args.results.exists():
-        document = json.loads(args.results.read_text())
-    document.setdefault("runs", {})[args.label] = {
+    record_run(args.results, args.label, {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "load average": os.getloadavg(),
         "params": {"sessions": args.sessions, "turns per session": args.turns, "sequential": args.sequential},
         **results,
-    }
-    args.results.parent.mkdir(parents=True, exist_ok=True)
-    args.results.write_text(json.dumps(document, indent=1))
+    })
     print(f"\nwrote {args.results} (run {args.label!r})")
     return 0
 

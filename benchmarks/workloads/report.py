@@ -223,3 +223,15 @@ def write_json(
     tmp.write_text(json.dumps(_jsonable(document), indent=2) + "\n", encoding="utf-8")
     os.replace(tmp, target)
     return target
+
+
+def record_run(path: Path, label: str, run: dict[str, Any]) -> None:
+    """Keep ``run`` under ``label`` in the ``runs`` of the results file at ``path``, beside
+    the runs already there (a benchmark's before and after stay side by side). Written to a
+    temporary name and renamed, like ``write_json``."""
+    document: dict[str, Any] = json.loads(path.read_text()) if path.exists() else {}
+    document.setdefault("runs", {})[label] = run
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.write_text(json.dumps(document, indent=1), encoding="utf-8")
+    os.replace(tmp, path)
