@@ -1,13 +1,12 @@
 """TurnWorker: runs one provider stream at a time and forwards its events to the owner.
 
-The provider runs in a background thread, never in a handler: Thespian holds an actor's
-sends until its handler returns, so a handler that iterated a stream would deliver
-nothing until the stream ended. Instead each pump waits at most one batch window on the
-thread's queue, sends what arrived as one ``StreamBatch``, and schedules the next pump on a
-1 ms timer (a message to itself, or a zero-delay timer, would starve the transport's
-sockets: see ``_pump``). Batching (``batch_window`` seconds or ``batch_max``
-events) keeps a stream of thousands of tokens per second from flooding the actor system,
-and the bounded wait keeps the worker responsive to ``StopStream``.
+The provider runs in a ``ProviderStream``'s thread (``actors/stream_pump.py``), never in a
+handler. Each pump waits at most one batch window on the thread's queue, sends what
+arrived as one ``StreamBatch``, and schedules the next pump on a 1 ms timer (a message to
+itself, or a zero-delay timer, would starve the transport's sockets: see ``_pump``).
+Batching (``batch_window`` seconds or ``batch_max`` events) keeps a stream of thousands of
+tokens per second from flooding the actor system, and the bounded wait keeps the worker
+responsive to ``StopStream``.
 
 The worker never touches the transcript. It stamps every batch with its turn id, so the
 owner can ignore anything from a turn that is no longer current.
@@ -16,9 +15,6 @@ owner can ignore anything from a turn that is no longer current.
 from __future__ import annotations
 
 import os
-import queue
-import threading
-import time
 from datetime import timedelta
 
 import attrs
@@ -35,48 +31,14 @@ from sessionward.actors.messages import (
     StreamBatch,
     WorkerReady,
 )
+from sessionward.actors.stream_pump import ProviderStream
 from sessionward.logs import ActorLogger
-from sessionward.providers.base import (
-    ProviderErrorKind,
-    ProviderFailure,
-    StreamControl,
-    build_provider,
-)
+from sessionward.providers.base import build_provider
 
 log = ActorLogger("sessionward.worker")  # resolved per call: see sessionward.logs
 
-_END = object()
-
 PUMP_AGAIN_AFTER = timedelta(milliseconds=1)
 """Between two pumps, the transport gets this long to send batches and read messages."""
-
-
-class _Stream:
-    """One turn's stream: a thread feeding a queue. Mutable; lives in the worker only."""
-
-    def __init__(self, turn_id: str, provider, request) -> None:
-        self.turn_id = turn_id
-        self.control = StreamControl()
-        self.events: queue.SimpleQueue = queue.SimpleQueue()
-        self.started = time.monotonic()
-        self.finished: float | None = None
-        self.thread = threading.Thread(
-            target=self._run, args=(provider, request), name=f"stream-{turn_id}", daemon=True
-        )
-        self.thread.start()
-
-    def _run(self, provider, request) -> None:
-        try:
-            for event in provider.stream(request, self.control):
-                if self.control.cancelled:
-                    break
-                self.events.put(event)
-        except BaseException as exc:  # the provider's bug becomes a typed failure
-            error = f"{type(exc).__name__}: {exc}"
-            self.events.put(ProviderFailure(ProviderErrorKind.UNKNOWN, error, getattr(provider, "name", "")))
-        finally:
-            self.finished = time.monotonic()
-            self.events.put(_END)
 
 
 class TurnWorker(GuardedActor):
@@ -86,7 +48,7 @@ class TurnWorker(GuardedActor):
         super().__init__(*args, **kwargs)
         self._provider = None
         self._owner = None
-        self._stream: _Stream | None = None
+        self._stream: ProviderStream | None = None
         self._batch_window = 0.02
         self._batch_max = 256
         self._parent_pid = os.getppid()
@@ -119,7 +81,7 @@ class TurnWorker(GuardedActor):
         # The context is kept here between turns; the owner sends only what is new.
         self._context[msg.context_from:] = msg.context_delta
         request = attrs.evolve(msg.request, context=tuple(self._context))
-        self._stream = _Stream(msg.turn_id, self._provider, request)
+        self._stream = ProviderStream(msg.turn_id, self._provider, request)
         self._pump(msg.turn_id)
 
     def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender) -> None:
@@ -130,27 +92,9 @@ class TurnWorker(GuardedActor):
         stream = self._stream
         if stream is None or stream.turn_id != turn_id:
             return
-        events = []
-        done = False
-        deadline = time.monotonic() + self._batch_window
-        while len(events) < self._batch_max:
-            remaining = deadline - time.monotonic()
-            try:
-                event = stream.events.get(timeout=max(0.0, remaining)) if remaining > 0 else (
-                    stream.events.get_nowait()
-                )
-            except queue.Empty:
-                break
-            if event is _END:
-                done = True
-                break
-            events.append(event)
+        events, done = stream.take(self._batch_window, self._batch_max)
         if events or done:
-            elapsed = (stream.finished or time.monotonic()) - stream.started
-            self.send(
-                self._owner,
-                StreamBatch(turn_id, tuple(events), done, stream_seconds=elapsed),
-            )
+            self.send(self._owner, StreamBatch(turn_id, tuple(events), done, stream_seconds=stream.seconds))
         if done:
             self._stream = None
         elif os.getppid() != self._parent_pid:

@@ -1,0 +1,122 @@
+"""One turn's provider stream: a thread feeding a queue, drained in batches by an actor.
+
+The provider runs in a thread, never in a handler: Thespian holds an actor's sends until
+its handler returns, so a handler that iterated a stream would deliver nothing until the
+stream ended. Two actors drain a ``ProviderStream``:
+
+- the ``TurnWorker`` (``stream_in = "worker"``, the default) waits up to one batch window
+  in its handler, since it has nothing else to do, and ends with its process when a hung
+  provider must be stopped;
+- the ``SessionOwner`` itself (``stream_in = "owner"``) never waits: the thread writes one
+  byte to a wake pipe when the queue goes from empty to not empty, the owner's transport
+  watches that pipe (``ThespianWatch``) and the owner drains what is there. A turn then
+  costs no worker messages and no worker process; a provider that hangs is abandoned (its
+  thread is a daemon and its events go nowhere), not ended.
+
+Mutable; lives in one actor's process only.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from typing import Any
+
+from sessionward.providers.base import ProviderErrorKind, ProviderFailure, StreamControl
+
+END = object()
+"""The last item a stream's thread puts on its queue."""
+
+
+class ProviderStream:
+    """One turn's stream: a daemon thread running ``provider.stream(request, control)``."""
+
+    def __init__(self, turn_id: str, provider: Any, request: Any, wake_fd: int | None = None) -> None:
+        self.turn_id = turn_id
+        self.control = StreamControl()
+        self.events: queue.SimpleQueue = queue.SimpleQueue()
+        self.started = time.monotonic()
+        self.finished: float | None = None
+        self._wake_fd = wake_fd
+        self._wake_lock = threading.Lock()
+        self._woken = False
+        """A wake byte is in the pipe and not yet taken by ``take``: no second one is written."""
+        self.thread = threading.Thread(
+            target=self._run, args=(provider, request), name=f"stream-{turn_id}", daemon=True
+        )
+        self.thread.start()
+
+    def _run(self, provider: Any, request: Any) -> None:
+        try:
+            for event in provider.stream(request, self.control):
+                if self.control.cancelled:
+                    break
+                self._put(event)
+        except BaseException as exc:  # the provider's bug becomes a typed failure
+            error = f"{type(exc).__name__}: {exc}"
+            self._put(ProviderFailure(ProviderErrorKind.UNKNOWN, error, getattr(provider, "name", "")))
+        finally:
+            self.finished = time.monotonic()
+            self._put(END)
+
+    def _put(self, item: object) -> None:
+        self.events.put(item)
+        if self._wake_fd is None:
+            return
+        with self._wake_lock:
+            if self._woken:
+                return
+            self._woken = True
+        try:
+            os.write(self._wake_fd, b"w")
+        except OSError:  # the owner closed its pipe (it ended, or abandoned this stream)
+            pass
+
+    def take(self, wait: float = 0.0, most: int = 256) -> tuple[list[Any], bool]:
+        """``(events, done)``: what the queue holds, up to ``most`` events, waiting at most
+        ``wait`` seconds in all for the first ones; ``done`` once the thread has ended."""
+        with self._wake_lock:
+            self._woken = False  # before draining: an event put from here on writes a new byte
+        events: list[Any] = []
+        deadline = time.monotonic() + wait
+        while len(events) < most:
+            remaining = deadline - time.monotonic()
+            try:
+                event = self.events.get(timeout=remaining) if remaining > 0 else self.events.get_nowait()
+            except queue.Empty:
+                break
+            if event is END:
+                return events, True
+            events.append(event)
+        return events, False
+
+    @property
+    def seconds(self) -> float:
+        """How long the stream has run (to its end, once it has ended)."""
+        return (self.finished or time.monotonic()) - self.started
+
+
+class WakePipe:
+    """The owner's end of its streams' wake pipe: non-blocking, closed with the owner."""
+
+    def __init__(self) -> None:
+        self.read_fd, self.write_fd = os.pipe()
+        os.set_blocking(self.read_fd, False)
+        os.set_blocking(self.write_fd, False)
+
+    def clear(self) -> None:
+        """Read every wake byte there is (the pipe is readable again only for a new one)."""
+        try:
+            while os.read(self.read_fd, 4096):
+                pass
+        except (BlockingIOError, OSError):
+            pass
+
+    def close(self) -> None:
+        for fd in (self.read_fd, self.write_fd):
+            try:
+                os.close(fd)
+            except OSError:
+                pass
