@@ -42,12 +42,15 @@ class OwnerSetup:
     can_steer: bool = False
     identity: tuple[str, str, str] = (E.UNKNOWN, E.UNKNOWN, E.UNKNOWN)
     """``(api, provider, model)`` for messages no ``MessageEnd`` describes."""
+    built: Any = None
+    """The provider built in this process (None if it could not be): what streams run
+    with when ``stream_in`` is ``owner``."""
 
 
 def setup_for(msg: ActivateOwner) -> OwnerSetup:
     """The owner's setup for ``msg``. A provider that cannot be built here steers nothing
     (a ``ProviderSpec`` says nothing about steering until it is built)."""
-    can_steer, identity = False, (E.UNKNOWN, E.UNKNOWN, E.UNKNOWN)
+    can_steer, identity, built = False, (E.UNKNOWN, E.UNKNOWN, E.UNKNOWN), None
     try:
         built = build_provider(msg.provider)
         can_steer = bool(getattr(built, "supports_steering", False))
@@ -55,7 +58,7 @@ def setup_for(msg: ActivateOwner) -> OwnerSetup:
     except Exception:
         can_steer = False
     return OwnerSetup(msg.session_key, msg.session_id, msg.path, msg.config, msg.provider, msg.member,
-                      can_steer, identity)
+                      can_steer, identity, built)
 
 
 def on_chosen_member(capabilities: dict[str, Any], requirements: dict[str, Any] | None) -> bool:

@@ -39,6 +39,7 @@ from sessionward.actors.messages import (
 )
 from sessionward.actors.owner_slots import OwnerSlot, SlotState
 from sessionward.actors.spare_owners import REFILL_AFTER
+from sessionward.config import StreamIn
 from sessionward.hosting.processes import frozen_heap, running, sigkill
 from sessionward.logs import ActorLogger
 from sessionward.recovery import liveness
@@ -87,7 +88,8 @@ class OwnerLifecycle(DirectoryState):
         for _ in range(self._spares.refill_due()):
             spare = self._fork_owner()
             self._spares.add(spare)
-            self.send(spare, StandBy())
+            if self._config is None or self._config.stream_in is StreamIn.WORKER:
+                self.send(spare, StandBy())  # start its worker now (none: streams run in the owner)
 
     def receiveMsg_OwnerActivated(self, msg: OwnerActivated, sender) -> None:
         slot = self._slots.of(msg.path, sender)

@@ -2,14 +2,15 @@
 
 It holds the file's exclusive lock for its whole life, records every accepted turn in the
 inbox before acknowledging it, writes every entry itself (after a fence check), and gives
-every accepted turn exactly one final outcome. Streams run in a TurnWorker child, so its
-handlers stay short. It dispatches, decides through pure modules, sends, and does the file
-I/O. The deciding modules: ``ledger`` (tickets, riders, idempotency, history, and every
+every accepted turn exactly one final outcome. Streams run in a TurnWorker child, or with
+``stream_in = "owner"`` in a thread of its own (``owner_streams``), so its handlers stay
+short. It dispatches, decides through pure modules, sends, and does the file I/O. The
+deciding modules: ``ledger`` (tickets, riders, idempotency, history, and every
 ``TurnOutcome``), ``intake`` (what becomes of a submit), ``lanes.queue_policy`` (which turn
 runs next), ``streaming`` (stream events into entries), ``context_feed`` (what a worker is
 sent), ``activation`` (setup and replay), ``owner_state`` (phases, stop rules, snapshots).
 
-About 450 lines: what is left is one handler per message, each a few lines that send or
+About 500 lines: what is left is one handler per message, each a few lines that send or
 touch the file; splitting them across classes would hide which actor owns the file.
 """
 
@@ -19,6 +20,7 @@ import os
 import uuid
 from pathlib import Path
 
+import attrs
 from thespian.actors import ActorExitRequest, ChildActorExited, PoisonMessage, WakeupMessage
 
 from sessionward import clock
@@ -30,6 +32,7 @@ from sessionward.actors.base import GuardedActor
 from sessionward.actors.context_feed import ContextFeed
 from sessionward.actors.intake import Accepted, Invalid, Refused, Retried, intake
 from sessionward.actors.ledger import Delivery, Settlement, Ticket, TurnLedger
+from sessionward.actors.owner_streams import StreamsInOwner
 from sessionward.actors.placement import next_epoch
 from sessionward.actors.worker import TurnWorker
 from sessionward.errors import FencedError
@@ -44,7 +47,7 @@ from sessionward.storage.transcript import Durability, TranscriptFile
 log = ActorLogger("sessionward.owner")  # resolved per call: see sessionward.logs
 
 
-class SessionOwner(GuardedActor):
+class SessionOwner(StreamsInOwner, GuardedActor):
     guard_log = log
 
     actorSystemCapabilityCheck = staticmethod(on_chosen_member)
@@ -64,6 +67,7 @@ class SessionOwner(GuardedActor):
         self._current: S.TurnRun | None = None
         self._phase = M.OwnerPhase.STARTING
         self._idle_since = clock.now()
+        self._idle_timers: set[type] = set()  # the kinds of idle check now pending: one each at most
 
     def _divert(self, message, sender) -> bool:
         if owner_state.refuses_direct(self._phase, self._setup.path, self._epoch, self._keys, message):
@@ -130,7 +134,11 @@ class SessionOwner(GuardedActor):
         self._phase, self._idle_since = M.OwnerPhase.IDLE, now
         self.send(sender, M.OwnerActivated(msg.path, os.getpid(), report, tuple(t.turn_id for t in steps.pending)))
         self._maybe_start_next()  # a replayed turn starts its worker at once
-        if self._worker is not None:  # a spare's, started while it stood by: set up now
+        if self._streams_here():
+            if self._worker is not None:  # a spare's, started while it stood by: not needed
+                self.send(self._worker, ActorExitRequest())
+                self._worker = None
+        elif self._worker is not None:  # a spare's, started while it stood by: set up now
             self._ensure_worker()
         else:  # forked once OwnerActivated is out (sends wait for the handler to return)
             self.send(self.myAddress, M.StartOwnWorker())
@@ -166,15 +174,26 @@ class SessionOwner(GuardedActor):
                 self._inbox.record_accepted(decided.inbox)
                 self._ledger.open(ticket)
                 self._queue = admission.queue
-                self.send(reply_to, M.TurnAccepted(msg.request_id, key, turn_id, decided.decision, decided.position,
-                                                   ticket.mode, self.myAddress, self._route()))
+                accepted = M.TurnAccepted(msg.request_id, key, turn_id, decided.decision, decided.position,
+                                          ticket.mode, self.myAddress, self._route())
                 if isinstance(admission.decision, qp.Steered):
+                    self.send(reply_to, accepted)
                     into = admission.decision.into_turn_id
-                    self.send(self._worker, M.SteerStream(into, ticket.text))
+                    if self._local is not None:
+                        self._local.control.steer(ticket.text)
+                    else:
+                        self.send(self._worker, M.SteerStream(into, ticket.text))
                     self._deliver(self._ledger.merge(turn_id, into, qp.QueueMode.STEER))
                 elif isinstance(admission.decision, qp.Interrupting):
+                    self.send(reply_to, accepted)
                     self._abort_current(OutcomeReason.INTERRUPTED, f"interrupted by turn {turn_id}", now)
                 self._maybe_start_next()
+                if not isinstance(admission.decision, qp.Steered | qp.Interrupting):
+                    # After the turn's RunTurn, if it starts now: a handler's sends leave one
+                    # after another, and the reply waits on the stream, not on this notice
+                    # (the inbox holds the turn either way). A fence in between has already
+                    # given the turn its outcome; the client then ignores this notice.
+                    self.send(reply_to, accepted)
                 self._arm_collect_timer()
 
     # -- running turns ---------------------------------------------------------------------------
@@ -206,11 +225,14 @@ class SessionOwner(GuardedActor):
             if not self._append([entry]):
                 return
         request = ProviderRequest(self._setup.session_key, ticket.turn_id, ticket.text, (), ticket.lane)
+        if self._streams_here():
+            self._run_here(ticket.turn_id, attrs.evolve(request, context=context))
+            return
         self._ensure_worker()
         self.send(self._worker, M.RunTurn(ticket.turn_id, request, *self._feed.to_send(context)))
 
     def receiveMsg_StartOwnWorker(self, msg: M.StartOwnWorker, sender) -> None:
-        if self._phase in (M.OwnerPhase.IDLE, M.OwnerPhase.RUNNING):
+        if self._phase in (M.OwnerPhase.IDLE, M.OwnerPhase.RUNNING) and not self._streams_here():
             self._ensure_worker()
 
     def receiveMsg_StandBy(self, msg: M.StandBy, sender) -> None:
@@ -293,7 +315,9 @@ class SessionOwner(GuardedActor):
 
     def _retire_worker(self, turn_id: str | None) -> None:
         """End the worker (and stop ``turn_id``'s stream first): a hung provider thread dies
-        with its process. The next turn starts a new one (``_ensure_worker``)."""
+        with its process. The next turn starts a new one (``_ensure_worker``). A stream in
+        this process is cancelled and left behind (``owner_streams``)."""
+        self._stop_here()
         if self._worker is not None:
             if turn_id is not None:
                 self.send(self._worker, M.StopStream(turn_id))
@@ -311,7 +335,9 @@ class SessionOwner(GuardedActor):
     def receiveMsg_NudgeTurn(self, msg: M.NudgeTurn, sender) -> None:
         reply_to = msg.reply_to or sender
         ok = self._current is not None and self._current.ticket.turn_id == msg.turn_id
-        if ok:
+        if ok and self._local is not None:
+            self._local.control.ping()
+        elif ok:
             self.send(self._worker, M.PingStream(msg.turn_id))
         self.send(reply_to, M.CommandResult(msg.request_id, ok, "nudged" if ok else "stale", msg.turn_id))
 
@@ -357,8 +383,17 @@ class SessionOwner(GuardedActor):
 
     def _arm_idle_timer(self) -> None:
         if self._current is None and qp.depth(self._queue) == 0:
-            self.wakeupAfter(self._setup.config.idle_timeout, payload=M.IdleCheck())
-            self.wakeupAfter(self._setup.config.worker_idle_timeout, payload=M.WorkerIdleCheck())
+            config = self._setup.config
+            self._arm_idle_check(M.IdleCheck, config.idle_timeout)
+            self._arm_idle_check(M.WorkerIdleCheck, config.worker_idle_timeout)
+
+    def _arm_idle_check(self, kind: type, timeout: float) -> None:
+        # One pending timer per kind, re-armed for what is left when it fires early: every
+        # turn that went idle used to add two, and each pending timer costs the transport
+        # loop on every pass and a handler call when it fires.
+        if kind not in self._idle_timers:
+            self._idle_timers.add(kind)
+            self.wakeupAfter(owner_state.idle_check_after(self._idle_since, timeout, clock.now()), payload=kind())
 
     def _arm_collect_timer(self) -> None:
         wake = qp.next_wakeup(self._queue)
@@ -366,15 +401,26 @@ class SessionOwner(GuardedActor):
             self.wakeupAfter(max(0.0, wake - clock.now()) + 0.001, payload=M.CollectDue())
 
     def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender) -> None:
-        if isinstance(msg.payload, M.CollectDue):
+        config, now, payload = self._setup.config, clock.now(), msg.payload
+        if isinstance(payload, M.CollectDue):
             self._maybe_start_next()
-        elif isinstance(msg.payload, M.WorkerIdleCheck) and owner_state.retires_worker(
-                self._phase, self._current, self._queue, has_worker=self._worker is not None,
-                idle_since=self._idle_since, timeout=self._setup.config.worker_idle_timeout, now=clock.now()):
-            self._retire_worker(None)
-        elif (isinstance(msg.payload, M.IdleCheck) and owner_state.is_idle(self._phase, self._current, self._queue)
-              and owner_state.idle_for(self._idle_since, self._setup.config.idle_timeout, clock.now())):
-            self.send(self._directory, M.OwnerIdle(self._setup.path))
+            return
+        if isinstance(payload, M.PumpStream):
+            self._pump_here(payload.turn_id, timed=True)
+            return
+        self._idle_timers.discard(type(payload))
+        idle = owner_state.is_idle(self._phase, self._current, self._queue)
+        if isinstance(payload, M.WorkerIdleCheck):
+            if owner_state.retires_worker(self._phase, self._current, self._queue, has_worker=self._worker is not None,
+                                          idle_since=self._idle_since, timeout=config.worker_idle_timeout, now=now):
+                self._retire_worker(None)
+            elif idle and self._worker is not None:  # idle again since this timer was set
+                self._arm_idle_check(M.WorkerIdleCheck, config.worker_idle_timeout)
+        elif isinstance(payload, M.IdleCheck) and idle:
+            if owner_state.idle_for(self._idle_since, config.idle_timeout, now):
+                self.send(self._directory, M.OwnerIdle(self._setup.path))
+            else:
+                self._arm_idle_check(M.IdleCheck, config.idle_timeout)
 
     def receiveMsg_PassivateOwner(self, msg: M.PassivateOwner, sender) -> None:
         if not owner_state.is_idle(self._phase, self._current, self._queue):
@@ -406,6 +452,7 @@ class SessionOwner(GuardedActor):
             self._phase = M.OwnerPhase.DRAINING
             self._end_owed(owner_state.SHUT_DOWN, "the runtime shut down", clock.now())
         self._close_files()
+        self._close_wake_pipe()
 
     def _end_owed(self, how: owner_state.Ending, detail: str, now: float) -> None:
         """End every turn that still owes an outcome (the running one first), and the queue."""

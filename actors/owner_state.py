@@ -64,6 +64,12 @@ def idle_for(idle_since: float, timeout: float, now: float) -> bool:
     return now - idle_since >= timeout * IDLE_SLACK
 
 
+def idle_check_after(idle_since: float, timeout: float, now: float) -> float:
+    """Seconds until an owner idle since ``idle_since`` has been idle ``timeout``: when its
+    one pending idle timer of that kind should fire (at least 1 ms)."""
+    return max(0.001, idle_since + timeout - now)
+
+
 def retires_worker(phase: OwnerPhase, run: TurnRun | None, queue: qp.SessionQueue, *, has_worker: bool,
                    idle_since: float, timeout: float, now: float) -> bool:
     """Whether an owner ends its worker process now: it has one, and no turn ran or waited

@@ -70,7 +70,7 @@ import logging
 
 from sessionward.actors.messages import CommandResult, OwnerState, SessionsPage, SystemStatus, TurnRecord
 from sessionward.client import TurnHandle
-from sessionward.config import ClusterConfig, DaemonConfig, RecoveryConfig, ReplayPolicy, RuntimeConfig
+from sessionward.config import ClusterConfig, DaemonConfig, RecoveryConfig, ReplayPolicy, RuntimeConfig, StreamIn
 from sessionward.errors import (
     BadInputError,
     CoordinationError,
@@ -152,6 +152,7 @@ __all__ = [
     "SessionwardTimeoutError",
     "StoreInUseError",
     "StoreUnusableError",
+    "StreamIn",
     "SystemStatus",
     "TranscriptMissingError",
     "TurnFailedError",

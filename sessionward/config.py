@@ -33,6 +33,21 @@ class ReplayPolicy(enum.StrEnum):
     """End it ``failed`` with reason ``owner_lost``."""
 
 
+class StreamIn(enum.StrEnum):
+    """Where a turn's provider stream runs (``actors/stream_pump.py``)."""
+
+    WORKER = "worker"
+    """A ``TurnWorker`` child process of the owner. A provider that hangs, or must be
+    stopped, ends with that process; each turn costs two messages more (``RunTurn`` and
+    ``StreamBatch``) and a running session two processes."""
+    OWNER = "owner"
+    """A thread of the owner's process. A turn costs two messages and one process fewer
+    (measured in docs/performance.md); a provider that ignores cancellation and hangs is
+    abandoned (its daemon thread runs on, its events are dropped), not ended, and a
+    provider that crashes its process takes the owner with it (the owner is then replaced
+    and its turn replayed). For providers you trust to honour cancellation and timeouts."""
+
+
 def _enum(cls: type[enum.StrEnum], name: str) -> Any:
     # A converter, so a plain string from Python code still works (StrEnum members equal their
     # values, so code comparing with "hash" or "requeue" reads the same), with the old message.
@@ -137,8 +152,11 @@ class RuntimeConfig:
     """Owner processes the Directory keeps started on its own member, so a session's
     activation is a message, not a process start; refilled after use. 0: none."""
     queue: QueuePolicy = QueuePolicy()
+    stream_in: StreamIn = attrs.field(default=StreamIn.WORKER, converter=_enum(StreamIn, "stream_in"))
+    """Where provider streams run: ``worker`` (a child process per owner) or ``owner`` (a
+    thread of the owner): see ``StreamIn``."""
     stream_batch_window: float = 0.02
-    """A worker forwards stream events at most this often (seconds) ..."""
+    """Stream events are forwarded at most this often (seconds) ..."""
     stream_batch_max: int = 256
     """... or when this many events are waiting."""
     replay_policy: ReplayPolicy = attrs.field(default=ReplayPolicy.REQUEUE,

@@ -8,6 +8,7 @@ import time
 from collections import Counter
 from pathlib import Path
 
+import pytest
 from conftest import (
     assert_no_interleaving,
     read_entries,
@@ -61,9 +62,10 @@ def test_a_long_turn_that_keeps_streaming_is_left_alone(make_runtime):
     assert kinds <= {ActionKind.WARN}, kinds
 
 
-def test_an_owner_killed_mid_stream_is_replaced_and_its_turns_run_once_more(make_runtime, count_file):
+@pytest.mark.parametrize("stream_in", ["worker", "owner"])
+def test_an_owner_killed_mid_stream_is_replaced_and_its_turns_run_once_more(make_runtime, count_file, stream_in):
     provider = ScriptedProvider(reply="r" * 30, chunks=30, chunk_delay=0.05, count_file=str(count_file))
-    rt = make_runtime(base="tcp", provider=provider)
+    rt = make_runtime(base="tcp", provider=provider, config=RuntimeConfig(stream_in=stream_in))
     first = rt.submit("agent:main:main", "one")
     second = rt.submit("agent:main:main", "two", lane="channel:discord:general")
     assert second.wait_accepted(timeout=30)
