@@ -86,6 +86,7 @@ class StreamsInOwner:
             return  # an abandoned stream's timer
         events, done = stream.take(0.0, self._setup.config.stream_batch_max)  # type: ignore[attr-defined]
         if done:
+            stream.detach()  # its thread may still be writing the wake byte of its end
             self._local = None
         elif len(events) >= self._setup.config.stream_batch_max or not self._can_watch():  # type: ignore[attr-defined]
             # More may be waiting, put before ``take`` and so announced by no new wake byte
@@ -107,6 +108,7 @@ class StreamsInOwner:
         not notice, abandoned (its daemon thread's events go nowhere)."""
         if self._local is not None:
             self._local.control.cancel()
+            self._local.detach()  # before the pipe can close: see ``ProviderStream._put``
             self._local = None
 
     def _close_wake_pipe(self) -> None:

@@ -63,16 +63,22 @@ class ProviderStream:
 
     def _put(self, item: object) -> None:
         self.events.put(item)
-        if self._wake_fd is None:
-            return
         with self._wake_lock:
-            if self._woken:
+            if self._woken or self._wake_fd is None:
                 return
             self._woken = True
-        try:
-            os.write(self._wake_fd, b"w")
-        except OSError:  # the owner closed its pipe (it ended, or abandoned this stream)
-            pass
+            # Written under the lock: ``detach`` returns only once no write is under way, so
+            # the owner may then close the pipe without this thread ever writing into
+            # whatever file reuses the descriptor's number.
+            try:
+                os.write(self._wake_fd, b"w")
+            except OSError:
+                pass
+
+    def detach(self) -> None:
+        """Never write to the wake pipe again (the stream is abandoned, or the pipe closes)."""
+        with self._wake_lock:
+            self._wake_fd = None
 
     def take(self, wait: float = 0.0, most: int = 256) -> tuple[list[Any], bool]:
         """``(events, done)``: what the queue holds, up to ``most`` events, waiting at most

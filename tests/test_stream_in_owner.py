@@ -108,15 +108,24 @@ def test_a_provider_that_raises_ends_its_stream_with_a_typed_failure():
     assert len(events) == 1 and isinstance(events[0], ProviderFailure) and "boom" in events[0].message
 
 
-def test_a_closed_wake_pipe_does_not_break_a_stream_that_outlives_it():
+def test_an_abandoned_stream_never_writes_into_a_file_that_reuses_its_pipes_descriptor(tmp_path):
     pipe = WakePipe()
     gate = _Gate()
     stream = ProviderStream("t1", gate, None, pipe.write_fd)
     stream.take(wait=5)
-    pipe.close()  # the owner ended while its abandoned stream still runs
-    gate.release.set()
-    stream.thread.join(5)
-    assert not stream.thread.is_alive()
+    stream.detach()  # abandoned (an abort), then the owner closes its pipe
+    write_fd = pipe.write_fd
+    pipe.close()
+    reused = [os.open(tmp_path / f"f{i}", os.O_RDWR | os.O_CREAT) for i in range(2)]
+    try:
+        assert write_fd in reused, "the descriptor was not reused; the test shows nothing"
+        gate.release.set()
+        stream.thread.join(5)
+        assert not stream.thread.is_alive()
+        assert all(os.fstat(fd).st_size == 0 for fd in reused), "a wake byte landed in another file"
+    finally:
+        for fd in reused:
+            os.close(fd)
 
 
 def _request():
