@@ -9,12 +9,25 @@ import signal
 import time
 from pathlib import Path
 
+import attrs
 import pytest
 
-from sessionward import Runtime
+from sessionward import Runtime, RuntimeConfig
 from sessionward.hosting.system import process_group_members
 
 BASES = ["simple", "tcp"]
+
+STREAM_IN = os.environ.get("SESSIONWARD_TEST_STREAM_IN")
+"""``owner`` runs every runtime ``make_runtime`` builds with ``stream_in = "owner"`` (CI runs
+the fault and recovery tests that way too, under load); unset: each test's own config."""
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    if STREAM_IN == "owner":
+        skip = pytest.mark.skip(reason="counts worker processes; SESSIONWARD_TEST_STREAM_IN=owner has none")
+        for item in items:
+            if "worker_processes" in item.keywords:
+                item.add_marker(skip)
 
 
 @pytest.fixture(params=BASES)
@@ -28,6 +41,9 @@ def make_runtime(tmp_path):
     made: list[Runtime] = []
 
     def make(store: Path | None = None, *, base: str = "simple", recovery: bool = False, **kwargs) -> Runtime:
+        if STREAM_IN is not None:
+            config = kwargs.get("config") or RuntimeConfig()
+            kwargs["config"] = attrs.evolve(config, stream_in=STREAM_IN)
         rt = Runtime(store or tmp_path / "store", base=base, recovery=recovery, **kwargs)
         made.append(rt)
         return rt

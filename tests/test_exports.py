@@ -18,7 +18,8 @@ EXPECTED = {
     # every record Runtime returns, and the config model (issue 15)
     "CommandResult", "OwnerState", "SessionsPage", "SystemStatus", "TurnRecord", "RecoveryAction",
     "RecoveryHistoryReply", "HeartbeatLaneStats", "CronLaneStats", "CronJobStats",
-    "AgentConfig", "ClusterConfig", "DaemonConfig", "ReplayPolicy", "StreamIn", "InvalidConfigError", "UnknownConfigKeyError",
+    "AgentConfig", "ClusterConfig", "DaemonConfig", "ReplayPolicy", "StreamIn", "InvalidConfigError",
+    "UnknownConfigKeyError",
 }
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import signal
 
+import pytest
 from conftest import wait_for
 
 from sessionward import RuntimeConfig, ScriptedProvider, TurnStatus
@@ -22,6 +23,7 @@ def _pool_of(directory: int, live: set[int], n: int) -> set[int] | None:
     return spares if len(spares) == n else None
 
 
+@pytest.mark.worker_processes
 def test_a_new_session_is_activated_on_a_spare_and_the_pool_is_refilled(make_runtime):
     rt = make_runtime(base="tcp", provider=ScriptedProvider(reply="hi {text}"), config=RuntimeConfig(spare_owners=2))
     directory = rt.status().pid
@@ -35,6 +37,7 @@ def test_a_new_session_is_activated_on_a_spare_and_the_pool_is_refilled(make_run
     assert len(after - before) == 1, "one new spare replaced the one taken"
 
 
+@pytest.mark.worker_processes
 def test_a_spare_that_dies_is_replaced_and_its_worker_ends_with_it(make_runtime):
     rt = make_runtime(base="tcp", provider=ScriptedProvider(reply="ok"), config=RuntimeConfig(spare_owners=1))
     directory = rt.status().pid

@@ -56,6 +56,7 @@ def test_worker_idle_timeout_must_be_positive():
         RuntimeConfig(worker_idle_timeout=0)
 
 
+@pytest.mark.worker_processes
 def test_an_idle_session_keeps_one_process_and_its_next_turn_starts_a_worker_again(make_runtime):
     config = RuntimeConfig(worker_idle_timeout=0.3)
     rt = make_runtime(base="tcp", provider=ScriptedProvider(reply="hi {text}"), config=config)
