@@ -59,12 +59,13 @@ def raw_rate_many(directory: Path, files: int, line_bytes: int, seconds: float) 
     return total / seconds
 
 
-def run_sessionward(store: Path, durability: str, sessions: int, turns: int, timeout: float) -> dict[str, Any]:
+def run_sessionward(store: Path, durability: str, sessions: int, turns: int, timeout: float,
+                    stream_in: str = "worker") -> dict[str, Any]:
     from sessionward import Durability, Runtime, RuntimeConfig, ScriptedProvider, TurnStatus
 
     keys = [f"agent:bench:dur{i:02d}" for i in range(sessions)]
     with Runtime(store, provider=ScriptedProvider(reply="ok"), recovery=False,
-                 config=RuntimeConfig(durability=Durability(durability))) as rt:
+                 config=RuntimeConfig(durability=Durability(durability), stream_in=stream_in)) as rt:
         wait_all([rt.submit(k, "warm-up") for k in keys], timeout)
         paths = [Path(rt.session(k).file) for k in keys]
         before = sum(p.read_bytes().count(b"\n") for p in paths)
@@ -77,7 +78,8 @@ def run_sessionward(store: Path, durability: str, sessions: int, turns: int, tim
         cpu = sum(cpu_seconds(p) for p in pids) - cpu_before
     entries = sum(p.read_bytes().count(b"\n") for p in paths) - before
     completed = sum(1 for o in outcomes if o is not None and o.status is TurnStatus.COMPLETED)
-    return {"durability": durability, "sessions": sessions, "turns": len(handles), "completed": completed,
+    return {"durability": durability, "stream_in": stream_in, "sessions": sessions, "turns": len(handles),
+            "completed": completed,
             "entries": entries, "appends/s": entries / wall, "turns/s": completed / wall, "wall s": wall,
             "cpu ms per turn": 1000.0 * cpu / max(1, completed),
             "cpu ceiling appends/s": (os.cpu_count() or 1) / (cpu / max(1, completed)) * entries / max(1, completed)
@@ -91,6 +93,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--turns", type=int, default=60, help="turns queued on each session")
     parser.add_argument("--raw-seconds", type=float, default=2.0)
     parser.add_argument("--timeout", type=float, default=300.0)
+    parser.add_argument("--stream-in", choices=("worker", "owner"), default="worker",
+                        help="where provider streams run (RuntimeConfig.stream_in)")
     parser.add_argument("--label", default="latest")
     parser.add_argument("--results", type=Path, default=RESULTS_DIR / "durable_appends.json")
     args = parser.parse_args(argv)
@@ -98,7 +102,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     with tempfile.TemporaryDirectory(prefix="durable-appends-") as tmp:
         for durability in ("entry", "turn", "never"):
             store = Path(tmp) / f"store-{durability}"
-            rows.append(run_sessionward(store, durability, args.sessions, args.turns, args.timeout))
+            rows.append(run_sessionward(store, durability, args.sessions, args.turns, args.timeout, args.stream_in))
         raw_dir = Path(tmp) / "raw"
         raw_dir.mkdir()
         raw_one = raw_fsync_rate(raw_dir, 280, args.raw_seconds)[0]

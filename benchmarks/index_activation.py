@@ -60,13 +60,14 @@ def save_times(root: Path, count: int) -> list[float]:
     return out
 
 
-def activations(root: Path, count: int, timeout: float) -> tuple[list[float], int, int]:
+def activations(root: Path, count: int, timeout: float, stream_in: str = "worker") -> tuple[list[float], int, int]:
     """ms from submit to acceptance of ``count`` new keys, one at a time; (ms, completed, known after)."""
-    from sessionward import Runtime, ScriptedProvider, TurnStatus
+    from sessionward import Runtime, RuntimeConfig, ScriptedProvider, TurnStatus
     from sessionward.storage.store import SessionStore
 
     latencies, completed = [], 0
-    with Runtime(root, provider=ScriptedProvider(reply="ok"), recovery=False) as rt:
+    with Runtime(root, provider=ScriptedProvider(reply="ok"), recovery=False,
+                 config=RuntimeConfig(stream_in=stream_in)) as rt:
         for i in range(count):
             handle = rt.submit(f"agent:bench:new{i:05d}", "activate")
             if handle.wait_accepted(timeout):
@@ -85,6 +86,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--new", type=int, default=100)
     parser.add_argument("--saves", type=int, default=20)
     parser.add_argument("--timeout", type=float, default=60.0)
+    parser.add_argument("--stream-in", choices=("worker", "owner"), default="worker",
+                        help="where provider streams run (RuntimeConfig.stream_in)")
     parser.add_argument("--label", default="latest")
     parser.add_argument("--results", type=Path, default=RESULTS_DIR / "index_activation.json")
     args = parser.parse_args(argv)
@@ -92,12 +95,13 @@ def main(argv: Sequence[str] | None = None) -> int:
         root = Path(tmp) / "store"
         write_index(root, args.known)
         saves = save_times(root, args.saves)
-        latencies, completed, known_after = activations(root, args.new, args.timeout)
+        latencies, completed, known_after = activations(root, args.new, args.timeout, args.stream_in)
     run: dict[str, Any] = {
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "load average": os.getloadavg(),
         "known sessions": args.known,
+        "stream_in": args.stream_in,
         "save of one new record p50 ms": stats.p50(saves),
         "save of one new record p99 ms": stats.p99(saves),
         "new sessions": args.new,

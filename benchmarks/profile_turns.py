@@ -98,12 +98,18 @@ def _phases(rt, keys: list[str], turns: int, sequential: int, timeout: float, ma
     return out
 
 
+def _config(args: argparse.Namespace):
+    from sessionward import RuntimeConfig
+
+    return RuntimeConfig(stream_in=args.stream_in)
+
+
 def run_cpu(args: argparse.Namespace, store: Path) -> dict[str, Any]:
     from sessionward import Runtime, ScriptedProvider
 
     keys = session_keys(args.sessions)
     cpu: dict[str, dict[str, float]] = {}
-    with Runtime(store, provider=ScriptedProvider(reply="ok"), recovery=False) as rt:
+    with Runtime(store, provider=ScriptedProvider(reply="ok"), recovery=False, config=_config(args)) as rt:
         last: dict[str, float] = {}
 
         def mark(phase: str | None, n: int) -> None:
@@ -134,7 +140,7 @@ def run_profile(args: argparse.Namespace, store: Path, snapshots: Path) -> dict[
     keys = session_keys(args.sessions)
     tables: dict[str, dict[str, profiling.Stats]] = {}
     stop = threading.Event()
-    with Runtime(store, provider=ScriptedProvider(reply="ok"), recovery=False) as rt:
+    with Runtime(store, provider=ScriptedProvider(reply="ok"), recovery=False, config=_config(args)) as rt:
         index = [0]
         previous: dict[int, Path] = {}
         client_before: dict[str, profiling.Stats] = {}
@@ -213,6 +219,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--turns", type=int, default=10, help="turns per session in the saturated phase")
     parser.add_argument("--sequential", type=int, default=200)
     parser.add_argument("--timeout", type=float, default=180.0)
+    parser.add_argument("--stream-in", choices=("worker", "owner"), default="worker",
+                        help="where provider streams run (RuntimeConfig.stream_in)")
     parser.add_argument("--label", default="latest", help="the name this run is filed under in the JSON")
     parser.add_argument("--results", type=Path, default=RESULTS_DIR / "profile_turns.json")
     parser.add_argument("--mode", choices=("cpu", "profile"), help=argparse.SUPPRESS)
@@ -229,7 +237,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             # run patches Thespian in the process that starts the system.
             command = [sys.executable, "-m", "benchmarks.profile_turns", "--mode", mode, "--out", str(out),
                        "--sessions", str(args.sessions), "--turns", str(args.turns),
-                       "--sequential", str(args.sequential), "--timeout", str(args.timeout)]
+                       "--sequential", str(args.sequential), "--timeout", str(args.timeout),
+                       "--stream-in", args.stream_in]
             subprocess.run(command, check=True)
             results[mode] = json.loads(out.read_text())
     _print(args.label, results["cpu"], results["profile"])
@@ -237,7 +246,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": machine(),
         "load average": os.getloadavg(),
-        "params": {"sessions": args.sessions, "turns per session": args.turns, "sequential": args.sequential},
+        "params": {"sessions": args.sessions, "turns per session": args.turns, "sequential": args.sequential,
+                   "stream_in": args.stream_in},
         **results,
     })
     print(f"\nwrote {args.results} (run {args.label!r})")

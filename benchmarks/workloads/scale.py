@@ -65,6 +65,8 @@ class Params:
     idle_timeout: float = 2.0
     worker_idle_timeout: float = 2.0
     """Live sessions' workers end after this long without a turn: the idle row waits for it."""
+    stream_in: str = "worker"
+    """``RuntimeConfig.stream_in``: with ``owner`` a live session is one process, active or idle."""
     seed: int = 7
     base: str = "tcp"
     timeout: float = 300.0
@@ -109,7 +111,7 @@ def _activation(rt: Runtime, keys: list[str], timeout: float) -> tuple[list[floa
 def active_sessions(params: Params, store: Path) -> list[dict]:
     """Step N up; return one row per step."""
     rows: list[dict] = []
-    config = RuntimeConfig(worker_idle_timeout=params.worker_idle_timeout)
+    config = RuntimeConfig(worker_idle_timeout=params.worker_idle_timeout, stream_in=params.stream_in)
     with Runtime(store, provider=MixProvider(), base=params.base, recovery=False, config=config) as rt:
         rt.status()  # the actor system is up and answering
         base_pids = _with_spares(rt, config.spare_owners, params.base)
@@ -252,7 +254,7 @@ def disk_sessions(params: Params, store: Path) -> tuple[list[dict], dict]:
     sample = rng.sample(keys, min(params.disk_sample, len(keys)))
     paths = {k: store / "sessions" / f"{derived_session_id(k)}.jsonl" for k in sample}
     original = {k: p.read_bytes() for k, p in paths.items()}
-    config = RuntimeConfig(idle_timeout=params.idle_timeout)
+    config = RuntimeConfig(idle_timeout=params.idle_timeout, stream_in=params.stream_in)
     rows = []
     began = time.monotonic()
     with Runtime(store, provider=ScriptedProvider(reply="ok"), base=params.base, config=config,

@@ -36,7 +36,7 @@ from benchmarks.baselines.transcript import create_transcript
 from benchmarks.workload import SubmittedTurn
 from benchmarks.workloads.measure import cpu_seconds, overhead_ms, parent_pid, wait_all
 from benchmarks.workloads.report import Figure, Target, WorkloadResult
-from sessionward import Runtime, ScriptedProvider, TurnStatus
+from sessionward import Runtime, RuntimeConfig, ScriptedProvider, StreamIn, TurnStatus
 
 
 @attrs.frozen
@@ -50,6 +50,8 @@ class Params:
     long_session_turns: int = 1000
     """Turns run one at a time on one session, to see the overhead grow with its length."""
     baselines: bool = True
+    stream_in_owner: bool = True
+    """Also run the phases (but the long session) with ``stream_in = "owner"``."""
     base: str = "tcp"
     timeout: float = 120.0
 
@@ -107,18 +109,23 @@ def _roles(rt: Runtime) -> dict[str, set[int]]:
     }
 
 
-def run_sessionward(params: Params, store: Path) -> list[dict]:
+OWNER_STREAMS = "sessionward, stream_in owner"
+"""The system name of the rows run with ``stream_in = "owner"``."""
+
+
+def run_sessionward(params: Params, store: Path, stream_in: StreamIn = StreamIn.WORKER) -> list[dict]:
     keys = session_keys(params.sessions)
     rows = []
+    name = "sessionward" if stream_in is StreamIn.WORKER else OWNER_STREAMS
     with Runtime(store, provider=ScriptedProvider(reply="ok"), base=params.base,
-                 recovery=False) as rt:
+                 recovery=False, config=RuntimeConfig(stream_in=stream_in)) as rt:
         n, done, wall = _burst(rt, keys, 1, params.timeout)
-        rows.append(_row("sessionward", "activation (1 turn/session)", n, len(done),
+        rows.append(_row(name, "activation (1 turn/session)", n, len(done),
                          [overhead_ms(h, o) for h, o in done], wall))
         roles = _roles(rt)
         cpu_before = {role: sum(cpu_seconds(p) for p in pids) for role, pids in roles.items()}
         n, done, wall = _burst(rt, keys, params.turns_per_session, params.timeout)
-        row = _row("sessionward", f"saturated ({params.turns_per_session} turns/session)",
+        row = _row(name, f"saturated ({params.turns_per_session} turns/session)",
                    n, len(done), [overhead_ms(h, o) for h, o in done], wall)
         row["cpu ms per turn"] = {
             role: 1000.0 * (sum(cpu_seconds(p) for p in pids) - cpu_before[role]) / max(1, n)
@@ -136,7 +143,7 @@ def run_sessionward(params: Params, store: Path) -> list[dict]:
         wall = time.monotonic() - started
         done = [(h, o) for h, o in zip(handles, outcomes, strict=True)
                 if o is not None and o.status is TurnStatus.COMPLETED]
-        rows.append(_row("sessionward", f"paced ({params.paced_rate:.0f} turns/s offered)",
+        rows.append(_row(name, f"paced ({params.paced_rate:.0f} turns/s offered)",
                          len(handles), len(done), [overhead_ms(h, o) for h, o in done], wall))
         overheads, completed, rtts = [], 0, []
         started = time.monotonic()
@@ -148,18 +155,18 @@ def run_sessionward(params: Params, store: Path) -> list[dict]:
                 completed += 1
                 overheads.append(overhead_ms(handle, outcome))
         wall = time.monotonic() - started
-        row = _row("sessionward", "one at a time", params.sequential_turns, completed,
+        row = _row(name, "one at a time", params.sequential_turns, completed,
                    overheads, wall)
         row["client round trip p50 ms"] = stats.p50(rtts)
         row["client round trip p99 ms"] = stats.p99(rtts)
         rows.append(row)
         overheads = []
-        for i in range(params.long_session_turns):
+        for i in range(params.long_session_turns if stream_in is StreamIn.WORKER else 0):
             handle = rt.submit("agent:bench:long", f"message {i} of a long session")
             outcome = handle.result(timeout=params.timeout)
             overheads.append(overhead_ms(handle, outcome))
         window = min(100, len(overheads))
-        for first in sorted({0, len(overheads) - window}):
+        for first in sorted({0, len(overheads) - window}) if overheads else ():
             part = overheads[first:first + window]
             rows.append(_row("sessionward", f"one session, its turns {first + 1}-{first + window}",
                              window, len(part), part, float("nan")))
@@ -203,10 +210,41 @@ def _baseline(system_cls: type[ThreadedSystem], params: Params, directory: Path)
     return rows
 
 
+TARGET_OF_THE_LOCK = Target(">=", 0.4)
+"""Issue 17: saturated turns/s at least 0.4 of the in-process lock's, in the same run."""
+
+
+def _against_the_lock(rows: list[dict]) -> tuple[Figure, ...]:
+    """Saturated turns/s of each sessionward system over the in-process lock's, and the
+    ``stream_in owner`` system's own overheads."""
+    def find(system: str, phase: str) -> dict | None:
+        return next((r for r in rows if r["system"] == system and r["phase"].startswith(phase)), None)
+
+    figures = []
+    lock = find(InProcessLockSystem.name, "saturated")
+    for system in ("sessionward", OWNER_STREAMS):
+        saturated = find(system, "saturated")
+        if saturated is None:
+            continue
+        if system != "sessionward":
+            alone = find(system, "one at a time")
+            figures.append(Figure(f"turns/s over sessions (saturated), {system}", saturated["turns/s"], "turns/s",
+                                  TARGET_TURNS_PER_S))
+            if alone is not None:
+                figures.append(Figure(f"overhead p50, one at a time, {system}", alone["overhead p50 ms"], "ms",
+                                      TARGET_P50_MS))
+        if lock is not None and lock["turns/s"]:
+            figures.append(Figure(f"saturated turns/s over the in-process lock's, {system}",
+                                  round(saturated["turns/s"] / lock["turns/s"], 3), "", TARGET_OF_THE_LOCK))
+    return tuple(figures)
+
+
 def run(params: Params, workdir: Path) -> WorkloadResult:
     """Run the phases; return the table and the targets."""
     started = time.monotonic()
     rows = run_sessionward(params, Path(tempfile.mkdtemp(prefix="throughput-", dir=workdir)))
+    if params.stream_in_owner:
+        rows += run_sessionward(params, Path(tempfile.mkdtemp(prefix="throughput-", dir=workdir)), StreamIn.OWNER)
     if params.baselines:
         for cls in (LockReleaseSystem, InProcessLockSystem):
             rows += _baseline(cls, params, Path(tempfile.mkdtemp(prefix="tp-base-", dir=workdir)))
@@ -221,8 +259,10 @@ def run(params: Params, workdir: Path) -> WorkloadResult:
         Figure("overhead p99, one at a time", alone["overhead p99 ms"], "ms", TARGET_P99_MS),
         Figure(f"overhead p50, {long_last['phase']}", long_last["overhead p50 ms"], "ms"),
         Figure("lost (completed < submitted)",
-               sum(r["turns"] - r["completed"] for r in rows[:4]), "turns",
+               sum(r["turns"] - r["completed"] for r in rows if not r["phase"].startswith("one session")
+                   and r["system"].startswith("sessionward")), "turns",
                Target("<=", 0)),
+        *_against_the_lock(rows),
     )
     notes = (
         f"{params.sessions} sessions; provider ScriptedProvider(reply='ok') (stream ~0.2 ms).",
@@ -236,6 +276,10 @@ def run(params: Params, workdir: Path) -> WorkloadResult:
             f"{role} {ms:.2f} ms" for role, ms in saturated.get("cpu ms per turn", {}).items())
         + f" (total {sum(saturated.get('cpu ms per turn', {}).values()):.2f} ms on "
         f"{os.cpu_count()} CPUs).",
+        *(f"CPU per turn in the saturated phase, {OWNER_STREAMS}: " + ", ".join(
+            f"{role} {ms:.2f} ms" for role, ms in r["cpu ms per turn"].items())
+          + f" (total {sum(r['cpu ms per turn'].values()):.2f} ms)."
+          for r in rows if r["system"] == OWNER_STREAMS and "cpu ms per turn" in r),
     )
     return WorkloadResult(
         name="throughput",
