@@ -174,10 +174,9 @@ class SessionOwner(StreamsInOwner, GuardedActor):
                 self._inbox.record_accepted(decided.inbox)
                 self._ledger.open(ticket)
                 self._queue = admission.queue
-                accepted = M.TurnAccepted(msg.request_id, key, turn_id, decided.decision, decided.position,
-                                          ticket.mode, self.myAddress, self._route())
+                self.send(reply_to, M.TurnAccepted(msg.request_id, key, turn_id, decided.decision, decided.position,
+                                                   ticket.mode, self.myAddress, self._route()))
                 if isinstance(admission.decision, qp.Steered):
-                    self.send(reply_to, accepted)
                     into = admission.decision.into_turn_id
                     if self._local is not None:
                         self._local.control.steer(ticket.text)
@@ -185,15 +184,8 @@ class SessionOwner(StreamsInOwner, GuardedActor):
                         self.send(self._worker, M.SteerStream(into, ticket.text))
                     self._deliver(self._ledger.merge(turn_id, into, qp.QueueMode.STEER))
                 elif isinstance(admission.decision, qp.Interrupting):
-                    self.send(reply_to, accepted)
                     self._abort_current(OutcomeReason.INTERRUPTED, f"interrupted by turn {turn_id}", now)
                 self._maybe_start_next()
-                if not isinstance(admission.decision, qp.Steered | qp.Interrupting):
-                    # After the turn's RunTurn, if it starts now: a handler's sends leave one
-                    # after another, and the reply waits on the stream, not on this notice
-                    # (the inbox holds the turn either way). A fence in between has already
-                    # given the turn its outcome; the client then ignores this notice.
-                    self.send(reply_to, accepted)
                 self._arm_collect_timer()
 
     # -- running turns ---------------------------------------------------------------------------
