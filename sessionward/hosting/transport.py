@@ -31,10 +31,11 @@ How it is wired into Thespian, and why it is safe when Thespian's code changes:
   systems always pass one.
 
 It also swaps the ``selectors`` module seen by TCPTransport.py for one whose
-``DefaultSelector`` is ``PollSelector`` (issue 17 item 2, docs/thespian-repro/README.md):
+``DefaultSelector`` is ``KeptPollSelector`` (issue 17 item 2, docs/thespian-repro/README.md):
 the loop builds a new selector on every pass, which with epoll costs
 ``epoll_create1`` + one ``epoll_ctl`` per socket + ``close`` each time; poll keeps the
-registrations in user space and makes one ``poll`` call.
+registrations in user space and makes one ``poll`` call, and the kept selector also keeps
+them from one pass to the next (``sessionward.hosting.kept_selector``).
 
 The two overridden methods copy Thespian 4.0.1's bodies with the changes marked
 ``# sessionward:``; ``tests/test_transport.py`` pins the upstream source they copy, so a
@@ -65,6 +66,7 @@ from thespian.system.transport.TCPTransport import (
 from thespian.system.utilis import thesplog
 
 from sessionward.hosting import frames
+from sessionward.hosting.kept_selector import KeptPollSelector
 from sessionward.hosting.log_budget import LogBudget
 
 LOGGER = "sessionward.transport"
@@ -96,7 +98,7 @@ class Sealed:
 
 
 _boxing_serializer = types.SimpleNamespace(dumps=pickle.dumps, loads=Sealed)
-_poll_selectors = types.SimpleNamespace(DefaultSelector=selectors.PollSelector,
+_poll_selectors = types.SimpleNamespace(DefaultSelector=KeptPollSelector,
                                         EVENT_READ=selectors.EVENT_READ, EVENT_WRITE=selectors.EVENT_WRITE)
 
 _configuring = threading.local()
