@@ -26,24 +26,22 @@ def pipes():
                 pass
 
 
-def _pass(wanted: dict[int, int], timeout: float = 0) -> dict[int, int]:
-    sel = KeptPollSelector()
+def _select(sel, wanted: dict[int, int], timeout: float) -> dict[int, int]:
+    """One loop pass as Thespian's: register what is wanted, select, close."""
     for fd, events in wanted.items():
         sel.register(fd, events)
     try:
         return {key.fd: events for key, events in sel.select(timeout)}
     finally:
         sel.close()
+
+
+def _pass(wanted: dict[int, int], timeout: float = 0) -> dict[int, int]:
+    return _select(KeptPollSelector(), wanted, timeout)
 
 
 def _upstream(wanted: dict[int, int], timeout: float = 0) -> dict[int, int]:
-    sel = selectors.PollSelector()
-    for fd, events in wanted.items():
-        sel.register(fd, events)
-    try:
-        return {key.fd: events for key, events in sel.select(timeout)}
-    finally:
-        sel.close()
+    return _select(selectors.PollSelector(), wanted, timeout)
 
 
 class _CountingPoll:
