@@ -331,7 +331,10 @@ class Mailbox:
     def submit(self, msg) -> None:
         """Send a ``SubmitTurn`` to its session's owner directly when its route is known,
         else (or if that send fails) through the Directory."""
-        route = self.route(msg.session_key)
+        with self._lock:
+            route = self._routes.get(msg.session_key)
+            if route is not None and not self._routes.direct_allowed(route.path, time.monotonic()):
+                route = None  # an earlier submit to its file (or to one not known) is a hop behind
         if route is not None:
             direct = attrs.evolve(msg, route=Route(route.path, route.epoch),
                                   idempotency_key=msg.idempotency_key or msg.request_id)
@@ -344,7 +347,14 @@ class Mailbox:
                 return  # delivered, or already answered, or already sent again by the mailbox thread
             log.info("direct send to the owner of %s %s; through the directory", msg.session_key, state.value)
             msg = again
-        self.tell(self._directory, attrs.evolve(msg, route=None))
+        self._to_directory(msg)
+
+    def _to_directory(self, submit) -> None:
+        # A copy of a direct submit still names the route (and so the file) it was sent on.
+        path = submit.route.path if submit.route is not None else None
+        with self._lock:  # noted first: the answer may come before the send returns
+            self._routes.via_directory(submit.request_id, time.monotonic(), path)
+        self.tell(self._directory, attrs.evolve(submit, route=None))
 
     def _direct(self, owner, msg) -> DirectSend:
         """Send to an owner, waiting at most ``DIRECT_SEND_LIMIT`` for its process (a frozen
@@ -366,7 +376,7 @@ class Mailbox:
     def _through_directory(self, messages: list[Any]) -> None:
         for msg in messages:
             try:
-                self.tell(self._directory, attrs.evolve(msg, route=None))
+                self._to_directory(msg)
             except Exception:
                 log.exception("could not send %s again through the directory", type(msg).__name__)
 

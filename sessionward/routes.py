@@ -19,6 +19,15 @@ safe:
 - A direct send waits at most ``DIRECT_SEND_LIMIT`` for the owner's process to take it
   (``sessionward.hosting.senders``); one it did not take in time, or that failed, goes through the
   Directory at once (``Routes.send_ended``).
+- Nothing a client submits overtakes what it submitted before. A submit through the
+  Directory reaches the owner one hop later than a direct one would, and two keys bound to
+  one file have two routes (or one, and none yet), so while a submit sent through the
+  Directory is unanswered, later ones to its file (to any file, while its file is not
+  known) go that way too (``Routes.direct_allowed``); the Directory forwards in the order
+  it receives. Seen in CI before this rule: a channel
+  message sent directly ran before a direct message sent earlier through the Directory
+  to the same file. The wait is bounded by ``RESEND_AFTER`` (a Directory that does not
+  answer must not stop every known session from being served).
 """
 
 from __future__ import annotations
@@ -114,8 +123,26 @@ class Routes:
     def __init__(self, *, resend_after: float = RESEND_AFTER, most: int = MAX_ROUTES) -> None:
         self._routes: dict[str, DirectRoute] = {}
         self._pending: dict[str, DirectSubmit] = {}
+        self._via_directory: dict[str, tuple[str | None, float]] = {}
+        """Submits sent through the Directory and not answered yet: request id -> (their file
+        if known, sent time)."""
         self._resend_after = resend_after
         self._most = most
+
+    def via_directory(self, request_id: str, now: float, path: str | None = None) -> None:
+        """A submit was sent through the Directory: later ones to its file (``path``, the
+        file of the route it was first sent on; None: not known, so any file) follow it
+        there until it is answered (or ``resend_after`` has passed), so none overtakes it."""
+        self._via_directory[request_id] = (path, now)
+
+    def direct_allowed(self, path: str, now: float) -> bool:
+        """Whether a submit may go directly to the owner of ``path`` now: no submit sent
+        through the Directory less than ``resend_after`` ago to that file (or to a file not
+        known) is still unanswered."""
+        stale = [rid for rid, (_, sent) in self._via_directory.items() if now - sent >= self._resend_after]
+        for rid in stale:
+            del self._via_directory[rid]
+        return not any(held is None or held == path for held, _ in self._via_directory.values())
 
     def get(self, session_key: str) -> DirectRoute | None:
         return self._routes.get(session_key)
@@ -136,6 +163,7 @@ class Routes:
     def answered(self, request_id: str) -> None:
         """The owner acknowledged (or refused, or ended) the submit: nothing to send again."""
         self._pending.pop(request_id, None)
+        self._via_directory.pop(request_id, None)
 
     def refused(self, request_id: str) -> Any | None:
         """An owner answered ``not_owner``: the submit to send through the Directory (None

@@ -12,7 +12,7 @@ import attrs
 import pytest
 from conftest import read_entries, silence_for_a_minute, stopped, streams_started, transcript_of, wait_for
 
-from sessionward import OutcomeReason, RecoveryConfig, RuntimeConfig, ScriptedProvider, TurnStatus
+from sessionward import OutcomeReason, ProviderSpec, RecoveryConfig, RuntimeConfig, ScriptedProvider, TurnStatus
 from sessionward.actors.messages import OwnerPhase, Route, SubmitTurn
 from sessionward.actors.owner_state import refuses_direct
 from sessionward.errors import SessionwardTimeoutError
@@ -102,6 +102,20 @@ def test_a_direct_submit_not_delivered_goes_through_the_directory_once_and_its_r
     assert routes.send_ended("r3", DirectSend.FAILED) is None
 
 
+def test_a_submit_through_the_directory_holds_direct_sends_to_its_file_back_until_answered_or_resend_after():
+    routes = Routes(resend_after=2.0)
+    assert routes.direct_allowed("/s/a", now=0.0)
+    routes.via_directory("r1", now=0.0)  # a first contact: its file is not known
+    assert not routes.direct_allowed("/s/a", now=0.5), "a direct send now could overtake r1"
+    assert not routes.direct_allowed("/s/b", now=0.5)
+    routes.answered("r1")
+    assert routes.direct_allowed("/s/a", now=0.5)
+    routes.via_directory("r2", now=1.0, path="/s/a")  # a copy of a direct submit to /s/a
+    assert not routes.direct_allowed("/s/a", now=1.5) and routes.direct_allowed("/s/b", now=1.5)
+    assert not routes.direct_allowed("/s/a", now=2.9) and routes.direct_allowed("/s/a", now=3.0), \
+        "bounded by resend_after"
+
+
 def test_routes_keep_a_bounded_number_dropping_the_oldest():
     routes = Routes(most=2)
     for i in range(3):
@@ -123,6 +137,27 @@ def test_after_first_contact_turns_and_queries_go_to_the_owner_not_the_directory
     assert sent == []
     assert rt.submit(OTHER, "first contact").result(timeout=30).status is TurnStatus.COMPLETED
     assert sent == ["SubmitTurn"]
+
+
+def test_a_submit_made_while_an_earlier_one_is_unanswered_through_the_directory_follows_it_there(
+        make_runtime, monkeypatch, tmp_path):
+    # Through the Directory the earlier one is a hop behind: sent directly, the later one
+    # could reach the owner first when both keys lead to one file (seen in CI).
+    gate, entered = tmp_path / "gate", tmp_path / "entered"
+    spec = ProviderSpec("conftest:gated_provider", {"gate": str(gate), "entered": str(entered), "reply": "ok"})
+    rt = make_runtime(base="tcp", provider=spec)
+    assert rt.submit(KEY, "first").result(timeout=30).status is TurnStatus.COMPLETED
+    assert rt._mailbox.route(KEY) is not None
+    sent = directory_sends(rt, monkeypatch)
+    gate.touch()  # OTHER's owner now waits in its activation: its submit stays unanswered
+    held = rt.submit(OTHER, "first contact")
+    wait_for(entered.exists, 30, "OTHER's owner to wait in its activation")
+    assert rt.submit(KEY, "second").result(timeout=30).status is TurnStatus.COMPLETED
+    assert sent == ["SubmitTurn", "SubmitTurn"], "the second went directly while the first was unanswered"
+    gate.unlink()
+    assert held.result(timeout=30).status is TurnStatus.COMPLETED
+    assert rt.submit(KEY, "third").result(timeout=30).status is TurnStatus.COMPLETED
+    assert sent == ["SubmitTurn", "SubmitTurn"], "once answered, direct sends resume"
 
 
 @pytest.mark.parametrize("stale", ["epoch", "session"])
