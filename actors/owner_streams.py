@@ -7,7 +7,7 @@ events become the same ``StreamBatch`` a worker would have sent, handled by the 
 handler. An event that wakes the owner less than ``stream_batch_window`` after the last
 batch waits for the window's end (the pipe is not watched meanwhile), so a fast stream
 costs one batch per window, as a worker's does; a slow one is forwarded as each event
-arrives, and a stream's end never waits.
+arrives, and a wake-up that finds the stream ended drains it at once.
 
 Thespian's ``simpleSystemBase`` (the fast unit tests) has no ``ThespianWatch``: there the
 stream is drained on a timer every window. Kept out of ``owner.py`` because it is one idea:
@@ -72,7 +72,7 @@ class StreamsInOwner:
         since = time.monotonic() - self._last_batch
         if stream.finished is None and since < self._setup.config.stream_batch_window:  # type: ignore[attr-defined]
             # A batch went out less than a window ago and the stream goes on: this one waits
-            # for the window's end, with whatever else comes meanwhile. The last one never waits.
+            # for the window's end, with whatever else comes meanwhile (an ended stream does not).
             self._watching = False
             self.wakeupAfter(self._setup.config.stream_batch_window - since,  # type: ignore[attr-defined]
                              payload=M.PumpStream(stream.turn_id))

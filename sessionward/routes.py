@@ -24,10 +24,10 @@ safe:
   one file have two routes (or one, and none yet), so while a submit sent through the
   Directory is unanswered, later ones to its file (to any file, while its file is not
   known) go that way too (``Routes.direct_allowed``); the Directory forwards in the order
-  it receives. Seen in CI before this rule: a channel
-  message sent directly ran before a direct message sent earlier through the Directory
-  to the same file. The wait is bounded by ``RESEND_AFTER`` (a Directory that does not
-  answer must not stop every known session from being served).
+  it receives. Seen in CI before this rule: a channel message sent directly ran before a
+  direct message sent earlier through the Directory to the same file. The wait is bounded
+  by ``RESEND_AFTER`` (a Directory that does not answer must not stop every known session
+  from being served).
 """
 
 from __future__ import annotations
@@ -133,16 +133,21 @@ class Routes:
         """A submit was sent through the Directory: later ones to its file (``path``, the
         file of the route it was first sent on; None: not known, so any file) follow it
         there until it is answered (or ``resend_after`` has passed), so none overtakes it."""
+        self._prune(now)
         self._via_directory[request_id] = (path, now)
 
     def direct_allowed(self, path: str, now: float) -> bool:
         """Whether a submit may go directly to the owner of ``path`` now: no submit sent
         through the Directory less than ``resend_after`` ago to that file (or to a file not
         known) is still unanswered."""
+        self._prune(now)
+        return not any(held is None or held == path for held, _ in self._via_directory.values())
+
+    def _prune(self, now: float) -> None:
+        """Forget Directory submits unanswered for ``resend_after``: they hold nothing back."""
         stale = [rid for rid, (_, sent) in self._via_directory.items() if now - sent >= self._resend_after]
         for rid in stale:
             del self._via_directory[rid]
-        return not any(held is None or held == path for held, _ in self._via_directory.values())
 
     def get(self, session_key: str) -> DirectRoute | None:
         return self._routes.get(session_key)
