@@ -152,3 +152,11 @@ def test_worker_idle_timeout_is_a_duration_and_defaults_well_below_idle_timeout(
     assert config.runtime.worker_idle_timeout == 45.0
     default = DaemonConfig().runtime
     assert default.worker_idle_timeout <= default.idle_timeout / 5
+
+
+def test_stream_in_is_read_from_the_runtime_table_and_an_unknown_place_is_refused(tmp_path):
+    config = load_daemon_config(_write(tmp_path, '[runtime]\nstream_in = "owner"\n'))
+    assert config.runtime.stream_in == "owner"
+    assert DaemonConfig().runtime.stream_in == "worker"
+    with pytest.raises(InvalidConfigError, match=r"runtime\.stream_in: 'thread' is not one of 'worker', 'owner'"):
+        load_daemon_config(_write(tmp_path, '[runtime]\nstream_in = "thread"\n'))
