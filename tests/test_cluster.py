@@ -9,7 +9,7 @@ import subprocess
 import sys
 
 import pytest
-from conftest import read_entries, wait_for
+from conftest import STREAM_IN, read_entries, wait_for
 
 from sessionward.actors.placement import epochs_in_order
 from sessionward.errors import UnavailableError
@@ -57,7 +57,8 @@ def convention(tmp_path):
     store = tmp_path / "shared-store"
     config = tmp_path / "sessionward.toml"
     config.write_text('[provider]\nfactory = "sessionward.providers.scripted:ScriptedProvider"\n'
-                      'kwargs = { reply = "reply to {text}", chunks = 12, chunk_delay = 0.05 }\n')
+                      'kwargs = { reply = "reply to {text}", chunks = 12, chunk_delay = 0.05 }\n'
+                      + (f'[runtime]\nstream_in = "{STREAM_IN}"\n' if STREAM_IN else ""))
     leader_port = free_port()
     started = [_cli("start", "--store", str(store), "--port", str(leader_port), "--member", "m1",
                     "--convention-period", "60", "--config", str(config))]
