@@ -31,7 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.workloads.measure import cpu_seconds, raw_fsync_rate, wait_all
-from benchmarks.workloads.report import RESULTS_DIR, machine, record_run
+from benchmarks.workloads.report import add_run_arguments, machine, record_run
 
 TARGET_RATIO = 0.5
 
@@ -93,10 +93,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--turns", type=int, default=60, help="turns queued on each session")
     parser.add_argument("--raw-seconds", type=float, default=2.0)
     parser.add_argument("--timeout", type=float, default=300.0)
-    parser.add_argument("--stream-in", choices=("worker", "owner"), default="worker",
-                        help="where provider streams run (RuntimeConfig.stream_in)")
-    parser.add_argument("--label", default="latest")
-    parser.add_argument("--results", type=Path, default=RESULTS_DIR / "durable_appends.json")
+    add_run_arguments(parser, "durable_appends.json")
     args = parser.parse_args(argv)
     rows = []
     with tempfile.TemporaryDirectory(prefix="durable-appends-") as tmp:

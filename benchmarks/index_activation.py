@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks import stats
-from benchmarks.workloads.report import RESULTS_DIR, machine, record_run
+from benchmarks.workloads.report import add_run_arguments, machine, record_run
 
 TARGET_P99_MS = 50.0
 
@@ -86,10 +86,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--new", type=int, default=100)
     parser.add_argument("--saves", type=int, default=20)
     parser.add_argument("--timeout", type=float, default=60.0)
-    parser.add_argument("--stream-in", choices=("worker", "owner"), default="worker",
-                        help="where provider streams run (RuntimeConfig.stream_in)")
-    parser.add_argument("--label", default="latest")
-    parser.add_argument("--results", type=Path, default=RESULTS_DIR / "index_activation.json")
+    add_run_arguments(parser, "index_activation.json")
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="index-activation-") as tmp:
         root = Path(tmp) / "store"

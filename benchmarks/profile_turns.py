@@ -35,7 +35,7 @@ from typing import Any
 
 from benchmarks import profiling, stats
 from benchmarks.workloads.measure import cpu_seconds, overhead_ms, pss_kib, wait_all
-from benchmarks.workloads.report import RESULTS_DIR, machine, record_run
+from benchmarks.workloads.report import add_run_arguments, machine, record_run
 from benchmarks.workloads.throughput import session_keys
 
 ROLES = {"Directory": "directory", "SessionOwner": "owners", "TurnWorker": "workers"}
@@ -219,10 +219,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser.add_argument("--turns", type=int, default=10, help="turns per session in the saturated phase")
     parser.add_argument("--sequential", type=int, default=200)
     parser.add_argument("--timeout", type=float, default=180.0)
-    parser.add_argument("--stream-in", choices=("worker", "owner"), default="worker",
-                        help="where provider streams run (RuntimeConfig.stream_in)")
-    parser.add_argument("--label", default="latest", help="the name this run is filed under in the JSON")
-    parser.add_argument("--results", type=Path, default=RESULTS_DIR / "profile_turns.json")
+    add_run_arguments(parser, "profile_turns.json")
     parser.add_argument("--mode", choices=("cpu", "profile"), help=argparse.SUPPRESS)
     parser.add_argument("--out", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

@@ -10,6 +10,7 @@ never overwrites the figures of a full run).
 
 from __future__ import annotations
 
+import argparse
 import json
 import math
 import os
@@ -235,3 +236,13 @@ def record_run(path: Path, label: str, run: dict[str, Any]) -> None:
     tmp = path.with_name(path.name + ".tmp")
     tmp.write_text(json.dumps(document, indent=1), encoding="utf-8")
     os.replace(tmp, path)
+
+
+def add_run_arguments(parser: argparse.ArgumentParser, results_file: str) -> None:
+    """The options every single-purpose benchmark (``profile_turns``, ``durable_appends``,
+    ``index_activation``) shares: where provider streams run, and the label and results
+    file its run is kept under (``record_run``)."""
+    parser.add_argument("--stream-in", choices=("worker", "owner"), default="worker",
+                        help="where provider streams run (RuntimeConfig.stream_in)")
+    parser.add_argument("--label", default="latest", help="the name this run is filed under in the JSON")
+    parser.add_argument("--results", type=Path, default=RESULTS_DIR / results_file)
