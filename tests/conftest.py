@@ -6,6 +6,8 @@ import itertools
 import json
 import os
 import signal
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -13,7 +15,8 @@ import attrs
 import pytest
 
 from sessionward import Runtime, RuntimeConfig
-from sessionward.hosting.system import process_group_members
+from sessionward.hosting.system import free_port, process_group_members
+from sessionward.operations.admin import read_daemon_info
 
 BASES = ["simple", "tcp"]
 
@@ -169,3 +172,25 @@ def silence_for_a_minute(rt, shared_clock) -> None:
     start = recovery_ticks(rt)
     wait_for(lambda: recovery_ticks(rt) >= start + 3, 30, "three sweeps of silence")
     shared_clock(61)
+
+
+def run_cli(*args: str, timeout: float = 60, env: dict | None = None) -> subprocess.CompletedProcess:
+    """``python -m sessionward ARGS`` with its output captured as text and no standard input."""
+    return subprocess.run([sys.executable, "-m", "sessionward", *args], capture_output=True, text=True,
+                          timeout=timeout, stdin=subprocess.DEVNULL, env=env)
+
+
+@pytest.fixture
+def daemon(tmp_path):
+    """A daemon started on a new store and a free port: ``(store, daemon info)``. Stopped
+    after the test, which fails if it left a process behind."""
+    store = tmp_path / "store"
+    started = run_cli("start", "--store", str(store), "--port", str(free_port()))
+    assert started.returncode == 0, started.stderr
+    info = read_daemon_info(store)
+    try:
+        yield store, info
+    finally:
+        run_cli("stop", "--store", str(store))
+        groups = set(info.process_groups) | {info.pid}
+        assert not process_group_members(groups), "the daemon left processes behind"

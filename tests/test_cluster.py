@@ -6,10 +6,9 @@ import contextlib
 import os
 import signal
 import subprocess
-import sys
 
 import pytest
-from conftest import STREAM_IN, read_entries, wait_for
+from conftest import STREAM_IN, read_entries, run_cli, wait_for
 
 from sessionward.actors.placement import epochs_in_order
 from sessionward.errors import UnavailableError
@@ -21,8 +20,7 @@ LANES = ["main", "heartbeat", "channel:discord:general", "channel:slack:ops", "d
 
 
 def _cli(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sessionward", *args], capture_output=True, text=True, timeout=90,
-                          stdin=subprocess.DEVNULL)
+    return run_cli(*args, timeout=90)  # three daemons start and stop on 2 cores
 
 
 RETRIES: list[str] = []

@@ -11,15 +11,11 @@ import textwrap
 from pathlib import Path
 
 import pytest
+from conftest import run_cli
 
 from sessionward import RuntimeConfig
 from sessionward.hosting.system import free_port, process_group_members
 from sessionward.operations.admin import read_daemon_info
-
-
-def _cli(*args: str, timeout: float = 60) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sessionward", *args], capture_output=True, text=True,
-                          timeout=timeout, stdin=subprocess.DEVNULL)
 
 
 def listening_addresses(pids: set[int]) -> list[tuple[str, int]]:
@@ -55,26 +51,11 @@ def listening_addresses(pids: set[int]) -> list[tuple[str, int]]:
     return found
 
 
-@pytest.fixture
-def daemon(tmp_path):
-    store = tmp_path / "store"
-    port = free_port()
-    started = _cli("start", "--store", str(store), "--port", str(port))
-    assert started.returncode == 0, started.stderr
-    info = read_daemon_info(store)
-    try:
-        yield store, info
-    finally:
-        _cli("stop", "--store", str(store))
-        groups = set(info.process_groups) | {info.pid}
-        assert not process_group_members(groups), "the daemon left processes behind"
-
-
 def test_every_cli_command_works_against_a_running_daemon(daemon):
     store, _info = daemon
     s = str(store)
     # a second daemon on the same store is refused, clearly
-    again = _cli("start", "--store", s)
+    again = run_cli("start", "--store", s)
     assert again.returncode == 1 and "already runs" in again.stderr
     # turns submitted from a separate process through the Python client
     client = subprocess.run([sys.executable, "-c", textwrap.dedent(f"""
@@ -86,36 +67,36 @@ def test_every_cli_command_works_against_a_running_daemon(daemon):
     assert client.returncode == 0, client.stderr
     assert client.stdout.strip() == "completed,completed,completed"
 
-    status = _cli("status", "--store", s)
+    status = run_cli("status", "--store", s)
     assert status.returncode == 0 and "live owners" in status.stdout
-    assert json.loads(_cli("status", "--store", s, "--json").stdout)["system"]["live_owners"] == 1
+    assert json.loads(run_cli("status", "--store", s, "--json").stdout)["system"]["live_owners"] == 1
 
-    table = _cli("sessions", "--store", s)
+    table = run_cli("sessions", "--store", s)
     assert table.returncode == 0 and "agent:main:main" in table.stdout and "KEY" in table.stdout
-    page = json.loads(_cli("sessions", "--store", s, "--json").stdout)
+    page = json.loads(run_cli("sessions", "--store", s, "--json").stdout)
     assert page["kind"] == "sessions_page" and page["total"] == 1
     assert page["sessions"][0]["session_key"] == "agent:main:main"
 
-    one = _cli("session", "agent:main:main", "--store", s)
+    one = run_cli("session", "agent:main:main", "--store", s)
     assert one.returncode == 0 and "3 completed" in one.stdout
-    detail = json.loads(_cli("session", "agent:main:main", "--store", s, "--json").stdout)
+    detail = json.loads(run_cli("session", "agent:main:main", "--store", s, "--json").stdout)
     assert detail["turns_completed"] == 3 and len(detail["history"]) == 3
-    assert _cli("session", "agent:main:nobody", "--store", s).returncode == 1
+    assert run_cli("session", "agent:main:nobody", "--store", s).returncode == 1
 
-    abort = _cli("abort", "agent:main:main", "--store", s)
+    abort = run_cli("abort", "agent:main:main", "--store", s)
     assert abort.returncode == 1 and "no turn is running" in abort.stdout
-    cancel = _cli("cancel", "agent:main:main", "--turn", "nope", "--store", s)
+    cancel = run_cli("cancel", "agent:main:main", "--turn", "nope", "--store", s)
     assert cancel.returncode == 1
 
-    tail = _cli("tail", "agent:main:main", "--store", s, "--no-follow")
+    tail = run_cli("tail", "agent:main:main", "--store", s, "--no-follow")
     assert tail.returncode == 0 and tail.stdout.count("user (channel:discord:general): hello") == 3
 
-    actors = json.loads(_cli("actors", "--store", s, "--json").stdout)
+    actors = json.loads(run_cli("actors", "--store", s, "--json").stdout)
     spares = RuntimeConfig().spare_owners  # owners started before any session needs one
     assert actors["actors_by_class"]["SessionOwner"] == 1 + spares and actors["actors_by_class"]["Directory"] == 1
-    assert "sessionward.directory" in _cli("actors", "--store", s).stdout
+    assert "sessionward.directory" in run_cli("actors", "--store", s).stdout
 
-    assert _cli("session", "not a key", "--store", s).returncode == 2
+    assert run_cli("session", "not a key", "--store", s).returncode == 2
 
 
 def test_the_daemon_listens_on_loopback_only(daemon):
@@ -136,13 +117,13 @@ def test_an_embedded_runtime_listens_on_loopback_only(make_runtime):
 
 def test_commands_report_an_unreachable_system_with_exit_code_3(tmp_path):
     for command in (["status"], ["sessions"], ["session", "agent:main:main"], ["stop"]):
-        result = _cli(*command, "--store", str(tmp_path / "nothing"))
+        result = run_cli(*command, "--store", str(tmp_path / "nothing"))
         assert result.returncode == 3, (command, result.stderr)
 
 
 def test_usage_errors_exit_with_code_2():
-    assert _cli("sessions", "--limit", "many").returncode == 2
-    assert _cli("bogus").returncode == 2
+    assert run_cli("sessions", "--limit", "many").returncode == 2
+    assert run_cli("bogus").returncode == 2
 
 
 def test_the_daemon_config_file_is_read_with_every_section(tmp_path):
@@ -186,13 +167,13 @@ def _one_line(result: subprocess.CompletedProcess) -> str:
 def test_a_second_daemon_on_a_used_port_is_refused_in_one_line_and_the_first_still_serves(daemon, tmp_path):
     store, info = daemon
     other = tmp_path / "other"
-    again = _cli("start", "--store", str(other), "--port", str(info.port))
+    again = run_cli("start", "--store", str(other), "--port", str(info.port))
     assert again.returncode != 0
     assert _one_line(again) == f"sessionward: port {info.port} on 127.0.0.1 is in use (Address already in use)"
     assert read_daemon_info(other) is None
     # stop names a store: the other store has no daemon, and the first one is untouched
-    assert _cli("stop", "--store", str(other)).returncode == 3
-    done = _cli("submit", "agent:main:main", "still here", "--store", str(store), "--json")
+    assert run_cli("stop", "--store", str(other)).returncode == 3
+    done = run_cli("submit", "agent:main:main", "still here", "--store", str(store), "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["status"] == "completed"
 
@@ -206,7 +187,7 @@ def test_a_port_held_by_another_program_is_refused_in_one_line_within_5_seconds(
         listener.listen()
         port = listener.getsockname()[1]
         started = time.monotonic()
-        result = _cli("start", "--store", str(tmp_path / "store"), "--port", str(port))
+        result = run_cli("start", "--store", str(tmp_path / "store"), "--port", str(port))
         took = time.monotonic() - started
     assert result.returncode == 1
     assert _one_line(result).startswith(f"sessionward: port {port} on 127.0.0.1 is in use")
@@ -229,7 +210,7 @@ def test_the_daemon_itself_refuses_a_used_port_in_one_line(tmp_path):
 
 @pytest.mark.parametrize("port", ["0", "70000"])
 def test_a_port_out_of_range_is_refused_in_one_line(tmp_path, port):
-    result = _cli("start", "--store", str(tmp_path / "store"), "--port", port)
+    result = run_cli("start", "--store", str(tmp_path / "store"), "--port", port)
     assert result.returncode == 2
     assert _one_line(result) == f"sessionward: port {port} is out of range (1-65535)"
 
@@ -238,11 +219,11 @@ def test_store_path_problems_are_one_line_each(tmp_path):
     a_file = tmp_path / "a-file"
     a_file.write_text("not a store")
     for command in (["start", "--store", str(a_file)], ["demo", "--no-live", "--store", str(a_file)]):
-        result = _cli(*command)
+        result = run_cli(*command)
         assert result.returncode == 2
         assert _one_line(result) == f"sessionward: store {a_file} is not a directory"
     missing = tmp_path / "missing" / "store"
-    result = _cli("start", "--store", str(missing))
+    result = run_cli("start", "--store", str(missing))
     assert result.returncode == 2
     assert _one_line(result) == (f"sessionward: store {missing} cannot be created: "
                                  f"its parent {missing.parent} does not exist")
@@ -257,13 +238,13 @@ def test_a_request_that_names_another_store_is_refused(daemon, tmp_path):
     (other / "daemon.json").write_text(json.dumps({"pid": info.pid, "port": info.port, "systemId": "f" * 32}))
     # A copied store carries the secret too (without it the request never gets that far).
     shutil.copytree(_store / ".sessionward", other / ".sessionward")
-    result = _cli("submit", "agent:main:main", "wrong", "--store", str(other))
+    result = run_cli("submit", "agent:main:main", "wrong", "--store", str(other))
     assert result.returncode == 1
     assert _one_line(result).startswith("sessionward: this actor system serves ")
     assert "not the store this request is for" in result.stderr
     # and stop --store other must not stop the first store's daemon, whose pid it names
-    assert _cli("stop", "--store", str(other)).returncode == 3
-    assert _cli("status", "--store", str(_store)).returncode == 0
+    assert run_cli("stop", "--store", str(other)).returncode == 3
+    assert run_cli("status", "--store", str(_store)).returncode == 0
 
 
 # -- CLI habits (issue 16) ---------------------------------------------------------------------
@@ -286,13 +267,13 @@ def blocking_daemon(tmp_path):
         factory = "sessionward.providers.scripted:ScriptedProvider"
         kwargs = { reply = "You said: {text}", hang_after = 0, only_when = "block" }
     """))
-    started = _cli("start", "--store", str(store), "--port", str(free_port()), "--config", str(config))
+    started = run_cli("start", "--store", str(store), "--port", str(free_port()), "--config", str(config))
     assert started.returncode == 0, started.stderr
     info = read_daemon_info(store)
     try:
         yield store
     finally:
-        _cli("stop", "--store", str(store))
+        run_cli("stop", "--store", str(store))
         assert not process_group_members(set(info.process_groups) | {info.pid}), "the daemon left processes behind"
 
 
@@ -303,7 +284,7 @@ def _submitter(store: Path, *args: str) -> subprocess.Popen:
 
 
 def _session_json(store: Path, key: str = "agent:main:main") -> dict:
-    result = _cli("session", key, "--store", str(store), "--json")
+    result = run_cli("session", key, "--store", str(store), "--json")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout)
 
@@ -329,9 +310,9 @@ def test_submit_reads_its_text_from_stdin_and_from_a_file(daemon, tmp_path):
     assert piped.returncode == 0, piped.stderr
     message = tmp_path / "message.txt"
     message.write_text("from a file ✓\n\n")
-    filed = _cli("submit", "agent:main:main", "--file", str(message), "--store", str(store))
+    filed = run_cli("submit", "agent:main:main", "--file", str(message), "--store", str(store))
     assert filed.returncode == 0, filed.stderr
-    tail = _cli("tail", "agent:main:main", "--store", str(store), "--no-follow").stdout
+    tail = run_cli("tail", "agent:main:main", "--store", str(store), "--no-follow").stdout
     assert "from stdin\nsecond line\n" in tail and "from a file ✓\n\n" in tail  # one final newline dropped
     assert "second line\n\n" not in tail and "✓\n\n\n" not in tail
     assert ": -" not in tail  # "-" was never sent as the literal text
@@ -345,40 +326,40 @@ def test_a_queued_turn_is_cancelled_by_the_id_that_session_json_shows(blocking_d
     (turn,) = _wait_until(lambda: _session_json(store)["queued_turns"], "a queued turn")
     assert turn["lane"] == "channel:discord:general" and turn["mode"] == "followup"
 
-    table = _cli("session", "agent:main:main", "--store", str(store))
+    table = run_cli("session", "agent:main:main", "--store", str(store))
     assert table.returncode == 0 and "QUEUED TURNS" in table.stdout and turn["turn_id"] in table.stdout
 
-    cancel = _cli("cancel", "agent:main:main", "--turn", turn["turn_id"], "--store", str(store))
+    cancel = run_cli("cancel", "agent:main:main", "--turn", turn["turn_id"], "--store", str(store))
     assert cancel.returncode == 0, cancel.stdout
     out, _err = queued.communicate(timeout=60)
     assert queued.returncode == 5 and json.loads(out)["status"] == "cancelled"
 
-    assert _cli("abort", "agent:main:main", "--turn", running, "--store", str(store)).returncode == 0
+    assert run_cli("abort", "agent:main:main", "--turn", running, "--store", str(store)).returncode == 0
     out, _err = blocker.communicate(timeout=60)
     assert blocker.returncode == 5 and json.loads(out)["reason"] == "aborted"
-    done = _cli("submit", "agent:main:main", "after", "--store", str(store))
+    done = run_cli("submit", "agent:main:main", "after", "--store", str(store))
     assert done.returncode == 0 and "You said: after" in done.stdout
 
 
 def test_submit_exits_4_when_its_turn_fails(blocking_daemon):
     store = blocking_daemon
     # The index names a transcript that is not there: the turn fails (transcript_missing).
-    failed = _cli("submit", "agent:main:gone", "hello", "--store", str(store))
+    failed = run_cli("submit", "agent:main:gone", "hello", "--store", str(store))
     assert failed.returncode == 4, (failed.stdout, failed.stderr)
     assert failed.stdout.startswith("failed ") and "(transcript_missing)" in failed.stdout
 
 
 def test_submit_exits_6_when_no_outcome_comes_in_time(blocking_daemon):
     store = blocking_daemon
-    late = _cli("submit", "agent:main:main", "block", "--timeout", "0.5", "--store", str(store))
+    late = run_cli("submit", "agent:main:main", "block", "--timeout", "0.5", "--store", str(store))
     assert late.returncode == 6 and "has no outcome after 0.5s" in late.stderr
-    assert _cli("abort", "agent:main:main", "--store", str(store)).returncode == 0
+    assert run_cli("abort", "agent:main:main", "--store", str(store)).returncode == 0
 
 
 @pytest.mark.parametrize("command", [["session", "agent:main:main"], ["sessions"], ["status"], ["actors"]])
 def test_output_into_a_closed_pipe_exits_quietly(daemon, command):
     store, _info = daemon
-    assert _cli("submit", "agent:main:main", "hi", "--store", str(store)).returncode == 0
+    assert run_cli("submit", "agent:main:main", "hi", "--store", str(store)).returncode == 0
     read_end, write_end = os.pipe()
     os.close(read_end)  # the reader is gone before a byte is written, as `| head` ends early
     try:
@@ -393,10 +374,10 @@ def test_output_into_a_closed_pipe_exits_quietly(daemon, command):
 
 def test_a_stopped_daemon_leaves_nothing_useless_in_its_store(tmp_path):
     store = tmp_path / "store"
-    assert _cli("start", "--store", str(store), "--port", str(free_port())).returncode == 0
+    assert run_cli("start", "--store", str(store), "--port", str(free_port())).returncode == 0
     info = read_daemon_info(store)
-    assert _cli("submit", "agent:main:main", "hi", "--store", str(store)).returncode == 0
-    assert _cli("stop", "--store", str(store)).returncode == 0
+    assert run_cli("submit", "agent:main:main", "hi", "--store", str(store)).returncode == 0
+    assert run_cli("stop", "--store", str(store)).returncode == 0
     assert not process_group_members(set(info.process_groups) | {info.pid})
     # .sessionward/ holds the secret, kept so the next daemon and its clients share it
     assert sorted(p.name for p in store.iterdir()) == [".sessionward", "sessions", "sessions.json", "sessionward.log"]

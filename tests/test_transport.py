@@ -14,13 +14,13 @@ import threading
 from pathlib import Path
 
 import pytest
-from conftest import wait_for
+from conftest import run_cli, wait_for
 
 from sessionward.errors import WrongSecretError
 from sessionward.hosting import frames, transport
 from sessionward.hosting.secret import SECRET_ENV
-from sessionward.hosting.system import free_port, install_thespian_workarounds, process_group_members
-from sessionward.operations.admin import AdminClient, read_daemon_info
+from sessionward.hosting.system import free_port, install_thespian_workarounds
+from sessionward.operations.admin import AdminClient
 from sessionward.runtime import Runtime
 
 ROGUE = Path(__file__).parent / "rogue_client.py"
@@ -35,26 +35,8 @@ def _rogue(port: int, marker: Path) -> dict:
     return outcome
 
 
-def _cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "sessionward", *args], capture_output=True, text=True,
-                          timeout=60, stdin=subprocess.DEVNULL, env=env)
-
-
 def _rejections(log: Path) -> list[str]:
     return [line for line in log.read_text().splitlines() if REJECTED in line] if log.exists() else []
-
-
-@pytest.fixture
-def daemon(tmp_path):
-    store = tmp_path / "store"
-    started = _cli("start", "--store", str(store), "--port", str(free_port()))
-    assert started.returncode == 0, started.stderr
-    info = read_daemon_info(store)
-    try:
-        yield store, info
-    finally:
-        _cli("stop", "--store", str(store))
-        assert not process_group_members(set(info.process_groups) | {info.pid}), "the daemon left processes"
 
 
 def test_a_crafted_pickle_sent_to_a_daemon_runs_nothing_is_logged_once_and_clients_still_work(daemon, tmp_path):
@@ -67,7 +49,7 @@ def test_a_crafted_pickle_sent_to_a_daemon_runs_nothing_is_logged_once_and_clien
     assert len(lines) == 1 and "no sessionward MAC" in lines[0]
     assert not marker.exists()
     # the CLI and AdminClient hold the store's secret and still work
-    status = _cli("status", "--store", str(store))
+    status = run_cli("status", "--store", str(store))
     assert status.returncode == 0, status.stderr
     with AdminClient(store) as client:
         assert client.submit("agent:main:main", "hello").result(timeout=60).status.value == "completed"
@@ -107,7 +89,7 @@ def test_a_client_with_a_wrong_secret_gets_a_typed_error_and_the_daemon_logs_it(
     monkeypatch.setenv(SECRET_ENV, "w" * 40)
     with pytest.raises(WrongSecretError, match="holds another secret"):
         AdminClient(store)
-    wrong = _cli("status", "--store", str(store), env={**__import__("os").environ, SECRET_ENV: "w" * 40})
+    wrong = run_cli("status", "--store", str(store), env={**__import__("os").environ, SECRET_ENV: "w" * 40})
     assert wrong.returncode != 0 and "holds another secret" in wrong.stderr
     lines = wait_for(lambda: len(_rejections(Path(info.log_file))) >= 2 and _rejections(Path(info.log_file)),
                      30, "the daemon's two rejection lines")
