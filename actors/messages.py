@@ -71,6 +71,7 @@ from sessionward.actors.owner_protocol import (
 from sessionward.actors.turn_protocol import (
     AbortTurn,
     AcceptDecision,
+    Answers,
     CancelTurn,
     CommandResult,
     ErrorKind,
@@ -81,6 +82,7 @@ from sessionward.actors.turn_protocol import (
     Route,
     StreamDelta,
     SubmitTurn,
+    SubmitTurns,
     TurnAccepted,
 )
 from sessionward.outcomes import TurnOutcome
@@ -89,6 +91,7 @@ __all__ = [
     "AbortTurn",
     "AcceptDecision",
     "ActivateOwner",
+    "Answers",
     "BindSession",
     "CancelTurn",
     "ClientRegistered",
@@ -135,6 +138,7 @@ __all__ = [
     "StreamBatch",
     "StreamDelta",
     "SubmitTurn",
+    "SubmitTurns",
     "SystemStatus",
     "TurnAccepted",
     "TurnOutcome",

@@ -68,10 +68,13 @@ class SessionOwner(StreamsInOwner, GuardedActor):
         self._phase = M.OwnerPhase.STARTING
         self._idle_since = clock.now()
         self._idle_timers: set[type] = set()  # the kinds of idle check now pending: one each at most
+        self._answers: list[tuple[object, object]] | None = None
+        """While a ``SubmitTurns`` is taken: what its submitters are answered, sent together
+        once the batch's inbox lines are fsynced (``_answer``)."""
 
     def _divert(self, message, sender) -> bool:
         if owner_state.refuses_direct(self._phase, self._setup.path, self._epoch, self._keys, message):
-            self.send(message.reply_to or sender, M.ErrorReply(
+            self._answer(message.reply_to or sender, M.ErrorReply(
                 message.request_id, M.ErrorKind.NOT_OWNER, f"this owner does not serve {message.session_key} now"))
             return True
         # A fenced or stopping owner no longer serves its file; the Directory has been told
@@ -94,7 +97,14 @@ class SessionOwner(StreamsInOwner, GuardedActor):
     def _deliver(self, *deliveries: Delivery | None) -> None:
         for d in deliveries:
             if d is not None and d.reply_to is not None:
-                self.send(d.reply_to, M.OutcomeMessage(d.outcome))
+                self._answer(d.reply_to, M.OutcomeMessage(d.outcome))
+
+    def _answer(self, reply_to, message) -> None:
+        """Send a submitter its answer, or keep it for the ``Answers`` of the batch being taken."""
+        if self._answers is None:
+            self.send(reply_to, message)
+        else:
+            self._answers.append((reply_to, message))
 
     # -- activation ------------------------------------------------------------------------
 
@@ -154,6 +164,32 @@ class SessionOwner(StreamsInOwner, GuardedActor):
     # -- submit ------------------------------------------------------------------------------
 
     def receiveMsg_SubmitTurn(self, msg: M.SubmitTurn, sender) -> None:
+        self._take_submit(msg, sender, sync=True)
+
+    def receiveMsg_SubmitTurns(self, msg: M.SubmitTurns, sender) -> None:
+        """A client's queued submits to this file, taken in order as if each came alone, with
+        one inbox fsync for all and one ``Answers`` per submitter. Every answer is sent after
+        that fsync (Thespian holds a handler's sends until it returns, and the fsync is the
+        last thing done here), so the inbox-before-acknowledgement rule holds for each."""
+        self._answers, recorded = [], False
+        try:
+            for submit in msg.submits:
+                try:
+                    if not self._divert(submit, sender):
+                        recorded = self._take_submit(submit, sender, sync=False) or recorded
+                except Exception as exc:  # as the guard would answer it alone; the rest go on
+                    log.exception("owner %s failed taking a batched submit", self._setup.path)
+                    self._answer(submit.reply_to or sender, M.ErrorReply(
+                        submit.request_id, M.ErrorKind.INTERNAL_ERROR, f"{type(exc).__name__}: {exc}"))
+        finally:
+            if recorded and self._inbox is not None:
+                self._inbox.sync()
+            answers, self._answers = self._answers, None
+            for reply_to, group in owner_state.group_answers(answers):
+                self.send(reply_to, group[0] if len(group) == 1 else M.Answers(group))
+
+    def _take_submit(self, msg: M.SubmitTurn, sender, *, sync: bool) -> bool:
+        """Take one submit; True if it was recorded in the inbox (accepted)."""
         reply_to, now, key = msg.reply_to or sender, clock.now(), self._setup.session_key
         turn_id = uuid.uuid4().hex[:16]
         decided = intake(msg, reply_to, turn_id, now, draining=self._phase is M.OwnerPhase.DRAINING,
@@ -163,19 +199,20 @@ class SessionOwner(StreamsInOwner, GuardedActor):
             case Refused(outcome=outcome):
                 self._deliver(Delivery(reply_to, outcome))
             case Invalid(message=message):
-                self.send(reply_to, M.ErrorReply(msg.request_id, M.ErrorKind.INVALID_MESSAGE, message))
+                self._answer(reply_to, M.ErrorReply(msg.request_id, M.ErrorKind.INVALID_MESSAGE, message))
             case Retried(answer=answer) if not answer.forwarded_again:  # else: a re-forward of a submit held here
-                self.send(reply_to, M.TurnAccepted(msg.request_id, key, answer.turn_id, M.AcceptDecision.DUPLICATE,
-                                                   owner=self.myAddress, route=self._route()))
+                self._answer(reply_to, M.TurnAccepted(msg.request_id, key, answer.turn_id, M.AcceptDecision.DUPLICATE,
+                                                      owner=self.myAddress, route=self._route()))
                 self._deliver(Delivery(reply_to, answer.outcome) if answer.outcome else None)
             case Accepted(ticket=ticket, admission=admission):
                 # Invariant: the turn is in the inbox (fsynced unless durability is 'never')
-                # before anyone hears it was accepted.
-                self._inbox.record_accepted(decided.inbox)
+                # before anyone hears it was accepted. Not synced here only inside a batch,
+                # whose handler syncs before it returns (and so before any send leaves).
+                self._inbox.record_accepted(decided.inbox, sync=sync)
                 self._ledger.open(ticket)
                 self._queue = admission.queue
-                self.send(reply_to, M.TurnAccepted(msg.request_id, key, turn_id, decided.decision, decided.position,
-                                                   ticket.mode, self.myAddress, self._route()))
+                self._answer(reply_to, M.TurnAccepted(msg.request_id, key, turn_id, decided.decision,
+                                                      decided.position, ticket.mode, self.myAddress, self._route()))
                 if isinstance(admission.decision, qp.Steered):
                     into = admission.decision.into_turn_id
                     if self._local is not None:
@@ -187,6 +224,8 @@ class SessionOwner(StreamsInOwner, GuardedActor):
                     self._abort_current(OutcomeReason.INTERRUPTED, f"interrupted by turn {turn_id}", now)
                 self._maybe_start_next()
                 self._arm_collect_timer()
+                return True
+        return False
 
     # -- running turns ---------------------------------------------------------------------------
 

@@ -70,6 +70,26 @@ class SubmitTurn:
 
 
 @attrs.frozen
+class SubmitTurns:
+    """Several ``SubmitTurn`` sent to one owner directly as one message (each with its
+    ``route``), when a client had more than one queued for its file: one transport pass,
+    and one inbox ``fsync``, for all of them (``sessionward.submit_batches``). The owner
+    takes them in order, exactly as if they had come one by one, and answers each as it
+    would have, grouped in ``Answers`` per submitter."""
+
+    submits: tuple[SubmitTurn, ...] = attrs.field(converter=tuple)
+
+
+@attrs.frozen
+class Answers:
+    """What an owner answered to the submits of one ``SubmitTurns`` that share a submitter,
+    in the order it answered them (``TurnAccepted``, ``OutcomeMessage``, ``ErrorReply``):
+    the client handles each as if it had come alone."""
+
+    answers: tuple[Any, ...] = attrs.field(converter=tuple)
+
+
+@attrs.frozen
 class AbortTurn:
     """Abort a session's running turn (only ``turn_id`` if given). Answered by ``CommandResult``."""
 

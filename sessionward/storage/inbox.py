@@ -53,8 +53,15 @@ class Inbox:
         """Accepted turns in order, and the ids of those marked finished (``read_inbox``)."""
         return read_inbox(self.path)
 
-    def record_accepted(self, turn: InboxTurn) -> None:
-        self._write(_accepted_record(turn), sync=self._fsync)
+    def record_accepted(self, turn: InboxTurn, *, sync: bool = True) -> None:
+        """Append an ``accepted`` line, fsynced unless ``sync`` is False: then the caller
+        calls ``sync`` before it acknowledges the turn (one fsync for a batch of submits)."""
+        self._write(_accepted_record(turn), sync=self._fsync and sync)
+
+    def sync(self) -> None:
+        """Make every line written so far durable (nothing to do without fsync)."""
+        if self._fsync:
+            os.fsync(self._fd)
 
     def record_finished(self, turn_id: str, status: str) -> None:
         # Not fsynced: the transcript's turn_end entry is the durable terminal record; this
