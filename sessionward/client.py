@@ -1,4 +1,5 @@
-"""The client side of the actor system: a mailbox thread, request ids, and turn handles.
+"""The client side of the actor system: a mailbox thread, a sender thread, request ids, and
+turn handles.
 
 Thespian's ``ActorSystem`` handle is not thread-safe. A ``Mailbox`` gives one background
 thread the system handle, for ``listen`` only: every acceptance, delta and outcome comes
@@ -6,6 +7,11 @@ to that one address and is matched to its ``TurnHandle`` by request id. Callers 
 through a private context per thread (``sessionward.hosting.senders``), and ask queries there,
 matching replies by request id too, so a late reply to a timed-out query is never taken
 for the answer to the next one.
+
+Submits are queued and sent by one sender thread, which takes everything queued at once:
+under load the submits to one owner go as one message (``sessionward.send_plan``). Every
+other send (a query, a command) first waits until what was submitted before it is sent,
+so nothing a caller asks overtakes its own submits.
 
 With ``simpleSystemBase`` (everything in this process) the mailbox thread's ``listen`` is
 also what runs the actors.
@@ -24,8 +30,9 @@ from typing import Any
 
 import attrs
 
-from sessionward import errors
+from sessionward import errors, send_plan
 from sessionward.actors.messages import (
+    Answers,
     ClientRegistered,
     ErrorReply,
     ForStore,
@@ -34,6 +41,7 @@ from sessionward.actors.messages import (
     RegisterClient,
     Route,
     StreamDelta,
+    SubmitTurns,
     TurnAccepted,
 )
 from sessionward.error_kinds import ErrorKind, error_for
@@ -43,6 +51,11 @@ from sessionward.outcomes import OutcomeReason, TurnOutcome, TurnStatus
 from sessionward.routes import DIRECT_SEND_LIMIT, DirectRoute, DirectSend, Routes
 
 log = logging.getLogger("sessionward.client")
+
+FLUSH_WAIT = 10.0
+"""Seconds a query or command waits at most for the submits queued before it to be sent.
+A send to an owner is bounded by ``DIRECT_SEND_LIMIT``; one to a frozen Directory is not
+(Thespian's 60 s), and a query must not wait for that longer than its own timeout would."""
 
 def new_request_id() -> str:
     return uuid.uuid4().hex
@@ -205,8 +218,13 @@ class Mailbox:
         if not isinstance(reply, ClientRegistered):
             raise errors.CoordinationError(f"the actor system did not answer (got {reply!r})")
         self.address = reply.address
+        self._outbox: list[Any] = []
+        self._outbox_changed = threading.Condition()
+        self._queued = self._sent = 0  # submits queued and sent so far (the flush barrier)
         self._thread = threading.Thread(target=self._run, name="sessionward-mailbox", daemon=True)
         self._thread.start()
+        self._sender = threading.Thread(target=self._send_queued, name="sessionward-sender", daemon=True)
+        self._sender.start()
 
     def track(self, handle: TurnHandle) -> None:
         with self._lock:
@@ -265,6 +283,10 @@ class Mailbox:
             self._dispatch(msg)
 
     def _dispatch(self, msg: Any) -> None:
+        if isinstance(msg, Answers):
+            for answer in msg.answers:
+                self._dispatch(answer)
+            return
         if isinstance(msg, OwnerMoved):
             with self._lock:
                 unanswered = self._routes.moved(msg.path)
@@ -315,6 +337,11 @@ class Mailbox:
         return msg
 
     def tell(self, target, msg) -> None:
+        """Send ``msg`` once the submits queued before it are sent."""
+        self.flush()
+        self._tell_now(target, msg)
+
+    def _tell_now(self, target, msg) -> None:
         self._context().tell(target, self._for_store(target, msg))
 
     # -- direct routes (issue 17 item 1; the rules are in ``sessionward.routes``) ------------
@@ -329,32 +356,79 @@ class Mailbox:
             self._routes.forget(session_key)
 
     def submit(self, msg) -> None:
-        """Send a ``SubmitTurn`` to its session's owner directly when its route is known,
-        else (or if that send fails) through the Directory."""
+        """Queue a ``SubmitTurn``; the sender thread sends it (``_send_queued``)."""
+        with self._outbox_changed:
+            if self._stop.is_set():
+                raise errors.RuntimeClosedError("the runtime is closed")
+            self._outbox.append(msg)
+            self._queued += 1
+            self._outbox_changed.notify_all()
+
+    def flush(self, timeout: float = FLUSH_WAIT) -> bool:
+        """Wait until every submit queued so far is sent (or sent again through the
+        Directory). True if it was within ``timeout``."""
+        if threading.current_thread() is self._sender:
+            return True
+        with self._outbox_changed:
+            queued = self._queued
+            return self._outbox_changed.wait_for(lambda: self._sent >= queued, timeout)
+
+    def _send_queued(self) -> None:
+        """The sender thread: take every queued submit at once and send it as planned
+        (``sessionward.send_plan``); at close, send what is left, then end."""
+        while True:
+            with self._outbox_changed:
+                self._outbox_changed.wait_for(lambda: self._outbox or self._stop.is_set())
+                taken, self._outbox = self._outbox, []
+            if not taken:
+                return  # stopped, nothing left
+            try:
+                self._send_submits(taken)
+            except Exception:  # never lose the thread: each step already failed its own handles
+                log.exception("sending %d submits failed", len(taken))
+            with self._outbox_changed:
+                self._sent += len(taken)
+                self._outbox_changed.notify_all()
+
+    def _send_submits(self, submits: list[Any]) -> None:
         with self._lock:
-            route = self._routes.get(msg.session_key)
-            if route is not None and not self._routes.direct_allowed(route.path, time.monotonic()):
-                route = None  # an earlier submit to its file (or to one not known) is a hop behind
-        if route is not None:
-            direct = attrs.evolve(msg, route=Route(route.path, route.epoch),
-                                  idempotency_key=msg.idempotency_key or msg.request_id)
-            with self._lock:  # noted first: the acknowledgement may come before the send returns
-                self._routes.sent(msg.request_id, direct, route.path, time.monotonic())
-            state = self._direct(route.address, direct)
+            steps = send_plan.plan(self._routes, submits, time.monotonic(), self._direct_copy)
+        for step in steps:
+            if isinstance(step, send_plan.ThroughDirectory):
+                self._tell_directory(step.submit)
+                continue
+            batch = step.submits[0] if len(step.submits) == 1 else SubmitTurns(step.submits)
+            state = self._direct(step.route.address, batch)
             with self._lock:
-                again = self._routes.send_ended(msg.request_id, state)
-            if again is None:
-                return  # delivered, or already answered, or already sent again by the mailbox thread
-            log.info("direct send to the owner of %s %s; through the directory", msg.session_key, state.value)
-            msg = again
-        self._to_directory(msg)
+                again = [m for s in step.submits if (m := self._routes.send_ended(s.request_id, state)) is not None]
+            if again:
+                log.info("direct send of %d submits to the owner of %s %s; through the directory",
+                         len(again), step.route.path, state.value)
+            self._through_directory(again)
+
+    @staticmethod
+    def _direct_copy(msg, route: DirectRoute):
+        return attrs.evolve(msg, route=Route(route.path, route.epoch),
+                            idempotency_key=msg.idempotency_key or msg.request_id)
 
     def _to_directory(self, submit) -> None:
         # A copy of a direct submit still names the route (and so the file) it was sent on.
         path = submit.route.path if submit.route is not None else None
         with self._lock:  # noted first: the answer may come before the send returns
             self._routes.via_directory(submit.request_id, time.monotonic(), path)
-        self.tell(self._directory, attrs.evolve(submit, route=None))
+        self._tell_directory(submit)
+
+    def _tell_directory(self, submit) -> None:
+        """Send a submit through the Directory; if it cannot be sent at all, its handle fails."""
+        try:
+            self._tell_now(self._directory, attrs.evolve(submit, route=None))
+        except Exception as exc:
+            log.exception("could not send %s through the directory", type(submit).__name__)
+            with self._lock:
+                handle = self._handles.pop(submit.request_id, None)
+                self._routes.answered(submit.request_id)
+            if handle is not None:
+                handle._fail(errors.CoordinationError(f"the turn could not be sent: {type(exc).__name__}: {exc}"))
 
     def _direct(self, owner, msg) -> DirectSend:
         """Send to an owner, waiting at most ``DIRECT_SEND_LIMIT`` for its process (a frozen
@@ -369,19 +443,18 @@ class Mailbox:
     def ask_owner(self, owner, msg, timeout: float) -> Any:
         """``ask`` an owner directly; None at once if its process did not take the query within
         ``DIRECT_SEND_LIMIT`` (gone or frozen)."""
+        self.flush()
         if self._direct(owner, msg) is not DirectSend.DELIVERED:
             return None
         return self._reply_to(self._context(), msg.request_id, timeout)
 
     def _through_directory(self, messages: list[Any]) -> None:
         for msg in messages:
-            try:
-                self._to_directory(msg)
-            except Exception:
-                log.exception("could not send %s again through the directory", type(msg).__name__)
+            self._to_directory(msg)
 
     def ask(self, target, msg, timeout: float) -> Any:
         """Send ``msg`` and return the reply with the same request id (None on timeout)."""
+        self.flush()
         ctx = self._context()
         ctx.tell(target, self._for_store(target, msg))
         return self._reply_to(ctx, msg.request_id, timeout)
@@ -398,6 +471,9 @@ class Mailbox:
         return None
 
     def close(self) -> None:
-        self._stop.set()
+        with self._outbox_changed:
+            self._stop.set()
+            self._outbox_changed.notify_all()
+        self._sender.join(timeout=5)
         self._thread.join(timeout=5)
         self._senders.close()

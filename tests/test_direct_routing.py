@@ -33,13 +33,13 @@ def user_texts(rt, key: str = KEY) -> list[str]:
 def directory_sends(rt, monkeypatch) -> list[str]:
     """Record the type of every message the client sends to the Directory from now on."""
     sent: list[str] = []
-    original = rt._mailbox.tell
+    original = rt._mailbox._tell_now
 
     def tell(target, msg):
         sent.append(type(msg).__name__)
         original(target, msg)
 
-    monkeypatch.setattr(rt._mailbox, "tell", tell)
+    monkeypatch.setattr(rt._mailbox, "_tell_now", tell)
     return sent
 
 
@@ -251,6 +251,7 @@ def test_a_direct_submit_to_a_stopped_owner_returns_goes_through_the_directory_a
     resume = stopped(wedged)
     try:
         late = rt.submit(KEY, "sent while it is stopped")
+        assert rt._mailbox.flush()  # the sender thread has sent it (or sent it again)
         order.append("submit returned")
         assert sent == ["SubmitTurn"] and rt._mailbox.route(KEY) is None
         # Later sends from this thread, direct to another session's owner, are not held.
