@@ -168,9 +168,11 @@ class SessionOwner(StreamsInOwner, GuardedActor):
 
     def receiveMsg_SubmitTurns(self, msg: M.SubmitTurns, sender) -> None:
         """A client's queued submits to this file, taken in order as if each came alone, with
-        one inbox fsync for all and one ``Answers`` per submitter. Every answer is sent after
-        that fsync (Thespian holds a handler's sends until it returns, and the fsync is the
-        last thing done here), so the inbox-before-acknowledgement rule holds for each."""
+        one inbox fsync for all and one ``Answers`` per submitter. Every answer is kept
+        (``_answer``) until that fsync and sent after it, so the inbox-before-acknowledgement
+        rule holds for each. (Thespian may write a send to its socket before the handler
+        returns, when the connection to its target is idle: the order here is what keeps
+        the rule, not the engine.)"""
         self._answers, recorded = [], False
         try:
             for submit in msg.submits:

@@ -221,6 +221,9 @@ class Mailbox:
         self._outbox: list[Any] = []
         self._outbox_changed = threading.Condition()
         self._queued = self._sent = 0  # submits queued and sent so far (the flush barrier)
+        self._again: list[Any] = []
+        """Direct submits the mailbox thread found must go again through the Directory; the
+        sender thread sends them before anything queued (``send_plan.plan``). Under ``_lock``."""
         self._thread = threading.Thread(target=self._run, name="sessionward-mailbox", daemon=True)
         self._thread.start()
         self._sender = threading.Thread(target=self._send_queued, name="sessionward-sender", daemon=True)
@@ -274,8 +277,7 @@ class Mailbox:
                 self._expire_unaccepted()
             if self._routes.waiting:
                 with self._lock:
-                    late = self._routes.due(time.monotonic())
-                self._through_directory(late)
+                    self._hand_again(self._routes.due(time.monotonic()))
             if msg is None:
                 if self._simple:
                     self._stop.wait(0.001)  # simple base: listen returns at once when idle
@@ -289,8 +291,7 @@ class Mailbox:
             return
         if isinstance(msg, OwnerMoved):
             with self._lock:
-                unanswered = self._routes.moved(msg.path)
-            self._through_directory(unanswered)
+                self._hand_again(self._routes.moved(msg.path))
             return
         if isinstance(msg, OutcomeMessage):
             request_id = msg.outcome.request_id
@@ -302,14 +303,12 @@ class Mailbox:
                 # Never the caller's error: the submit goes through the Directory (now, or
                 # already did when its route was found stale another way).
                 again, msg = self._routes.refused(request_id), None
+                self._hand_again([again] if again is not None else [])
             else:
-                again = None
                 self._routes.answered(request_id)
             if isinstance(msg, TurnAccepted) and msg.owner is not None and msg.route is not None \
                     and handle is not None:
                 self._routes.learn(handle.session_key, DirectRoute(msg.owner, msg.route.path, msg.route.epoch))
-        if again is not None:
-            self._through_directory([again])
         if handle is None or msg is None:
             return
         if isinstance(msg, TurnAccepted):
@@ -378,9 +377,9 @@ class Mailbox:
         (``sessionward.send_plan``); at close, send what is left, then end."""
         while True:
             with self._outbox_changed:
-                self._outbox_changed.wait_for(lambda: self._outbox or self._stop.is_set())
+                self._outbox_changed.wait_for(lambda: self._outbox or self._again or self._stop.is_set())
                 taken, self._outbox = self._outbox, []
-            if not taken:
+            if not taken and not self._again:
                 return  # stopped, nothing left
             try:
                 self._send_submits(taken)
@@ -392,7 +391,8 @@ class Mailbox:
 
     def _send_submits(self, submits: list[Any]) -> None:
         with self._lock:
-            steps = send_plan.plan(self._routes, submits, time.monotonic(), self._direct_copy)
+            again, self._again = self._again, []
+            steps = send_plan.plan(self._routes, submits, time.monotonic(), self._direct_copy, again=again)
         for step in steps:
             if isinstance(step, send_plan.ThroughDirectory):
                 self._tell_directory(step.submit)
@@ -449,8 +449,18 @@ class Mailbox:
         return self._reply_to(self._context(), msg.request_id, timeout)
 
     def _through_directory(self, messages: list[Any]) -> None:
+        """Send direct submits again through the Directory (the sender thread's own sends)."""
         for msg in messages:
             self._to_directory(msg)
+
+    def _hand_again(self, messages: list[Any]) -> None:
+        """Hand direct submits to the sender thread, to send again through the Directory
+        before anything queued. Called with ``_lock`` held, in the same hold that took them
+        from ``Routes`` (and so forgot their route): a plan made after that sees them."""
+        if messages:
+            self._again.extend(messages)
+            with self._outbox_changed:  # lock order: _lock, then _outbox_changed (never the other way)
+                self._outbox_changed.notify_all()
 
     def ask(self, target, msg, timeout: float) -> Any:
         """Send ``msg`` and return the reply with the same request id (None on timeout)."""

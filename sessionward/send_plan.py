@@ -51,12 +51,21 @@ Step = DirectBatch | ThroughDirectory
 
 
 def plan(routes: Routes, submits: Iterable[Any], now: float,
-         direct_copy: Callable[[Any, DirectRoute], Any]) -> list[Step]:
+         direct_copy: Callable[[Any, DirectRoute], Any], *, again: Iterable[Any] = ()) -> list[Step]:
     """The sends for ``submits`` (in the order they were made), noting each in ``routes``
     as ``Mailbox.submit`` did one by one: a direct one as sent (``Routes.sent``), one
     through the Directory as held there (``Routes.via_directory``). ``direct_copy`` makes
-    the submit that names its route."""
+    the submit that names its route.
+
+    ``again``: direct submits to send again through the Directory (refused ``not_owner``,
+    unanswered, or their owner moved). They were submitted before anything still queued,
+    so they go first. The mailbox thread that learns of them hands them here rather than
+    sending them itself: sent from two threads, a copy could reach the Directory after a
+    later submit to its file planned once its route was forgotten (seen under load)."""
     steps: list[ThroughDirectory | tuple[DirectRoute, list[Any]]] = []
+    for submit in again:
+        routes.via_directory(submit.request_id, now, _route_path(submit))
+        steps.append(ThroughDirectory(submit))
     open_batches: dict[str, tuple[DirectRoute, list[Any]]] = {}  # file -> its batch still open
     for submit in submits:
         route = routes.get(submit.session_key)
