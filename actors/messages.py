@@ -45,6 +45,7 @@ from sessionward.actors.admin_protocol import (
 )
 from sessionward.actors.owner_protocol import (
     ActivateOwner,
+    AnswersDue,
     CollectDue,
     IdleCheck,
     KeysChanged,
@@ -92,6 +93,7 @@ __all__ = [
     "AcceptDecision",
     "ActivateOwner",
     "Answers",
+    "AnswersDue",
     "BindSession",
     "CancelTurn",
     "ClientRegistered",

@@ -30,12 +30,14 @@ from sessionward.actors import streaming as S
 from sessionward.actors.activation import OwnerSetup, activation_error, on_chosen_member, replay, setup_for
 from sessionward.actors.base import GuardedActor
 from sessionward.actors.context_feed import ContextFeed
+from sessionward.actors.held_answers import ANSWERS_DUE, HeldAnswers
 from sessionward.actors.intake import Accepted, Invalid, Refused, Retried, intake
 from sessionward.actors.ledger import Delivery, Settlement, Ticket, TurnLedger
 from sessionward.actors.owner_streams import StreamsInOwner
 from sessionward.actors.placement import next_epoch
 from sessionward.actors.worker import TurnWorker
 from sessionward.errors import FencedError
+from sessionward.hosting.transmits import waiting_to
 from sessionward.lanes import queue_policy as qp
 from sessionward.logs import ActorLogger
 from sessionward.outcomes import OutcomeReason, TurnStatus
@@ -71,6 +73,8 @@ class SessionOwner(StreamsInOwner, GuardedActor):
         self._answers: list[tuple[object, object]] | None = None
         """While a ``SubmitTurns`` is taken: what its submitters are answered, sent together
         once the batch's inbox lines are fsynced (``_answer``)."""
+        self._held = HeldAnswers()  # answers waiting for the one on its way to their submitter
+        self._answers_due = False  # an AnswersDue timer is pending
 
     def _divert(self, message, sender) -> bool:
         if owner_state.refuses_direct(self._phase, self._setup.path, self._epoch, self._keys, message):
@@ -100,11 +104,28 @@ class SessionOwner(StreamsInOwner, GuardedActor):
                 self._answer(d.reply_to, M.OutcomeMessage(d.outcome))
 
     def _answer(self, reply_to, message) -> None:
-        """Send a submitter its answer, or keep it for the ``Answers`` of the batch being taken."""
-        if self._answers is None:
-            self.send(reply_to, message)
-        else:
+        """Send a submitter its answer; or keep it for the ``Answers`` of the batch being
+        taken; or hold it while an earlier one is on its way to that submitter (``held_answers``)."""
+        if self._answers is not None:
             self._answers.append((reply_to, message))
+        elif not self._held.offer(reply_to, message, waiting_to(self, reply_to)):
+            self.send(reply_to, message)
+
+    def _send_answers(self, groups) -> None:
+        for reply_to, group in groups:
+            self.send(reply_to, group[0] if len(group) == 1 else M.Answers(group))
+
+    def receiveMessage(self, message, sender):
+        watch = super().receiveMessage(message, sender)
+        if self._held:  # after every handler: what was held and may go now goes
+            try:
+                self._send_answers(self._held.due(lambda address: waiting_to(self, address)))
+                if self._held and not self._answers_due:
+                    self._answers_due = True
+                    self.wakeupAfter(ANSWERS_DUE, payload=M.AnswersDue())
+            except Exception:  # never into Thespian: it would run the message again
+                log.exception("owner %s could not send held answers", self._setup.path)
+        return watch
 
     # -- activation ------------------------------------------------------------------------
 
@@ -188,7 +209,8 @@ class SessionOwner(StreamsInOwner, GuardedActor):
                 self._inbox.sync()
             answers, self._answers = self._answers, None
             for reply_to, group in owner_state.group_answers(answers):
-                self.send(reply_to, group[0] if len(group) == 1 else M.Answers(group))
+                for answer in group:  # behind any held for the same submitter
+                    self._answer(reply_to, answer)
 
     def _take_submit(self, msg: M.SubmitTurn, sender, *, sync: bool) -> bool:
         """Take one submit; True if it was recorded in the inbox (accepted)."""
@@ -438,6 +460,9 @@ class SessionOwner(StreamsInOwner, GuardedActor):
         if isinstance(payload, M.CollectDue):
             self._maybe_start_next()
             return
+        if isinstance(payload, M.AnswersDue):
+            self._answers_due = False  # receiveMessage sends what may go, and re-arms
+            return
         if isinstance(payload, M.PumpStream):
             self._pump_here(payload.turn_id, timed=True)
             return
@@ -476,6 +501,7 @@ class SessionOwner(StreamsInOwner, GuardedActor):
     def _stop(self) -> None:
         """Release the files and end this owner (nothing is owed)."""
         self._phase = M.OwnerPhase.STOPPING
+        self._send_answers(self._held.all())
         self._close_files()
         self.send(self.myAddress, ActorExitRequest())
 
@@ -484,6 +510,7 @@ class SessionOwner(StreamsInOwner, GuardedActor):
         if self._phase not in (M.OwnerPhase.STOPPING, M.OwnerPhase.FENCED) and self._file is not None:
             self._phase = M.OwnerPhase.DRAINING
             self._end_owed(owner_state.SHUT_DOWN, "the runtime shut down", clock.now())
+        self._send_answers(self._held.all())
         self._close_files()
         self._close_wake_pipe()
 

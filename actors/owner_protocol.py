@@ -210,6 +210,12 @@ class StartOwnWorker:
 
 
 @attrs.frozen
+class AnswersDue:
+    """The owner's timer: look again whether answers held for their submitters can go
+    (``actors/held_answers.py``)."""
+
+
+@attrs.frozen
 class CollectDue:
     """The owner's timer: the collect buffer's quiet window has passed; start its turn if it can."""
 

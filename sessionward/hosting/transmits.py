@@ -1,0 +1,25 @@
+"""Whether an actor's transport holds a message to an address waiting behind another one.
+
+Thespian 4.0.1 sends one message at a time to an address: the one being sent is in
+``TCPTransport._transmitIntents`` until the peer's ACK arrives, and later ones to the same
+address wait in ``_waitingTransmits`` (or, queued before either,
+``asyncTransportBase._aTB_queuedPendingTransmits``). An owner asks this before it sends a
+submitter an answer (``actors/held_answers.py``): with one already waiting, a new one would
+only queue behind it. ``tests/test_held_answers.py`` checks it against a real transport, so
+a Thespian that renames these fails a test; where they are missing (``simpleSystemBase``,
+which sends at once) the answer is False and nothing is held.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def waiting_to(actor: Any, address: Any) -> bool:
+    """True if ``actor``'s transport has a message to ``address`` waiting to be sent (behind
+    one being sent). One being sent alone does not count: the next one may queue behind it."""
+    transport = getattr(getattr(actor, "_myRef", None), "transport", None)
+    if transport is None:
+        return False
+    queues = (getattr(transport, "_waitingTransmits", ()), getattr(transport, "_aTB_queuedPendingTransmits", ()))
+    return any(intent.targetAddr == address for queue in queues for intent in list(queue))
