@@ -108,6 +108,11 @@ class SessionOwner(StreamsInOwner, GuardedActor):
         taken; or hold it while an earlier one is on its way to that submitter (``held_answers``)."""
         if self._answers is not None:
             self._answers.append((reply_to, message))
+        elif self._phase not in (M.OwnerPhase.IDLE, M.OwnerPhase.RUNNING):
+            # Stopping, fenced or draining, this owner may be ended any moment: nothing is held
+            # (what was goes first), so no answer is left to the sends made as it exits.
+            self._send_answers(self._held.all())
+            self.send(reply_to, message)
         elif not self._held.offer(reply_to, message, waiting_to(self, reply_to)):
             self.send(reply_to, message)
 
@@ -431,6 +436,7 @@ class SessionOwner(StreamsInOwner, GuardedActor):
         log.error("session %s fenced: %s", self._setup.session_key, detail)
         self._phase = M.OwnerPhase.FENCED
         self._end_owed(owner_state.FENCE, detail, clock.now())
+        self._send_answers(self._held.all())
         self._close_files()
         # The Directory ends this actor once it knows (see ``Directory._retire``): exiting
         # here could drop a message it forwarded before it heard.
