@@ -6,7 +6,7 @@ fresh interpreter:
 
 1. **cpu**: no profiler. CPU seconds of each process (``/proc/<pid>/stat``) over each
    phase, by role (client, Directory, owners, workers), divided by the phase's turns.
-2. **profile**: cProfile in every actor process and in the client's two threads
+2. **profile**: cProfile in every actor process and in the client's three threads (caller, sender, mailbox)
    (``benchmarks.profiling``). Snapshots between the phases give each phase's calls and
    own time per turn, by role: call counts do not depend on the machine's load, and say
    what a turn costs in messages, socket registrations and fsyncs.
@@ -136,6 +136,8 @@ def run_profile(args: argparse.Namespace, store: Path, snapshots: Path) -> dict[
     profiling.install(snapshots)
     mailbox_profiler = profiling.ThreadProfiler()
     Mailbox._run = mailbox_profiler.wrap(Mailbox._run)  # type: ignore[method-assign]
+    sender_profiler = profiling.ThreadProfiler()
+    Mailbox._send_queued = sender_profiler.wrap(Mailbox._send_queued)  # type: ignore[method-assign]
     main_profiler = profiling.ThreadProfiler()
     keys = session_keys(args.sessions)
     tables: dict[str, dict[str, profiling.Stats]] = {}
@@ -151,6 +153,7 @@ def run_profile(args: argparse.Namespace, store: Path, snapshots: Path) -> dict[
                                        wait=lambda s: not stop.wait(s) and time.monotonic() < deadline)
             main_profiler.profiler.disable()
             client_now = {"client (mailbox thread)": mailbox_profiler.snapshot(),
+                          "client (sender thread)": sender_profiler.snapshot(),
                           "client (caller thread)": main_profiler.snapshot()}
             if phase is not None:
                 by_role: dict[str, list[profiling.Stats]] = {}
