@@ -309,6 +309,8 @@ class Mailbox:
             if isinstance(msg, TurnAccepted) and msg.owner is not None and msg.route is not None \
                     and handle is not None:
                 self._routes.learn(handle.session_key, DirectRoute(msg.owner, msg.route.path, msg.route.epoch))
+            if handle is not None and (route := self._routes.get(handle.session_key)) is not None:
+                self._routes.heard_from(route.path, time.monotonic())
         if handle is None or msg is None:
             return
         if isinstance(msg, TurnAccepted):
@@ -400,6 +402,8 @@ class Mailbox:
             batch = step.submits[0] if len(step.submits) == 1 else SubmitTurns(step.submits)
             state = self._direct(step.route.address, batch)
             with self._lock:
+                if state is DirectSend.DELIVERED:  # its process took the frame: alive now
+                    self._routes.heard_from(step.route.path, time.monotonic())
                 again = [m for s in step.submits if (m := self._routes.send_ended(s.request_id, state)) is not None]
             if again:
                 log.info("direct send of %d submits to the owner of %s %s; through the directory",

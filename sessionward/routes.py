@@ -11,7 +11,8 @@ safe:
   answers ``ErrorReply`` kind ``not_owner`` and runs nothing (``actors/owner.py``).
 - A direct submit the owner has not acknowledged is sent again through the Directory when
   the owner answers ``not_owner``, when the send itself fails, when the Directory says the
-  owner moved (``OwnerMoved``), or after ``RESEND_AFTER`` seconds without an answer. The
+  owner moved (``OwnerMoved``), or after ``RESEND_AFTER`` seconds in which neither it nor
+  anything else from its owner was heard (``Routes.due``). The
   copy carries the same request id and idempotency key, so an owner that did accept the
   first answers nothing new for it (``TurnLedger.answer_retry``): a turn never runs twice.
   These are the submits the Directory forwards again to a lost owner's successor; a
@@ -26,7 +27,7 @@ safe:
   known) go that way too (``Routes.direct_allowed``); the Directory forwards in the order
   it receives. Seen in CI before this rule: a channel message sent directly ran before a
   direct message sent earlier through the Directory to the same file. The wait is bounded
-  by ``RESEND_AFTER`` (a Directory that does not answer must not stop every known session
+  by ``HOLD_AFTER`` (a Directory that does not answer must not stop every known session
   from being served).
 """
 
@@ -38,13 +39,21 @@ from typing import Any
 
 import attrs
 
-RESEND_AFTER = 2.0
-"""Seconds a direct submit may go unacknowledged before it goes through the Directory too.
-Long against an owner's acknowledgement (an fsync and a send: milliseconds; p99 ~0.1 s with
-2,000 submits queued at once), short against a caller's patience; a copy sent while the
-owner was only slow costs a hop and nothing else. A send the owner's process did not take
-at all goes through the Directory at once instead (``DIRECT_SEND_LIMIT``); this bounds the
-one it took and never answered (its process died after reading the frame)."""
+RESEND_AFTER = 10.0
+"""Seconds a direct submit may go unacknowledged, with nothing heard from its owner meanwhile,
+before it goes through the Directory too. It is the last resort: a send the owner's process
+did not take goes through the Directory at once (``DIRECT_SEND_LIMIT``), and an owner that
+dies is reported by the Directory (``OwnerMoved``), whose notice sends its unacknowledged
+submits again; this bounds the case where that notice is lost too. Long against a live
+owner: with 2 s (before 2026-12-02), 2,000 turns submitted at once to 100 worker-mode
+owners on 2 CPUs waited up to 5 s for acknowledgement, 200-300 of them were sent again,
+and the sender thread spent 0.9 s telling the Directory so while later turns waited. A
+copy sent while the owner was only slow costs a hop and nothing else."""
+
+HOLD_AFTER = 2.0
+"""Seconds a submit sent through the Directory and not answered yet holds later direct
+submits to its file back (``Routes.direct_allowed``): long against the Directory's
+forwarding (milliseconds), short against a caller's patience."""
 
 DIRECT_QUERY_WAIT = 1.0
 """Seconds a query sent to an owner directly waits before it is asked through the Directory
@@ -120,32 +129,36 @@ class Routes:
     every call).
     """
 
-    def __init__(self, *, resend_after: float = RESEND_AFTER, most: int = MAX_ROUTES) -> None:
+    def __init__(self, *, resend_after: float = RESEND_AFTER, hold_after: float = HOLD_AFTER,
+                 most: int = MAX_ROUTES) -> None:
         self._routes: dict[str, DirectRoute] = {}
         self._pending: dict[str, DirectSubmit] = {}
+        self._heard: dict[str, float] = {}
+        """File -> when anything was last heard from its owner (``heard_from``)."""
         self._via_directory: dict[str, tuple[str | None, float]] = {}
         """Submits sent through the Directory and not answered yet: request id -> (their file
         if known, sent time)."""
         self._resend_after = resend_after
+        self._hold_after = hold_after
         self._most = most
 
     def via_directory(self, request_id: str, now: float, path: str | None = None) -> None:
         """A submit was sent through the Directory: later ones to its file (``path``, the
         file of the route it was first sent on; None: not known, so any file) follow it
-        there until it is answered (or ``resend_after`` has passed), so none overtakes it."""
+        there until it is answered (or ``hold_after`` has passed), so none overtakes it."""
         self._prune(now)
         self._via_directory[request_id] = (path, now)
 
     def direct_allowed(self, path: str, now: float) -> bool:
         """Whether a submit may go directly to the owner of ``path`` now: no submit sent
-        through the Directory less than ``resend_after`` ago to that file (or to a file not
+        through the Directory less than ``hold_after`` ago to that file (or to a file not
         known) is still unanswered."""
         self._prune(now)
         return not any(held is None or held == path for held, _ in self._via_directory.values())
 
     def _prune(self, now: float) -> None:
-        """Forget Directory submits unanswered for ``resend_after``: they hold nothing back."""
-        stale = [rid for rid, (_, sent) in self._via_directory.items() if now - sent >= self._resend_after]
+        """Forget Directory submits unanswered for ``hold_after``: they hold nothing back."""
+        stale = [rid for rid, (_, sent) in self._via_directory.items() if now - sent >= self._hold_after]
         for rid in stale:
             del self._via_directory[rid]
 
@@ -193,13 +206,27 @@ class Routes:
         self._forget_path(path)
         return self._take(lambda p: p.path == path)
 
+    def heard_from(self, path: str, now: float) -> None:
+        """Something (an acknowledgement, a delta, an outcome) came from the owner of ``path``:
+        it is alive, and its unacknowledged submits are not late yet (``due``)."""
+        self._heard.pop(path, None)
+        self._heard[path] = now
+        if len(self._heard) > self._most:
+            del self._heard[next(iter(self._heard))]
+
     def due(self, now: float) -> list[Any]:
-        """Direct submits unacknowledged for ``resend_after`` seconds (their routes are
-        forgotten: the owner may be gone)."""
-        late = self._take(lambda p: now - p.sent_time >= self._resend_after)
-        for message in late:
-            self.forget(message.session_key)
-        return late
+        """Direct submits unacknowledged, with nothing heard from their owner, for
+        ``resend_after`` seconds: to send again through the Directory. Their routes are
+        kept: only evidence forgets a route (``not_owner``, a failed or stalled send,
+        ``OwnerMoved``), and a dead owner's is found out by the next direct send. Seen before
+        this rule: 2,000 turns submitted at once to 100 worker-mode owners on 2 CPUs waited
+        up to 4 s for their acknowledgement; every one past 2 s went through the Directory
+        too and its route was forgotten, so the turns that came after took the slow way
+        and queued behind those copies (a paced phase right after: p99 0.4-2 s, not 7 ms)."""
+        def is_late(p: DirectSubmit) -> bool:
+            return now - max(p.sent_time, self._heard.get(p.path, 0.0)) >= self._resend_after
+
+        return self._take(is_late)
 
     @property
     def waiting(self) -> int:
@@ -212,3 +239,4 @@ class Routes:
     def _forget_path(self, path: str) -> None:
         for key in [k for k, r in self._routes.items() if r.path == path]:
             del self._routes[key]
+        self._heard.pop(path, None)

@@ -70,7 +70,9 @@ def plan(routes: Routes, submits: Iterable[Any], now: float,
     for submit in submits:
         route = routes.get(submit.session_key)
         if route is None or not routes.direct_allowed(route.path, now):
-            routes.via_directory(submit.request_id, now, _route_path(submit))
+            # Its file is known from its route, if it has one: later submits to other files
+            # need not wait for it (only a first contact's file is unknown, and holds all).
+            routes.via_directory(submit.request_id, now, route.path if route is not None else _route_path(submit))
             steps.append(ThroughDirectory(submit))
             open_batches.clear()  # nothing after this joins a batch before it
             continue

@@ -71,10 +71,24 @@ def test_routes_give_back_unacknowledged_direct_submits_when_refused_moved_or_la
     assert routes.refused("unknown") is None
     assert routes.moved("/s/a") == [a] and routes.get(KEY) is None and routes.get(OTHER) is not None
     assert routes.moved("/s/a") == []  # given back once
-    assert routes.due(14.9) == [] and routes.due(15.0) == [b] and routes.get(OTHER) is None
+    assert routes.due(14.9) == [] and routes.due(15.0) == [b]
+    assert routes.get(OTHER) is not None, "late is no evidence the owner is gone: the next direct send finds out"
     routes.sent("r3", a, "/s/a", now=20.0)
     routes.answered("r3")
     assert routes.refused("r3") is None and routes.waiting == 0
+
+
+def test_a_direct_submit_is_late_only_after_resend_after_in_which_nothing_came_from_its_owner():
+    # A saturated owner takes seconds to acknowledge, but its other turns' outcomes keep
+    # coming: its submits are not sent again, and its route is kept.
+    routes = Routes(resend_after=2.0)
+    a = SubmitTurn("r1", KEY, "direct", "one")
+    routes.learn(KEY, DirectRoute("addr-a", "/s/a", 1))
+    routes.sent("r1", a, "/s/a", now=10.0)
+    routes.heard_from("/s/a", now=11.5)
+    assert routes.due(12.5) == [] and routes.get(KEY) is not None
+    routes.heard_from("/s/b", now=13.0)  # another owner's news says nothing of this one
+    assert routes.due(13.4) == [] and routes.due(13.5) == [a]
 
 
 def test_a_direct_send_waits_only_until_delivered_failed_or_out_of_time_and_only_a_stall_replaces_the_context():
@@ -102,8 +116,8 @@ def test_a_direct_submit_not_delivered_goes_through_the_directory_once_and_its_r
     assert routes.send_ended("r3", DirectSend.FAILED) is None
 
 
-def test_a_submit_through_the_directory_holds_direct_sends_to_its_file_back_until_answered_or_resend_after():
-    routes = Routes(resend_after=2.0)
+def test_a_submit_through_the_directory_holds_direct_sends_to_its_file_back_until_answered_or_hold_after():
+    routes = Routes(hold_after=2.0)
     assert routes.direct_allowed("/s/a", now=0.0)
     routes.via_directory("r1", now=0.0)  # a first contact: its file is not known
     assert not routes.direct_allowed("/s/a", now=0.5), "a direct send now could overtake r1"
@@ -113,7 +127,7 @@ def test_a_submit_through_the_directory_holds_direct_sends_to_its_file_back_unti
     routes.via_directory("r2", now=1.0, path="/s/a")  # a copy of a direct submit to /s/a
     assert not routes.direct_allowed("/s/a", now=1.5) and routes.direct_allowed("/s/b", now=1.5)
     assert not routes.direct_allowed("/s/a", now=2.9) and routes.direct_allowed("/s/a", now=3.0), \
-        "bounded by resend_after"
+        "bounded by hold_after"
 
 
 def test_routes_keep_a_bounded_number_dropping_the_oldest():
