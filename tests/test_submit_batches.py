@@ -129,6 +129,15 @@ class HeldSender:
     def release(self) -> None:
         self.gate.set()
 
+    def submit_behind_one(self, rt, texts: list[str]) -> list:
+        """Submit ``texts[0]``, wait until the sender holds it, submit the rest (queued behind
+        it, so they go together), and release the sender."""
+        handles = [rt.submit(KEY, texts[0])]
+        assert self.entered.wait(30)
+        handles += [rt.submit(KEY, text) for text in texts[1:]]
+        self.release()
+        return handles
+
 
 @pytest.mark.parametrize("base", ["simple", "tcp"])
 def test_submits_queued_while_a_send_is_under_way_go_as_one_message_and_run_in_submit_order(
@@ -136,10 +145,7 @@ def test_submits_queued_while_a_send_is_under_way_go_as_one_message_and_run_in_s
     rt = make_runtime(base=base, provider=ScriptedProvider(reply="ok"))
     assert rt.submit(KEY, "first").result(timeout=30).status is TurnStatus.COMPLETED  # the route is learned
     held = HeldSender(rt, monkeypatch)
-    handles = [rt.submit(KEY, "t0")]
-    assert held.entered.wait(30)
-    handles += [rt.submit(KEY, f"t{i}") for i in range(1, 6)]
-    held.release()
+    handles = held.submit_behind_one(rt, [f"t{i}" for i in range(6)])
     assert [h.result(timeout=30).status for h in handles] == [TurnStatus.COMPLETED] * 6
     assert [type(m).__name__ for m in held.sent] == ["SubmitTurn", "SubmitTurns"]
     assert [s.text for s in held.sent[1].submits] == ["t1", "t2", "t3", "t4", "t5"]
@@ -185,10 +191,7 @@ def test_a_batched_submit_that_fails_gets_an_internal_error_and_the_others_run(m
 
     monkeypatch.setattr(owner_module, "intake", intake)
     held = HeldSender(rt, monkeypatch)
-    first = rt.submit(KEY, "t0")
-    assert held.entered.wait(30)
-    before, boom, after = rt.submit(KEY, "t1"), rt.submit(KEY, "boom"), rt.submit(KEY, "t2")
-    held.release()
+    first, before, boom, after = held.submit_behind_one(rt, ["t0", "t1", "boom", "t2"])
     assert [h.result(timeout=30).status for h in (first, before, after)] == [TurnStatus.COMPLETED] * 3
     with pytest.raises(SessionwardError, match="a bug met"):
         boom.result(timeout=30)
@@ -204,10 +207,7 @@ def test_a_batch_sent_on_a_stale_route_is_refused_and_each_turn_runs_once_throug
     with rt._mailbox._lock:  # an earlier activation's route: the owner refuses it
         rt._mailbox._routes.learn(KEY, attrs.evolve(good, epoch=good.epoch - 1))
     held = HeldSender(rt, monkeypatch)
-    handles = [rt.submit(KEY, "t0")]
-    assert held.entered.wait(30)
-    handles += [rt.submit(KEY, f"t{i}") for i in range(1, 4)]
-    held.release()
+    handles = held.submit_behind_one(rt, [f"t{i}" for i in range(4)])
     assert [h.result(timeout=30).status for h in handles] == [TurnStatus.COMPLETED] * 4
     assert user_texts(rt) == ["first", "t0", "t1", "t2", "t3"]
     assert rt.session(KEY).turns_completed == 5
