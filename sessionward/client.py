@@ -385,8 +385,9 @@ class Mailbox:
                 return  # stopped, nothing left
             try:
                 self._send_submits(taken)
-            except Exception:  # never lose the thread: each step already failed its own handles
+            except Exception as exc:  # never lose the thread, nor leave a caller waiting for nothing
                 log.exception("sending %d submits failed", len(taken))
+                self._fail_unsent(taken, exc)
             with self._outbox_changed:
                 self._sent += len(taken)
                 self._outbox_changed.notify_all()
@@ -394,7 +395,11 @@ class Mailbox:
     def _send_submits(self, submits: list[Any]) -> None:
         with self._lock:
             again, self._again = self._again, []
-            steps = send_plan.plan(self._routes, submits, time.monotonic(), self._direct_copy, again=again)
+            try:
+                steps = send_plan.plan(self._routes, submits, time.monotonic(), self._direct_copy, again=again)
+            except Exception:
+                self._again[:0] = again  # sent again by a later pass; the new ones fail below
+                raise
         for step in steps:
             if isinstance(step, send_plan.ThroughDirectory):
                 self._tell_directory(step.submit)
@@ -421,6 +426,16 @@ class Mailbox:
         with self._lock:  # noted first: the answer may come before the send returns
             self._routes.via_directory(submit.request_id, time.monotonic(), path)
         self._tell_directory(submit)
+
+    def _fail_unsent(self, submits: list[Any], exc: Exception) -> None:
+        """Fail the handles of submits that were never sent (their plan failed): each gets a
+        ``CoordinationError`` now rather than no answer ever. One the routes noted as sent
+        is left alone: it may still be answered."""
+        with self._lock:
+            unsent = [s for s in submits if not self._routes.noted(s.request_id)]
+            handles = [h for s in unsent if (h := self._handles.pop(s.request_id, None)) is not None]
+        for handle in handles:
+            handle._fail(errors.CoordinationError(f"the turn could not be sent: {type(exc).__name__}: {exc}"))
 
     def _tell_directory(self, submit) -> None:
         """Send a submit through the Directory; if it cannot be sent at all, its handle fails."""

@@ -162,6 +162,11 @@ class Routes:
         for rid in stale:
             del self._via_directory[rid]
 
+    def noted(self, request_id: str) -> bool:
+        """Whether a submit is noted as sent (directly, or through the Directory) and not
+        answered yet."""
+        return request_id in self._pending or request_id in self._via_directory
+
     def get(self, session_key: str) -> DirectRoute | None:
         return self._routes.get(session_key)
 

@@ -224,3 +224,24 @@ def test_a_query_made_after_submits_sees_every_one_of_them(make_runtime, base):
         rt.submit(KEY, f"t{i}")
     state = rt.session(KEY, history=False)
     assert len(state.queued_turns) == 5
+
+
+def test_a_submit_whose_sending_fails_before_it_is_sent_gets_a_typed_error_and_the_next_ones_go(
+        make_runtime, monkeypatch):
+    import sessionward.send_plan as send_plan_module
+
+    rt = make_runtime(provider=ScriptedProvider(reply="ok"))
+    rt.submit(KEY, "first").result(timeout=30)
+    real_plan, failed = send_plan_module.plan, []
+
+    def plan(routes, submits, *args, **kwargs):
+        if any(s.text == "boom" for s in submits) and not failed:
+            failed.append(True)
+            raise RuntimeError("a bug met while planning the sends")
+        return real_plan(routes, submits, *args, **kwargs)
+
+    monkeypatch.setattr(send_plan_module, "plan", plan)
+    with pytest.raises(SessionwardError, match="could not be sent: RuntimeError: a bug met"):
+        rt.submit(KEY, "boom").result(timeout=30)
+    assert rt.submit(KEY, "after").result(timeout=30).status is TurnStatus.COMPLETED
+    assert user_texts(rt) == ["first", "after"]
