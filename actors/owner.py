@@ -73,7 +73,7 @@ class SessionOwner(StreamsInOwner, GuardedActor):
         self._answers: list[tuple[object, object]] | None = None
         """While a ``SubmitTurns`` is taken: what its submitters are answered, sent together
         once the batch's inbox lines are fsynced (``_answer``)."""
-        self._held = HeldAnswers()  # answers waiting for the one on its way to their submitter
+        self._held = HeldAnswers()  # answers held while one to their submitter waits to be sent
         self._answers_due = False  # an AnswersDue timer is pending
 
     def _divert(self, message, sender) -> bool:
@@ -236,7 +236,7 @@ class SessionOwner(StreamsInOwner, GuardedActor):
             case Accepted(ticket=ticket, admission=admission):
                 # Invariant: the turn is in the inbox (fsynced unless durability is 'never')
                 # before anyone hears it was accepted. Not synced here only inside a batch,
-                # whose handler syncs before it returns (and so before any send leaves).
+                # whose handler fsyncs once before it sends any answer (kept until then).
                 self._inbox.record_accepted(decided.inbox, sync=sync)
                 self._ledger.open(ticket)
                 self._queue = admission.queue
