@@ -47,14 +47,25 @@ class HeldAnswers:
     def offer(self, address: Any, answer: Any, waiting: bool) -> bool:
         """Hold ``answer`` if one to ``address`` is ``waiting`` to be sent, or is already held
         for it (order); True if held, False if the caller sends it now."""
-        for held_for, answers in self._held:
-            if held_for == address:
-                answers.append(answer)
-                return True
-        if waiting:
-            self._held.append((address, [answer]))
+        if waiting or self._group(address) is not None:
+            self.hold(address, answer)
             return True
         return False
+
+    def hold(self, address: Any, answer: Any) -> None:
+        """Hold ``answer`` behind those held for ``address`` (an owner taking a batch of
+        submits holds all its answers so, and sends each submitter's together: ``all``)."""
+        group = self._group(address)
+        if group is None:
+            self._held.append((address, [answer]))
+        else:
+            group.append(answer)
+
+    def _group(self, address: Any) -> list[Any] | None:
+        for held_for, answers in self._held:
+            if held_for == address:
+                return answers
+        return None
 
     def due(self, waiting: Callable[[Any], bool]) -> list[tuple[Any, tuple[Any, ...]]]:
         """The held answers that may go now, per address: those whose address has nothing
@@ -63,7 +74,8 @@ class HeldAnswers:
         return self._release(ready)
 
     def all(self) -> list[tuple[Any, tuple[Any, ...]]]:
-        """Every held answer (the owner is stopping: nothing is left behind)."""
+        """Every held answer, per address in the order each was first held (the owner is
+        stopping, or a batch is taken: nothing is left behind)."""
         return self._release(list(self._held))
 
     def _release(self, ready: list[tuple[Any, list[Any]]]) -> list[tuple[Any, tuple[Any, ...]]]:

@@ -70,9 +70,9 @@ class SessionOwner(StreamsInOwner, GuardedActor):
         self._phase = M.OwnerPhase.STARTING
         self._idle_since = clock.now()
         self._idle_timers: set[type] = set()  # the kinds of idle check now pending: one each at most
-        self._answers: list[tuple[object, object]] | None = None
+        self._answers: HeldAnswers | None = None
         """While a ``SubmitTurns`` is taken: what its submitters are answered, sent together
-        once the batch's inbox lines are fsynced (``_answer``)."""
+        (one message per submitter) once the batch's inbox lines are fsynced (``_answer``)."""
         self._held = HeldAnswers()  # answers held while one to their submitter waits to be sent
         self._answers_due = False  # an AnswersDue timer is pending
 
@@ -107,7 +107,7 @@ class SessionOwner(StreamsInOwner, GuardedActor):
         """Send a submitter its answer; or keep it for the ``Answers`` of the batch being
         taken; or hold it while an earlier one is on its way to that submitter (``held_answers``)."""
         if self._answers is not None:
-            self._answers.append((reply_to, message))
+            self._answers.hold(reply_to, message)
         elif self._phase not in (M.OwnerPhase.IDLE, M.OwnerPhase.RUNNING):
             # Stopping, fenced or draining, this owner may be ended any moment: nothing is held
             # (what was goes first), so no answer is left to the sends made as it exits.
@@ -118,7 +118,14 @@ class SessionOwner(StreamsInOwner, GuardedActor):
 
     def _send_answers(self, groups) -> None:
         for reply_to, group in groups:
-            self.send(reply_to, group[0] if len(group) == 1 else M.Answers(group))
+            self.send(reply_to, self._together(group))
+
+    @staticmethod
+    def _together(group):
+        """One message for a submitter's answers: the answer itself, or one flat ``Answers``
+        (a batch's ``Answers`` held behind others is opened, never nested)."""
+        flat = tuple(a for item in group for a in (item.answers if isinstance(item, M.Answers) else (item,)))
+        return flat[0] if len(flat) == 1 else M.Answers(flat)
 
     def receiveMessage(self, message, sender):
         watch = super().receiveMessage(message, sender)
@@ -199,7 +206,7 @@ class SessionOwner(StreamsInOwner, GuardedActor):
         rule holds for each. (Thespian may write a send to its socket before the handler
         returns, when the connection to its target is idle: the order here is what keeps
         the rule, not the engine.)"""
-        self._answers, recorded = [], False
+        self._answers, recorded = HeldAnswers(), False
         try:
             for submit in msg.submits:
                 try:
@@ -213,9 +220,8 @@ class SessionOwner(StreamsInOwner, GuardedActor):
             if recorded and self._inbox is not None:
                 self._inbox.sync()
             answers, self._answers = self._answers, None
-            for reply_to, group in owner_state.group_answers(answers):
-                for answer in group:  # behind any held for the same submitter
-                    self._answer(reply_to, answer)
+            for reply_to, group in answers.all():  # one message each, behind any held for it
+                self._answer(reply_to, self._together(group))
 
     def _take_submit(self, msg: M.SubmitTurn, sender, *, sync: bool) -> bool:
         """Take one submit; True if it was recorded in the inbox (accepted)."""

@@ -50,21 +50,6 @@ def refuses_direct(phase: OwnerPhase, path: str, epoch: int, keys: tuple[str, ..
             or getattr(message, "session_key", None) not in keys)
 
 
-def group_answers(answers: list[tuple[object, object]]) -> list[tuple[object, tuple[object, ...]]]:
-    """A batch's answers grouped by submitter, in the order each submitter first appears,
-    each group in the order it was answered. Addresses are compared with ``==``: Thespian's
-    ``ActorAddress`` is not hashable."""
-    groups: list[tuple[object, list[object]]] = []
-    for reply_to, answer in answers:
-        for to, group in groups:
-            if to == reply_to:
-                group.append(answer)
-                break
-        else:
-            groups.append((reply_to, [answer]))
-    return [(to, tuple(group)) for to, group in groups]
-
-
 def is_idle(phase: OwnerPhase, run: TurnRun | None, queue: qp.SessionQueue) -> bool:
     """Nothing running, nothing waiting: the owner may passivate."""
     return run is None and qp.depth(queue) == 0 and phase is OwnerPhase.IDLE

@@ -12,8 +12,8 @@ import pytest
 from conftest import read_entries, transcript_of
 
 from sessionward import ScriptedProvider, TurnStatus
-from sessionward.actors.messages import SubmitTurn
-from sessionward.actors.owner_state import group_answers
+from sessionward.actors.held_answers import HeldAnswers
+from sessionward.actors.messages import Answers, SubmitTurn, TurnAccepted
 from sessionward.errors import SessionwardError
 from sessionward.routes import DirectRoute, Routes
 from sessionward.send_plan import MOST_PER_BATCH, DirectBatch, ThroughDirectory, plan
@@ -100,7 +100,10 @@ def test_answers_are_grouped_by_submitter_in_the_order_given():
             return isinstance(other, Address) and other.name == self.name
 
     a, b = Address("a"), Address("b")
-    grouped = group_answers([(a, 1), (b, 2), (Address("a"), 3), (b, 4)])
+    batch = HeldAnswers()  # what an owner taking a batch holds its answers in
+    for to, answer in [(a, 1), (b, 2), (Address("a"), 3), (b, 4)]:
+        batch.hold(to, answer)
+    grouped = batch.all()
     assert grouped == [(a, (1, 3)), (b, (2, 4))]
 
 
@@ -144,9 +147,16 @@ def test_submits_queued_while_a_send_is_under_way_go_as_one_message_and_run_in_s
         make_runtime, monkeypatch, base):
     rt = make_runtime(base=base, provider=ScriptedProvider(reply="ok"))
     assert rt.submit(KEY, "first").result(timeout=30).status is TurnStatus.COMPLETED  # the route is learned
+    received = []
+    original = rt._mailbox._dispatch
+    monkeypatch.setattr(rt._mailbox, "_dispatch", lambda msg: (received.append(msg), original(msg)))
     held = HeldSender(rt, monkeypatch)
     handles = held.submit_behind_one(rt, [f"t{i}" for i in range(6)])
     assert [h.result(timeout=30).status for h in handles] == [TurnStatus.COMPLETED] * 6
+    batched = [h.request_id for h in handles[1:]]
+    acceptances = [m for m in received if isinstance(m, Answers)
+                   and [a.request_id for a in m.answers if isinstance(a, TurnAccepted)] == batched]
+    assert acceptances, "the batch's five acceptances came back as one Answers"
     assert [type(m).__name__ for m in held.sent] == ["SubmitTurn", "SubmitTurns"]
     assert [s.text for s in held.sent[1].submits] == ["t1", "t2", "t3", "t4", "t5"]
     assert user_texts(rt) == ["first", "t0", "t1", "t2", "t3", "t4", "t5"]
