@@ -47,6 +47,7 @@ from sessionward.actors.owner_protocol import (
     ActivateOwner,
     AnswersDue,
     CollectDue,
+    FlushLink,
     IdleCheck,
     KeysChanged,
     OwnerActivated,
@@ -67,6 +68,7 @@ from sessionward.actors.owner_protocol import (
     StopStream,
     StreamBatch,
     WorkerIdleCheck,
+    WorkerLink,
     WorkerReady,
 )
 from sessionward.actors.turn_protocol import (
@@ -103,6 +105,7 @@ __all__ = [
     "DirectoryReady",
     "ErrorKind",
     "ErrorReply",
+    "FlushLink",
     "ForStore",
     "IdleCheck",
     "KeysChanged",
@@ -147,5 +150,6 @@ __all__ = [
     "TurnRecord",
     "UnparkSession",
     "WorkerIdleCheck",
+    "WorkerLink",
     "WorkerReady",
 ]

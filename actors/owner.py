@@ -21,7 +21,7 @@ import uuid
 from pathlib import Path
 
 import attrs
-from thespian.actors import ActorExitRequest, ChildActorExited, PoisonMessage, WakeupMessage
+from thespian.actors import ActorExitRequest, ChildActorExited, PoisonMessage, ThespianWatch, WakeupMessage
 
 from sessionward import clock
 from sessionward.actors import messages as M
@@ -33,9 +33,9 @@ from sessionward.actors.context_feed import ContextFeed
 from sessionward.actors.held_answers import ANSWERS_DUE, HeldAnswers
 from sessionward.actors.intake import Accepted, Invalid, Refused, Retried, intake
 from sessionward.actors.ledger import Delivery, Settlement, Ticket, TurnLedger
+from sessionward.actors.owner_link import WorkerOverLink
 from sessionward.actors.owner_streams import StreamsInOwner
 from sessionward.actors.placement import next_epoch
-from sessionward.actors.worker import TurnWorker
 from sessionward.errors import FencedError
 from sessionward.hosting.transmits import waiting_to
 from sessionward.lanes import queue_policy as qp
@@ -49,7 +49,7 @@ from sessionward.storage.transcript import Durability, TranscriptFile
 log = ActorLogger("sessionward.owner")  # resolved per call: see sessionward.logs
 
 
-class SessionOwner(StreamsInOwner, GuardedActor):
+class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
     guard_log = log
 
     actorSystemCapabilityCheck = staticmethod(on_chosen_member)
@@ -129,6 +129,8 @@ class SessionOwner(StreamsInOwner, GuardedActor):
 
     def receiveMessage(self, message, sender):
         watch = super().receiveMessage(message, sender)
+        if self._link is not None:  # the worker's link is watched for as long as it is open
+            watch = ThespianWatch(self._link_watch() + list(watch.filenos if watch is not None else ()))
         if self._held:  # after every handler: what was held and may go now goes
             try:
                 self._send_answers(self._held.due(lambda address: waiting_to(self, address)))
@@ -181,6 +183,7 @@ class SessionOwner(StreamsInOwner, GuardedActor):
             if self._worker is not None:  # a spare's, started while it stood by: not needed
                 self.send(self._worker, ActorExitRequest())
                 self._worker = None
+                self._close_link()
         elif self._worker is not None:  # a spare's, started while it stood by: set up now
             self._ensure_worker()
         else:  # forked once OwnerActivated is out (sends wait for the handler to return)
@@ -253,7 +256,7 @@ class SessionOwner(StreamsInOwner, GuardedActor):
                     if self._local is not None:
                         self._local.control.steer(ticket.text)
                     else:
-                        self.send(self._worker, M.SteerStream(into, ticket.text))
+                        self._to_worker(M.SteerStream(into, ticket.text))
                     self._deliver(self._ledger.merge(turn_id, into, qp.QueueMode.STEER))
                 elif isinstance(admission.decision, qp.Interrupting):
                     self._abort_current(OutcomeReason.INTERRUPTED, f"interrupted by turn {turn_id}", now)
@@ -295,7 +298,7 @@ class SessionOwner(StreamsInOwner, GuardedActor):
             self._run_here(ticket.turn_id, attrs.evolve(request, context=context))
             return
         self._ensure_worker()
-        self.send(self._worker, M.RunTurn(ticket.turn_id, request, *self._feed.to_send(context)))
+        self._to_worker(M.RunTurn(ticket.turn_id, request, *self._feed.to_send(context)))
 
     def receiveMsg_StartOwnWorker(self, msg: M.StartOwnWorker, sender) -> None:
         if self._phase in (M.OwnerPhase.IDLE, M.OwnerPhase.RUNNING) and not self._streams_here():
@@ -303,7 +306,7 @@ class SessionOwner(StreamsInOwner, GuardedActor):
 
     def receiveMsg_StandBy(self, msg: M.StandBy, sender) -> None:
         if self._phase is M.OwnerPhase.STARTING and self._worker is None:
-            self._worker, self._worker_set_up = self.createActor(TurnWorker), False
+            self._worker, self._worker_set_up = self._new_worker(), False
 
     def _ensure_worker(self) -> None:
         """Start a worker if there is none. Done just after activation too, so that a process
@@ -311,12 +314,12 @@ class SessionOwner(StreamsInOwner, GuardedActor):
         if self._worker is not None and self._worker_set_up:
             return
         if self._worker is None:
-            self._worker = self.createActor(TurnWorker)
+            self._worker = self._new_worker()
         self._worker_set_up = True
         self._feed.new_worker()
         fds = ((self._file.fileno(), str(self._file.path)), (self._inbox.fileno(), str(self._inbox.path)))
         self.send(self._worker, M.StartWorker(self._setup.provider, self._setup.config.stream_batch_window,
-                                            self._setup.config.stream_batch_max, fds, os.getpid()))
+                                            self._setup.config.stream_batch_max, fds, os.getpid(), self._link_fds))
 
     def receiveMsg_StreamBatch(self, msg: M.StreamBatch, sender) -> None:
         current = self._current
@@ -386,9 +389,10 @@ class SessionOwner(StreamsInOwner, GuardedActor):
         self._stop_here()
         if self._worker is not None:
             if turn_id is not None:
-                self.send(self._worker, M.StopStream(turn_id))
+                self._to_worker(M.StopStream(turn_id))
             self.send(self._worker, ActorExitRequest())
             self._worker = None
+        self._close_link()  # the worker also stops on its end of file
 
     def receiveMsg_CancelTurn(self, msg: M.CancelTurn, sender) -> None:
         self._queue, found = qp.cancel(self._queue, msg.turn_id)
@@ -404,7 +408,7 @@ class SessionOwner(StreamsInOwner, GuardedActor):
         if ok and self._local is not None:
             self._local.control.ping()
         elif ok:
-            self.send(self._worker, M.PingStream(msg.turn_id))
+            self._to_worker(M.PingStream(msg.turn_id))
         self.send(reply_to, M.CommandResult(msg.request_id, ok, "nudged" if ok else "stale", msg.turn_id))
 
     def receiveMsg_QueryOwnerState(self, msg: M.QueryOwnerState, sender) -> None:
@@ -418,6 +422,11 @@ class SessionOwner(StreamsInOwner, GuardedActor):
             if self._current is not None:
                 # A worker (re)started under a waiting turn: its start-up was not a stall.
                 self._current.last_progress_time = clock.now()
+
+    def receiveMsg_WatchMessage(self, msg, sender) -> None:
+        if self._link_ready(msg.ready):
+            self._read_link()
+        self._wake_ready(msg.ready)
 
     def receiveMsg_KeysChanged(self, msg: M.KeysChanged, sender) -> None:
         self._keys = msg.keys
@@ -478,6 +487,9 @@ class SessionOwner(StreamsInOwner, GuardedActor):
         if isinstance(payload, M.PumpStream):
             self._pump_here(payload.turn_id, timed=True)
             return
+        if isinstance(payload, M.FlushLink):
+            self._flush_link()
+            return
         self._idle_timers.discard(type(payload))
         idle = owner_state.is_idle(self._phase, self._current, self._queue)
         if isinstance(payload, M.WorkerIdleCheck):
@@ -525,6 +537,7 @@ class SessionOwner(StreamsInOwner, GuardedActor):
         self._send_answers(self._held.all())
         self._close_files()
         self._close_wake_pipe()
+        self._close_link()
 
     def _end_owed(self, how: owner_state.Ending, detail: str, now: float) -> None:
         """End every turn that still owes an outcome (the running one first), and the queue."""
@@ -548,6 +561,8 @@ class SessionOwner(StreamsInOwner, GuardedActor):
 
     def receiveMsg_ChildActorExited(self, msg: ChildActorExited, sender) -> None:
         if self._worker is not None and msg.childAddress == self._worker:
+            self._read_link()  # what it sent before it died (its turn may have ended there)
+            self._close_link()
             self._worker = None
             if self._current is not None:
                 # The worker died under a running turn: fail it rather than wait forever.

@@ -109,6 +109,18 @@ class KeysChanged:
 
 
 @attrs.frozen
+class WorkerLink:
+    """Where a forked worker finds its link to its owner (``actors/worker_link.py``): the
+    descriptor numbers of both ends of the socket pair and their inodes (a number is taken
+    to name the socket only if its inode still matches)."""
+
+    worker_fd: int
+    worker_inode: int
+    owner_fd: int
+    owner_inode: int
+
+
+@attrs.frozen
 class StartWorker:
     """The owner configures its new TurnWorker child; answered by ``WorkerReady``."""
 
@@ -118,6 +130,9 @@ class StartWorker:
     inherited_fds: tuple[tuple[int, str], ...] = ()
     """(descriptor, path) of the owner's transcript and inbox, which a forked worker inherits."""
     owner_pid: int = 0
+    link: WorkerLink | None = None
+    """The worker's link to its owner; without one (no fork, or a transport that watches no
+    descriptors) the data path uses Thespian messages."""
 
 
 @attrs.frozen
@@ -218,6 +233,11 @@ class AnswersDue:
 @attrs.frozen
 class CollectDue:
     """The owner's timer: the collect buffer's quiet window has passed; start its turn if it can."""
+
+
+@attrs.frozen
+class FlushLink:
+    """An owner's or worker's timer: write what its link kept (``actors/worker_link.py``)."""
 
 
 @attrs.frozen

@@ -63,9 +63,11 @@ class StreamsInOwner:
         self._watching = False
         self.wakeupAfter(self._setup.config.stream_batch_window, payload=M.PumpStream(turn_id))  # type: ignore[attr-defined]
 
-    def receiveMsg_WatchMessage(self, msg: Any, sender: Any) -> None:
-        if self._wake is not None:
-            self._wake.clear()
+    def _wake_ready(self, ready: list[int]) -> None:
+        """A ``WatchMessage`` whose ready descriptors may include the wake pipe's."""
+        if self._wake is None or self._wake.read_fd not in ready:
+            return
+        self._wake.clear()
         stream = self._local
         if stream is None or not self._watching:
             return

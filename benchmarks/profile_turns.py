@@ -179,7 +179,9 @@ def run_profile(args: argparse.Namespace, store: Path, snapshots: Path) -> dict[
             role: {
                 "profiled ms per turn": 1000.0 * sum(v[2] for v in table.values()) / n,
                 "calls per turn": {name: profiling.calls(table, pattern) / n for name, pattern in WATCHED.items()},
+                "handlers per turn": profiling.handlers(table, turns=n),
                 "top": profiling.top(table, TOP, turns=n),
+                "top cumulative": profiling.top(table, 3 * TOP, turns=n, key="cumtime"),
             }
             for role, table in sorted(by_role.items())
         }
@@ -211,6 +213,10 @@ def _print(label: str, cpu: dict[str, Any], profile: dict[str, Any]) -> None:
         for role, figures in roles.items():
             counts = ", ".join(f"{name} {n:.1f}" for name, n in figures["calls per turn"].items() if n)
             print(f"  -- {role}: {figures['profiled ms per turn']:.2f} profiled ms/turn; calls/turn: {counts}")
+            handled = ", ".join(f"{name} {n:.2f}" for name, n in figures.get("handlers per turn", {}).items()
+                                if n >= 0.01)
+            if handled:
+                print(f"     handled per turn: {handled}")
             for row in figures["top"][:10]:
                 print(f"     {row['own ms/turn']:7.3f} own ms {row['calls/turn']:8.1f} calls  {row['function']}")
 

@@ -182,6 +182,15 @@ def top(stats: Stats, n: int, *, turns: int, key: str = "tottime") -> list[dict[
     ]
 
 
+def handlers(stats: Stats, *, turns: int) -> dict[str, float]:
+    """Calls per turn of each ``receiveMsg_*`` handler: which messages a role handles per turn."""
+    out: dict[str, float] = {}
+    for (_file, _line, name), v in stats.items():
+        if name.startswith("receiveMsg_"):
+            out[name[len("receiveMsg_"):]] = out.get(name[len("receiveMsg_"):], 0.0) + v[1] / turns
+    return dict(sorted(out.items(), key=lambda kv: -kv[1]))
+
+
 def calls(stats: Stats, pattern: str) -> int:
     """Calls of every function whose label contains ``pattern``."""
     return sum(v[1] for func, v in stats.items() if pattern in label(func))
