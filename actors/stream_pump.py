@@ -31,7 +31,8 @@ END = object()
 
 
 class ProviderStream:
-    """One turn's stream: a daemon thread running ``provider.stream(request, control)``."""
+    """One turn's stream: ``provider.stream(request, control)`` in a daemon thread
+    (``StreamThreads``), its events put on a queue."""
 
     def __init__(self, turn_id: str, provider: Any, request: Any, wake_fd: int | None = None) -> None:
         self.turn_id = turn_id
@@ -43,10 +44,12 @@ class ProviderStream:
         self._wake_lock = threading.Lock()
         self._woken = False
         """A wake byte is in the pipe and not yet taken by ``take``: no second one is written."""
-        self.thread = threading.Thread(
-            target=self._run, args=(provider, request), name=f"stream-{turn_id}", daemon=True
-        )
-        self.thread.start()
+        self._ended = threading.Event()
+        STREAM_THREADS.run(lambda: self._run(provider, request))
+
+    def wait_ended(self, timeout: float) -> bool:
+        """Wait until the stream's thread is done with it (its last event and wake byte written)."""
+        return self._ended.wait(timeout)
 
     def _run(self, provider: Any, request: Any) -> None:
         try:
@@ -60,6 +63,7 @@ class ProviderStream:
         finally:
             self.finished = time.monotonic()
             self._put(END)
+            self._ended.set()
 
     def _put(self, item: object) -> None:
         self.events.put(item)
@@ -102,6 +106,62 @@ class ProviderStream:
     def seconds(self) -> float:
         """How long the stream has run (to its end, once it has ended)."""
         return (self.finished or time.monotonic()) - self.started
+
+
+class StreamThreads:
+    """Threads that run streams, each kept for the next stream once its own has ended.
+
+    Starting a thread for every turn cost the owner (``stream_in = "owner"``) or the worker
+    a ``clone``, a stack and the start hand-shake, during which the starting thread waits
+    (13% of an owner's samples under load, py-spy, issue 17). A stream whose provider hangs
+    keeps its thread, which is simply never reused; the next stream gets another. At most
+    ``MOST_IDLE`` wait idle. Threads do not survive a fork, so a process forked from one
+    that has some (a worker from its owner) starts with none (``_for_this_process``).
+    """
+
+    MOST_IDLE = 2
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._idle: list[queue.SimpleQueue] = []
+        self._pid = os.getpid()
+
+    def run(self, job: Any) -> None:
+        """Run ``job()`` in an idle stream thread, or in a new one."""
+        with self._lock:
+            self._for_this_process()
+            jobs = self._idle.pop() if self._idle else None
+        if jobs is None:
+            jobs = queue.SimpleQueue()
+            threading.Thread(target=self._serve, args=(jobs,), name="stream", daemon=True).start()
+        jobs.put(job)
+
+    def idle(self) -> int:
+        """How many threads wait for a stream now."""
+        with self._lock:
+            self._for_this_process()
+            return len(self._idle)
+
+    def _for_this_process(self) -> None:
+        if self._pid != os.getpid():  # forked: the idle threads listed are the parent's
+            self._idle, self._pid = [], os.getpid()
+
+    def _serve(self, jobs: queue.SimpleQueue) -> None:
+        while True:
+            job = jobs.get()
+            try:
+                job()
+            except BaseException:  # ``_run`` catches the provider's errors; this is a last guard
+                pass
+            with self._lock:
+                self._for_this_process()
+                if len(self._idle) >= self.MOST_IDLE:
+                    return
+                self._idle.append(jobs)
+
+
+STREAM_THREADS = StreamThreads()
+"""This process's stream threads."""
 
 
 class WakePipe:

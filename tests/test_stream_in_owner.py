@@ -16,7 +16,7 @@ import pytest
 from conftest import read_entries, transcript_of, wait_for
 
 from sessionward import OutcomeReason, RuntimeConfig, ScriptedProvider, StreamIn, TurnStatus
-from sessionward.actors.stream_pump import ProviderStream, WakePipe
+from sessionward.actors.stream_pump import ProviderStream, StreamThreads, WakePipe
 from sessionward.hosting.system import children
 from sessionward.providers.base import MessageEnd, ProviderFailure, TextDelta
 
@@ -84,7 +84,7 @@ def test_a_stream_writes_one_wake_byte_until_its_events_are_taken():
 def test_take_returns_at_most_its_limit_and_keeps_the_rest_in_order():
     provider = ScriptedProvider(reply="abcdef", chunks=6)
     stream = ProviderStream("t1", provider, _request(), None)
-    stream.thread.join(5)
+    assert stream.wait_ended(5)
     first, done = stream.take(most=4)
     assert [e.text for e in first] == ["a", "b", "c", "d"] and not done
     rest, done = stream.take()
@@ -120,12 +120,51 @@ def test_an_abandoned_stream_never_writes_into_a_file_that_reuses_its_pipes_desc
     try:
         assert write_fd in reused, "the descriptor was not reused; the test shows nothing"
         gate.release.set()
-        stream.thread.join(5)
-        assert not stream.thread.is_alive()
+        assert stream.wait_ended(5)
         assert all(os.fstat(fd).st_size == 0 for fd in reused), "a wake byte landed in another file"
     finally:
         for fd in reused:
             os.close(fd)
+
+
+def test_a_stream_after_one_that_ended_runs_on_the_same_thread():
+    threads = StreamThreads()
+    seen: list[int] = []
+    done = [threading.Event(), threading.Event()]
+    for event in done:
+        threads.run(lambda event=event: (seen.append(threading.get_ident()), event.set()))
+        assert event.wait(5)
+        wait_for(lambda: threads.idle() == 1, 5, "the thread back on the idle list after its job")
+    assert seen[0] == seen[1]
+
+
+def test_a_hung_stream_keeps_its_thread_and_the_next_stream_gets_another():
+    threads = StreamThreads()
+    hang, started, seen = threading.Event(), threading.Event(), []
+    threads.run(lambda: (seen.append(threading.get_ident()), started.set(), hang.wait(10)))
+    assert started.wait(5)
+    second = threading.Event()
+    threads.run(lambda: (seen.append(threading.get_ident()), second.set()))
+    try:
+        assert second.wait(5), "the next stream waited for the hung one"
+        assert seen[0] != seen[1]
+    finally:
+        hang.set()
+
+
+def test_a_forked_process_runs_its_streams_on_threads_of_its_own():
+    threads = StreamThreads()
+    ran = threading.Event()
+    threads.run(ran.set)
+    assert ran.wait(5)
+    wait_for(lambda: threads.idle() == 1, 5, "an idle thread in the parent, which a fork does not copy")
+    pid = os.fork()
+    if pid == 0:  # the child: its job must run although the listed idle thread is not here
+        child_ran = threading.Event()
+        threads.run(child_ran.set)
+        os._exit(0 if child_ran.wait(5) else 1)
+    _, status = os.waitpid(pid, 0)
+    assert os.waitstatus_to_exitcode(status) == 0
 
 
 def _request():
