@@ -411,7 +411,11 @@ def drain(queue: SessionQueue) -> tuple[SessionQueue, tuple[str, ...]]:
 
 
 def _contains(queue: SessionQueue, turn_id: str) -> bool:
-    return any(t.turn_id == turn_id for t in snapshot(queue))
+    # Not through ``snapshot``: the order does not matter here, and sorting the queue on
+    # every admission made a deep queue's admissions cost more than the rest of the intake.
+    return (any(t.turn_id == turn_id for t in queue.run_next)
+            or any(e.turn.turn_id == turn_id for e in queue.pending)
+            or any(e.turn.turn_id == turn_id for e in queue.collecting))
 
 
 def _position(queue: SessionQueue, turn_id: str) -> int:
