@@ -75,6 +75,10 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
         (one message per submitter) once the batch's inbox lines are fsynced (``_answer``)."""
         self._held = HeldAnswers()  # answers held while one to their submitter waits to be sent
         self._answers_due = False  # an AnswersDue timer is pending
+        self._endings: list[tuple] = []
+        """Turns ended (their entries written) whose fsync is shared with the next turn's:
+        settled (outcome built, inbox ``finished`` line, outcome sent) by ``_settle_synced``."""
+        self._sync_due = False  # a SyncDue timer is pending
 
     def _divert(self, message, sender) -> bool:
         if owner_state.refuses_direct(self._phase, self._setup.path, self._epoch, self._keys, message):
@@ -337,20 +341,45 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
             self._append(step.entries)
 
     def _end_current(self, pending: list[dict], end: S.TurnEnd, now: float) -> None:
+        """End the running turn: write its last entries, start the next turn, and settle it
+        once its entries are on disk (``owner_state.shares_sync``: with a turn started after
+        it, the fsync waits at most ``SYNC_SHARED_WITHIN`` for that turn's own)."""
         current = self._current
         pending.append(self._turn_end(current.ticket, end.status, end.reason, now, pending))
         if not self._append(pending):
             return  # fenced: _fence delivered every outcome
-        self._file.sync()
         self._current = None
         self._phase = M.OwnerPhase.IDLE
         self._idle_since = now
-        self._settle(self._ledger.settle(current.ticket, end.status, end.reason, end.detail, now,
-                                         current.facts(end.provider_error)))
+        self._endings.append((current.ticket, end.status, end.reason, end.detail, now,
+                              current.facts(end.provider_error)))
         self._maybe_start_next()
+        durability = self._file.durability if self._file is not None else None
+        if owner_state.shares_sync(durability, started_next=self._current is not None):
+            if not self._sync_due:
+                self._sync_due = True
+                self.wakeupAfter(owner_state.SYNC_SHARED_WITHIN, payload=M.SyncDue())
+        else:
+            self._settle_synced()
         self._arm_idle_timer()
 
+    def _settle_synced(self) -> None:
+        """fsync the transcript, then settle the turns that ended before it, in order.
+        Called before anything else is settled and before any path that ends owed turns."""
+        if not self._endings:
+            return
+        endings, self._endings = self._endings, []
+        if self._file is not None:
+            self._file.sync()
+        for ticket, status, reason, detail, now, facts in endings:
+            self._record_and_send(self._ledger.settle(ticket, status, reason, detail, now, facts))
+
     def _settle(self, settlement: Settlement) -> None:
+        """Settle a turn now (cancelled, dropped, failed unrun): after those ended before it."""
+        self._settle_synced()
+        self._record_and_send(settlement)
+
+    def _record_and_send(self, settlement: Settlement) -> None:
         """Write the ``finished`` inbox lines, then send the outcomes."""
         for turn_id in settlement.finished:
             self._inbox.record_finished(turn_id, settlement.outcome.status.value)
@@ -490,6 +519,10 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
         if isinstance(payload, M.FlushLink):
             self._flush_link()
             return
+        if isinstance(payload, M.SyncDue):
+            self._sync_due = False
+            self._settle_synced()
+            return
         self._idle_timers.discard(type(payload))
         idle = owner_state.is_idle(self._phase, self._current, self._queue)
         if isinstance(payload, M.WorkerIdleCheck):
@@ -524,6 +557,7 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
 
     def _stop(self) -> None:
         """Release the files and end this owner (nothing is owed)."""
+        self._settle_synced()
         self._phase = M.OwnerPhase.STOPPING
         self._send_answers(self._held.all())
         self._close_files()
@@ -531,6 +565,7 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
 
     def receiveMsg_ActorExitRequest(self, msg: ActorExitRequest, sender) -> None:
         # Nobody is left waiting: every accepted turn gets an outcome before the owner ends.
+        self._settle_synced()
         if self._phase not in (M.OwnerPhase.STOPPING, M.OwnerPhase.FENCED) and self._file is not None:
             self._phase = M.OwnerPhase.DRAINING
             self._end_owed(owner_state.SHUT_DOWN, "the runtime shut down", clock.now())
@@ -540,7 +575,9 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
         self._close_link()
 
     def _end_owed(self, how: owner_state.Ending, detail: str, now: float) -> None:
-        """End every turn that still owes an outcome (the running one first), and the queue."""
+        """End every turn that still owes an outcome (the running one first), and the queue.
+        Turns that ended and wait for their fsync are settled first, as they ended."""
+        self._settle_synced()
         current = self._current
         if current is not None:
             self._retire_worker(current.ticket.turn_id)

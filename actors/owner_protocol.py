@@ -231,6 +231,12 @@ class AnswersDue:
 
 
 @attrs.frozen
+class SyncDue:
+    """The owner's timer: fsync the transcript and settle the turns that ended before it,
+    if the next turn's own end has not done it first (``owner_state.shares_sync``)."""
+
+
+@attrs.frozen
 class CollectDue:
     """The owner's timer: the collect buffer's quiet window has passed; start its turn if it can."""
 

@@ -24,6 +24,7 @@ from sessionward.actors.streaming import TurnRun
 from sessionward.actors.turn_protocol import AbortTurn, CancelTurn, NudgeTurn, SubmitTurn
 from sessionward.lanes import queue_policy as qp
 from sessionward.outcomes import OutcomeReason, TurnStatus
+from sessionward.storage.transcript import Durability
 
 ROUTED = (SubmitTurn, AbortTurn, CancelTurn, NudgeTurn, QueryOwnerState)
 """Requests a fenced or stopping owner sends back to the Directory."""
@@ -32,6 +33,24 @@ ROUTED = (SubmitTurn, AbortTurn, CancelTurn, NudgeTurn, QueryOwnerState)
 def diverts(phase: OwnerPhase, message: object) -> bool:
     """Whether ``message`` goes back to the Directory instead of to a handler."""
     return phase in (OwnerPhase.FENCED, OwnerPhase.STOPPING) and isinstance(message, ROUTED)
+
+
+SYNC_SHARED_WITHIN = 0.02
+"""How long a turn that ended waits for its fsync when the next turn has started: if that
+turn ends first, one fsync makes both durable (and their outcomes go together)."""
+
+
+def shares_sync(durability: Durability | None, *, started_next: bool) -> bool:
+    """Whether a turn that just ended waits for the next turn's fsync (at most
+    ``SYNC_SHARED_WITHIN``) instead of taking its own now.
+
+    Only with ``durability = "turn"`` (``entry`` has fsynced every line already, ``never``
+    fsyncs nothing) and only when another turn started at once: a session with turns queued
+    (a burst, a saturated gateway) then pays one fsync for several turns. A turn alone is
+    never delayed. Its outcome is still sent only once its entries are on disk, so the
+    cost is that latency, bounded by the window, for a turn that has another behind it.
+    """
+    return started_next and durability is Durability.TURN
 
 
 SERVING = (OwnerPhase.IDLE, OwnerPhase.RUNNING, OwnerPhase.DRAINING)

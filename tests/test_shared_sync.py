@@ -1,0 +1,169 @@
+"""A turn that ends while the next one starts shares that turn's fsync (issue 17): one fsync
+for a run of queued turns, each outcome sent only once its entries are on disk, a turn alone
+never delayed, and turns that ended before a shutdown or a fence keep their own outcome."""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+
+import pytest
+from conftest import read_entries, transcript_of, wait_for
+
+from sessionward import ScriptedProvider, TurnStatus
+from sessionward.actors import owner_state
+from sessionward.actors.owner import SessionOwner
+from sessionward.outcomes import OutcomeReason
+from sessionward.storage.transcript import Durability, TranscriptFile
+
+KEY = "agent:main:main"
+HOLD = {"first": threading.Event(), "second": threading.Event()}
+"""Texts whose stream waits for their event (this process: the tests use simpleSystemBase)."""
+
+
+class HeldProvider(ScriptedProvider):
+    def stream(self, request, control):
+        gate = HOLD.get(request.text)
+        if gate is not None:
+            gate.wait(30)
+        yield from super().stream(request, control)
+
+
+@pytest.fixture(autouse=True)
+def _gates():
+    for gate in HOLD.values():
+        gate.clear()
+    yield
+    for gate in HOLD.values():
+        gate.set()
+
+
+@pytest.fixture
+def record(monkeypatch):
+    """Every real transcript fsync (with the file's size then) and every outcome sent, in order."""
+    events: list[tuple] = []
+    sync, deliver = TranscriptFile.sync, SessionOwner._deliver
+
+    def recording_sync(self):
+        if self._dirty and self.durability is not Durability.NEVER:
+            events.append(("sync", self.fingerprint.size))
+        sync(self)
+
+    def recording_deliver(self, *deliveries):
+        events.extend(("sent", d.outcome.turn_id) for d in deliveries if d is not None)
+        deliver(self, *deliveries)
+
+    monkeypatch.setattr(TranscriptFile, "sync", recording_sync)
+    monkeypatch.setattr(SessionOwner, "_deliver", recording_deliver)
+    return events
+
+
+def _turn_end_offsets(path) -> dict[str, int]:
+    """turn id -> the byte offset just past its turn_end line."""
+    offsets, at = {}, 0
+    for line in path.read_bytes().splitlines(keepends=True):
+        at += len(line)
+        if b'"sessionward.turn_end"' in line:
+            offsets[json.loads(line)["data"]["turnId"]] = at
+    return offsets
+
+
+def _hold_then_queue(rt, more: int):
+    first = rt.submit(KEY, "first")
+    wait_for(lambda: rt.session(KEY).turn_id is not None, 30, "the first turn running")
+    rest = [rt.submit(KEY, f"m{i}") for i in range(more)]
+    for handle in rest:
+        assert handle.wait_accepted(30)
+    return first, rest
+
+
+# -- pure ------------------------------------------------------------------------------------------
+
+
+def test_only_a_turn_with_another_started_behind_it_waits_for_a_shared_fsync():
+    assert owner_state.shares_sync(Durability.TURN, started_next=True)
+    assert not owner_state.shares_sync(Durability.TURN, started_next=False)
+    assert not owner_state.shares_sync(Durability.ENTRY, started_next=True), "every line is fsynced already"
+    assert not owner_state.shares_sync(Durability.NEVER, started_next=True)
+    assert not owner_state.shares_sync(None, started_next=True)
+
+
+# -- through an owner (simpleSystemBase, in this process) -------------------------------------------
+
+
+def test_queued_turns_share_one_fsync_and_each_outcome_is_sent_after_its_entries_are_on_disk(
+        make_runtime, record, monkeypatch):
+    monkeypatch.setattr(owner_state, "SYNC_SHARED_WITHIN", 30.0)  # only a turn's end may sync
+    rt = make_runtime(provider=HeldProvider(reply="re {text}"))
+    first, rest = _hold_then_queue(rt, 5)
+    start = len(record)
+    HOLD["first"].set()
+    outcomes = [h.result(timeout=30) for h in (first, *rest)]
+    assert [o.status for o in outcomes] == [TurnStatus.COMPLETED] * 6
+    burst = record[start:]
+    assert len([e for e in burst if e[0] == "sync"]) == 1, burst
+    offsets = _turn_end_offsets(transcript_of(rt, KEY))
+    synced = 0
+    for event in burst:
+        if event[0] == "sync":
+            synced = max(synced, event[1])
+        else:
+            assert synced >= offsets[event[1]], f"turn {event[1]}'s outcome went before its turn_end was fsynced"
+    assert [o.reply for o in outcomes] == ["re first", *(f"re m{i}" for i in range(5))]
+
+
+def test_a_turn_alone_gets_its_outcome_without_waiting_for_the_window(make_runtime, record, monkeypatch):
+    monkeypatch.setattr(owner_state, "SYNC_SHARED_WITHIN", 30.0)
+    rt = make_runtime(provider=HeldProvider(reply="ok"))
+    outcome = rt.submit(KEY, "alone").result(timeout=10)  # would wait 30 s if it were held
+    assert outcome.status is TurnStatus.COMPLETED
+    assert ("sent", outcome.turn_id) in record
+
+
+def test_a_turn_waiting_for_its_fsync_is_not_lost_behind_a_long_next_turn(make_runtime, record, monkeypatch):
+    monkeypatch.setattr(owner_state, "SYNC_SHARED_WITHIN", 0.05)
+    rt = make_runtime(provider=HeldProvider(reply="ok"))
+    first = rt.submit(KEY, "quick")
+    second = rt.submit(KEY, "second")  # holds its stream until released
+    done = first.result(timeout=10)  # the window's timer sends it; the second turn still streams
+    assert done.status is TurnStatus.COMPLETED
+    assert not second.done
+    HOLD["second"].set()
+    assert second.result(timeout=10).status is TurnStatus.COMPLETED
+
+
+class FileGatedProvider(ScriptedProvider):
+    """Streams ``second`` only once the file ``gate`` is gone (any process: multiprocTCPBase)."""
+
+    def __init__(self, gate: str, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.gate = gate
+
+    def stream(self, request, control):
+        deadline = time.monotonic() + 30
+        while request.text == "second" and os.path.exists(self.gate) and time.monotonic() < deadline:
+            if control.cancelled:
+                return
+            time.sleep(0.01)
+        yield from super().stream(request, control)
+
+
+def test_a_turn_that_ended_before_a_shutdown_keeps_its_completed_outcome(make_runtime, monkeypatch, tmp_path):
+    monkeypatch.setattr(owner_state, "SYNC_SHARED_WITHIN", 30.0)  # inherited by the forked owners
+    gate = tmp_path / "gate"
+    gate.touch()
+    rt = make_runtime(base="tcp", provider=FileGatedProvider(str(gate), reply="ok"))
+    first = rt.submit(KEY, "quick")
+    second = rt.submit(KEY, "second")  # starts as the first ends, and holds
+    assert second.wait_accepted(30)
+    wait_for(lambda: rt.session(KEY).turn_id == second.turn_id, 30, "the second turn running")
+    assert not first.done, "the first turn waits for the second's fsync (30 s window)"
+    path = transcript_of(rt, KEY)
+    rt.close()  # the owner's shutdown settles the first turn as it ended, then ends the second
+    entries = read_entries(path)
+    ends = {e["data"]["turnId"]: (e["data"]["status"], e["data"]["reason"])
+            for e in entries if e.get("customType") == "sessionward.turn_end"}
+    assert ends == {first.turn_id: ("completed", None),
+                    second.turn_id: ("cancelled", OutcomeReason.SHUT_DOWN.value)}
