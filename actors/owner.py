@@ -598,10 +598,10 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
 
     def receiveMsg_ChildActorExited(self, msg: ChildActorExited, sender) -> None:
         if self._worker is not None and msg.childAddress == self._worker:
-            self._read_link()  # what it sent before it died (its turn may have ended there)
-            self._close_link()
+            running = self._current.ticket.turn_id if self._current is not None else None
             self._worker = None
-            if self._current is not None:
+            self._read_dead_link()  # what it sent before it died: its turn may have ended there
+            if self._current is not None and self._current.ticket.turn_id == running:
                 # The worker died under a running turn: fail it rather than wait forever.
                 self._end_current([], S.WORKER_EXITED, clock.now())
         if self._worker is None and self._directory is not None:

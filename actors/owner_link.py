@@ -90,8 +90,31 @@ class WorkerOverLink:
         except LinkBroken as exc:
             # The worker exited (retired, or died: its ChildActorExited follows).
             log.debug("owner %s: worker link closed: %s", self._setup.path, exc)  # type: ignore[attr-defined]
-            self._close_link()
+            if self._link is link:
+                self._close_link()
             return
+        self._handle_frames(messages)
+
+    def _read_dead_link(self) -> None:
+        """The worker died: take the link away (a new worker gets a new one), hand on what it
+        sent before it died, and close it. A turn that ended there starts the next one,
+        which then runs on a new worker."""
+        link, self._link, self._link_fds = self._link, None, None
+        if link is None:
+            return
+        messages: list[Any] = []
+        try:
+            while True:  # until its end of file: everything it wrote is in the socket now
+                more = link.receive()
+                if not more:
+                    break
+                messages += more
+        except LinkBroken:
+            pass
+        link.close()
+        self._handle_frames(messages)
+
+    def _handle_frames(self, messages: list[Any]) -> None:
         for message in messages:
             try:
                 if isinstance(message, M.StreamBatch):

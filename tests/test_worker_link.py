@@ -8,7 +8,9 @@ from __future__ import annotations
 import json
 import os
 import pickle
+import signal
 import socket
+import time
 
 import pytest
 from conftest import wait_for
@@ -227,3 +229,30 @@ def test_a_worker_mode_session_runs_many_turns_over_its_link_and_its_worker_is_o
     assert [(o.status, o.reply) for o in outcomes] == [(TurnStatus.COMPLETED, f"re m{i}") for i in range(30)]
     owner = rt.session("agent:main:main").pid
     wait_for(lambda: len(children(owner)) == 1, 30, "the owner's one worker")
+
+
+class _SlowProvider(ScriptedProvider):
+    """Streams ``hang`` until cancelled (at most 30 s); anything else at once."""
+
+    def stream(self, request, control):
+        deadline = time.monotonic() + 30
+        while request.text == "hang" and not control.cancelled and time.monotonic() < deadline:
+            time.sleep(0.01)
+        yield from super().stream(request, control)
+
+
+@pytest.mark.worker_processes
+def test_a_worker_killed_under_its_turn_fails_that_turn_and_the_next_runs_on_a_new_worker(make_runtime):
+    rt = make_runtime(base="tcp", provider=_SlowProvider(reply="re {text}"), config=RuntimeConfig(stream_in="worker"))
+    assert rt.submit("agent:main:main", "warm").result(timeout=30).status is TurnStatus.COMPLETED
+    owner = rt.session("agent:main:main").pid
+    hung = rt.submit("agent:main:main", "hang")
+    assert hung.wait_accepted(30)
+    wait_for(lambda: rt.session("agent:main:main").turn_id == hung.turn_id, 30, "the hung turn running")
+    (worker,) = children(owner)
+    os.kill(worker, signal.SIGKILL)
+    outcome = hung.result(timeout=30)
+    assert (outcome.status, outcome.detail) == (TurnStatus.FAILED, "the turn worker exited")
+    after = rt.submit("agent:main:main", "after").result(timeout=30)
+    assert (after.status, after.reply) == (TurnStatus.COMPLETED, "re after")
+    assert children(owner) and worker not in children(owner), "a new worker ran the next turn"
