@@ -133,8 +133,9 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
 
     def receiveMessage(self, message, sender):
         watch = super().receiveMessage(message, sender)
-        if self._link is not None:  # the worker's link is watched for as long as it is open
-            watch = ThespianWatch(self._link_watch() + list(watch.filenos if watch is not None else ()))
+        link = self._link_watch()
+        if link:  # the worker's link is watched for as long as it is open
+            watch = ThespianWatch(link + list(watch.filenos if watch is not None else ()))
         if self._held:  # after every handler: what was held and may go now goes
             try:
                 self._send_answers(self._held.due(lambda address: waiting_to(self, address)))

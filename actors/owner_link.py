@@ -48,7 +48,7 @@ class WorkerOverLink:
 
     def _link_watch(self) -> list[int]:
         """The descriptors to watch for the link: its own, while it is open."""
-        return [self._link.fileno()] if self._link is not None else []
+        return [self._link.fileno()] if self._link is not None and not self._link.closed else []
 
     def _to_worker(self, message: Any) -> None:
         """Send the worker a data-path message: over the link if there is one, else as a message."""

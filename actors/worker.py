@@ -66,7 +66,7 @@ class TurnWorker(GuardedActor):
     def receiveMessage(self, message, sender):
         super().receiveMessage(message, sender)
         # Thespian sets an actor's watched descriptors from each handler's return value.
-        return ThespianWatch([self._link.fileno()]) if self._link is not None else None
+        return ThespianWatch([self._link.fileno()]) if self._link is not None and not self._link.closed else None
 
     def _log_turn(self) -> str | None:
         return self._stream.turn_id if self._stream is not None else None
@@ -88,6 +88,9 @@ class TurnWorker(GuardedActor):
         if msg.link is not None and self._link is None:
             close_inherited(msg.link.owner_fd, msg.link.owner_inode)
             self._link = adopt(msg.link.worker_fd, msg.link.worker_inode)
+            if self._link is None:  # the fork did not hand it over: a bug, and the turns would hang
+                log.error("worker %s: descriptor %d is not its link (inode %d); its turns cannot run",
+                          os.getpid(), msg.link.worker_fd, msg.link.worker_inode)
         self._provider = build_provider(msg.provider)
         self._parent_pid = os.getppid()
         self.send(sender, WorkerReady(os.getpid()))
