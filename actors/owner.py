@@ -2,15 +2,16 @@
 
 It holds the file's exclusive lock for its whole life, records every accepted turn in the
 inbox before acknowledging it, writes every entry itself (after a fence check), and gives
-every accepted turn exactly one final outcome. Streams run in a TurnWorker child, or with
-``stream_in = "owner"`` in a thread of its own (``owner_streams``), so its handlers stay
-short. It dispatches, decides through pure modules, sends, and does the file I/O. The
-deciding modules: ``ledger`` (tickets, riders, idempotency, history, and every
-``TurnOutcome``), ``intake`` (what becomes of a submit), ``lanes.queue_policy`` (which turn
-runs next), ``streaming`` (stream events into entries), ``context_feed`` (what a worker is
-sent), ``activation`` (setup and replay), ``owner_state`` (phases, stop rules, snapshots).
+every accepted turn exactly one final outcome. Streams run in a TurnWorker child, reached
+over a socket pair (``owner_link``, ``worker_link``), or with ``stream_in = "owner"`` in a
+thread of its own (``owner_streams``), so its handlers stay short. It dispatches, decides
+through pure modules, sends, and does the file I/O. The deciding modules: ``ledger``
+(tickets, riders, idempotency, history, and every ``TurnOutcome``), ``intake`` (what
+becomes of a submit), ``lanes.queue_policy`` (which turn runs next), ``streaming`` (stream
+events into entries), ``context_feed`` (what a worker is sent), ``activation`` (setup and
+replay), ``owner_state`` (phases, stop rules, snapshots, when a turn's fsync is shared).
 
-About 500 lines: what is left is one handler per message, each a few lines that send or
+About 600 lines: what is left is one handler per message, each a few lines that send or
 touch the file; splitting them across classes would hide which actor owns the file.
 """
 
