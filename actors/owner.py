@@ -345,7 +345,7 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
     def _end_current(self, pending: list[dict], end: S.TurnEnd, now: float) -> None:
         """End the running turn: write its last entries, start the next turn, and settle it
         once its entries are on disk (``owner_state.shares_sync``: with a turn started after
-        it, the fsync waits at most ``SYNC_SHARED_WITHIN`` for that turn's own)."""
+        it, the fsync waits at most ``shared_fsync_window`` for that turn's own)."""
         current = self._current
         pending.append(self._turn_end(current.ticket, end.status, end.reason, now, pending))
         if not self._append(pending):
@@ -357,10 +357,11 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
                               current.facts(end.provider_error)))
         self._maybe_start_next()
         durability = self._file.durability if self._file is not None else None
-        if owner_state.shares_sync(durability, started_next=self._current is not None):
+        window = self._setup.config.shared_fsync_window
+        if owner_state.shares_sync(durability, window, started_next=self._current is not None):
             if not self._sync_due:
                 self._sync_due = True
-                self.wakeupAfter(owner_state.SYNC_SHARED_WITHIN, payload=M.SyncDue())
+                self.wakeupAfter(window, payload=M.SyncDue())
         else:
             self._settle_synced()
         self._arm_idle_timer()

@@ -233,7 +233,8 @@ class AnswersDue:
 @attrs.frozen
 class SyncDue:
     """The owner's timer: fsync the transcript and settle the turns that ended before it,
-    if the next turn's own end has not done it first (``owner_state.shares_sync``)."""
+    if the next turn's own end has not done it first (``owner_state.shares_sync``,
+    ``RuntimeConfig.shared_fsync_window``)."""
 
 
 @attrs.frozen

@@ -35,22 +35,18 @@ def diverts(phase: OwnerPhase, message: object) -> bool:
     return phase in (OwnerPhase.FENCED, OwnerPhase.STOPPING) and isinstance(message, ROUTED)
 
 
-SYNC_SHARED_WITHIN = 0.02
-"""How long a turn that ended waits for its fsync when the next turn has started: if that
-turn ends first, one fsync makes both durable (and their outcomes go together)."""
-
-
-def shares_sync(durability: Durability | None, *, started_next: bool) -> bool:
-    """Whether a turn that just ended waits for the next turn's fsync (at most
-    ``SYNC_SHARED_WITHIN``) instead of taking its own now.
+def shares_sync(durability: Durability | None, window: float, *, started_next: bool) -> bool:
+    """Whether a turn that just ended waits up to ``window`` seconds for the next turn's
+    fsync (``RuntimeConfig.shared_fsync_window``) instead of taking its own now.
 
     Only with ``durability = "turn"`` (``entry`` has fsynced every line already, ``never``
-    fsyncs nothing) and only when another turn started at once: a session with turns queued
-    (a burst, a saturated gateway) then pays one fsync for several turns. A turn alone is
-    never delayed. Its outcome is still sent only once its entries are on disk, so the
-    cost is that latency, bounded by the window, for a turn that has another behind it.
+    fsyncs nothing), a window above 0, and another turn started at once: a session with
+    turns queued (a burst, a saturated gateway) then pays one fsync for several turns. A
+    turn alone is never delayed. Its outcome is still sent only once its entries are on
+    disk, so the cost is that latency, bounded by the window, for a turn that has another
+    behind it.
     """
-    return started_next and durability is Durability.TURN
+    return started_next and window > 0 and durability is Durability.TURN
 
 
 SERVING = (OwnerPhase.IDLE, OwnerPhase.RUNNING, OwnerPhase.DRAINING)

@@ -43,7 +43,8 @@ AdminReply = OwnerState | SessionsPage | SystemStatus | TurnOutcome | RecoveryAc
 TAG_KEY = "kind"
 
 DURATION_FIELDS: dict[type, tuple[str, ...]] = {
-    RuntimeConfig: ("idle_timeout", "worker_idle_timeout", "stream_batch_window", "index_flush_after"),
+    RuntimeConfig: ("idle_timeout", "worker_idle_timeout", "shared_fsync_window", "stream_batch_window",
+                    "index_flush_after"),
     RecoveryConfig: ("recovery_tick", "stall_after", "abort_after", "status_timeout", "wedged_after",
                      "replace_backoff", "park_window"),
     QueuePolicy: ("collect_window",),

@@ -12,7 +12,7 @@ import time
 import pytest
 from conftest import read_entries, transcript_of, wait_for
 
-from sessionward import ScriptedProvider, TurnStatus
+from sessionward import RuntimeConfig, ScriptedProvider, TurnStatus
 from sessionward.actors import owner_state
 from sessionward.actors.owner import SessionOwner
 from sessionward.outcomes import OutcomeReason
@@ -83,20 +83,27 @@ def _hold_then_queue(rt, more: int):
 
 
 def test_only_a_turn_with_another_started_behind_it_waits_for_a_shared_fsync():
-    assert owner_state.shares_sync(Durability.TURN, started_next=True)
-    assert not owner_state.shares_sync(Durability.TURN, started_next=False)
-    assert not owner_state.shares_sync(Durability.ENTRY, started_next=True), "every line is fsynced already"
-    assert not owner_state.shares_sync(Durability.NEVER, started_next=True)
-    assert not owner_state.shares_sync(None, started_next=True)
+    assert owner_state.shares_sync(Durability.TURN, 0.02, started_next=True)
+    assert not owner_state.shares_sync(Durability.TURN, 0.02, started_next=False)
+    assert not owner_state.shares_sync(Durability.TURN, 0.0, started_next=True), "a window of 0 turns it off"
+    assert not owner_state.shares_sync(Durability.ENTRY, 0.02, started_next=True), "every line is fsynced already"
+    assert not owner_state.shares_sync(Durability.NEVER, 0.02, started_next=True)
+    assert not owner_state.shares_sync(None, 0.02, started_next=True)
+
+
+@pytest.mark.parametrize("window", [-0.001, float("inf"), float("nan")])
+def test_a_shared_fsync_window_that_is_not_a_finite_duration_of_0_or_more_is_refused(window):
+    with pytest.raises(ValueError, match="shared_fsync_window"):
+        RuntimeConfig(shared_fsync_window=window)
 
 
 # -- through an owner (simpleSystemBase, in this process) -------------------------------------------
 
 
 def test_queued_turns_share_one_fsync_and_each_outcome_is_sent_after_its_entries_are_on_disk(
-        make_runtime, record, monkeypatch):
-    monkeypatch.setattr(owner_state, "SYNC_SHARED_WITHIN", 30.0)  # only a turn's end may sync
-    rt = make_runtime(provider=HeldProvider(reply="re {text}"))
+        make_runtime, record):
+    # A window no turn here reaches: only a turn's end with nothing started after it syncs.
+    rt = make_runtime(provider=HeldProvider(reply="re {text}"), config=RuntimeConfig(shared_fsync_window=30.0))
     first, rest = _hold_then_queue(rt, 5)
     start = len(record)
     HOLD["first"].set()
@@ -114,17 +121,25 @@ def test_queued_turns_share_one_fsync_and_each_outcome_is_sent_after_its_entries
     assert [o.reply for o in outcomes] == ["re first", *(f"re m{i}" for i in range(5))]
 
 
-def test_a_turn_alone_gets_its_outcome_without_waiting_for_the_window(make_runtime, record, monkeypatch):
-    monkeypatch.setattr(owner_state, "SYNC_SHARED_WITHIN", 30.0)
-    rt = make_runtime(provider=HeldProvider(reply="ok"))
+def test_with_a_window_of_0_every_queued_turn_takes_its_own_fsync_before_its_outcome(make_runtime, record):
+    rt = make_runtime(provider=HeldProvider(reply="ok"), config=RuntimeConfig(shared_fsync_window=0))
+    first, rest = _hold_then_queue(rt, 3)
+    start = len(record)
+    HOLD["first"].set()
+    assert [h.result(timeout=30).status for h in (first, *rest)] == [TurnStatus.COMPLETED] * 4
+    burst = record[start:]
+    assert [kind for kind, _ in burst] == ["sync", "sent"] * 4, burst
+
+
+def test_a_turn_alone_gets_its_outcome_without_waiting_for_the_window(make_runtime, record):
+    rt = make_runtime(provider=HeldProvider(reply="ok"), config=RuntimeConfig(shared_fsync_window=30.0))
     outcome = rt.submit(KEY, "alone").result(timeout=10)  # would wait 30 s if it were held
     assert outcome.status is TurnStatus.COMPLETED
     assert ("sent", outcome.turn_id) in record
 
 
-def test_a_turn_waiting_for_its_fsync_is_not_lost_behind_a_long_next_turn(make_runtime, record, monkeypatch):
-    monkeypatch.setattr(owner_state, "SYNC_SHARED_WITHIN", 0.05)
-    rt = make_runtime(provider=HeldProvider(reply="ok"))
+def test_a_turn_waiting_for_its_fsync_is_not_lost_behind_a_long_next_turn(make_runtime, record):
+    rt = make_runtime(provider=HeldProvider(reply="ok"), config=RuntimeConfig(shared_fsync_window=0.05))
     first = rt.submit(KEY, "quick")
     second = rt.submit(KEY, "second")  # holds its stream until released
     done = first.result(timeout=10)  # the window's timer sends it; the second turn still streams
@@ -150,11 +165,11 @@ class FileGatedProvider(ScriptedProvider):
         yield from super().stream(request, control)
 
 
-def test_a_turn_that_ended_before_a_shutdown_keeps_its_completed_outcome(make_runtime, monkeypatch, tmp_path):
-    monkeypatch.setattr(owner_state, "SYNC_SHARED_WITHIN", 30.0)  # inherited by the forked owners
+def test_a_turn_that_ended_before_a_shutdown_keeps_its_completed_outcome(make_runtime, tmp_path):
     gate = tmp_path / "gate"
     gate.touch()
-    rt = make_runtime(base="tcp", provider=FileGatedProvider(str(gate), reply="ok"))
+    rt = make_runtime(base="tcp", provider=FileGatedProvider(str(gate), reply="ok"),
+                      config=RuntimeConfig(shared_fsync_window=30.0))
     first = rt.submit(KEY, "quick")
     second = rt.submit(KEY, "second")  # starts as the first ends, and holds
     assert second.wait_accepted(30)
