@@ -15,7 +15,7 @@ import attrs
 import pytest
 
 from sessionward import Runtime, RuntimeConfig
-from sessionward.hosting.system import free_port, process_group_members
+from sessionward.hosting.system import children, free_port, kill_all, process_group_members, reap, start_system
 from sessionward.operations.admin import read_daemon_info
 
 BASES = ["simple", "tcp"]
@@ -56,6 +56,24 @@ def make_runtime(tmp_path):
         rt.close()
     for rt in made:
         left = process_group_members(rt._roots)
+        assert not left, f"processes left behind: {sorted(left)}"
+
+
+@pytest.fixture
+def tcp_system(tmp_path):
+    """A bare multiprocTCPBase actor system (no runtime), shut down after the test; what is
+    left of its processes then is killed by process id (as ``Runtime.close`` does), and the
+    test fails if any survives that."""
+    before = children(os.getpid())
+    system = start_system("tcp", log_file=tmp_path / "thespian.log")
+    roots = children(os.getpid()) - before  # its processes live in the group of this child
+    try:
+        yield system
+    finally:
+        system.shutdown()
+        kill_all(sorted(process_group_members(roots)))
+        reap(roots)
+        left = process_group_members(roots)
         assert not left, f"processes left behind: {sorted(left)}"
 
 

@@ -13,7 +13,6 @@ from thespian.actors import ActorTypeDispatcher
 from sessionward import ScriptedProvider, TurnStatus
 from sessionward.actors.held_answers import MOST_HELD, HeldAnswers
 from sessionward.actors.messages import Answers, OutcomeMessage
-from sessionward.hosting.system import start_system
 from sessionward.hosting.transmits import waiting_to
 
 KEY = "agent:main:main"
@@ -94,16 +93,12 @@ class _Sender(ActorTypeDispatcher):
             json.dump(seen, f)
 
 
-def test_the_transport_probe_sees_a_message_waiting_behind_the_one_being_sent(tmp_path):
+def test_the_transport_probe_sees_a_message_waiting_behind_the_one_being_sent(tmp_path, tcp_system):
     out = tmp_path / "seen.json"
-    system = start_system("tcp", log_file=tmp_path / "thespian.log")
-    try:
-        system.tell(system.createActor(_Sender), _Probe(str(out)))
-        wait_for(out.exists, 10, "the probe's answer")
-        assert json.loads(out.read_text()) == [False, False, True, False]
-        assert {system.listen(5), system.listen(5)} == {"one", "two"}
-    finally:
-        system.shutdown()
+    tcp_system.tell(tcp_system.createActor(_Sender), _Probe(str(out)))
+    wait_for(out.exists, 10, "the probe's answer")
+    assert json.loads(out.read_text()) == [False, False, True, False]
+    assert {tcp_system.listen(5), tcp_system.listen(5)} == {"one", "two"}
 
 
 # -- through a runtime ----------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from datetime import timedelta
 from thespian.actors import ActorTypeDispatcher
 from thespian.system.timing import ExpirationTimer
 
-from sessionward.hosting.system import install_thespian_workarounds, start_system
+from sessionward.hosting.system import install_thespian_workarounds
 
 
 def test_a_timer_that_has_not_expired_never_reports_zero_time_left():
@@ -54,14 +54,10 @@ class _Sleeper(ActorTypeDispatcher):
             f.write("fired")
 
 
-def test_a_timer_due_a_fraction_of_a_microsecond_after_a_clock_read_still_fires(tmp_path):
+def test_a_timer_due_a_fraction_of_a_microsecond_after_a_clock_read_still_fires(tmp_path, tcp_system):
     flag = tmp_path / "fired"
-    system = start_system("tcp", log_file=tmp_path / "thespian.log")
-    try:
-        system.tell(system.createActor(_Sleeper), _Arm(str(flag)))
-        deadline = time.monotonic() + 5
-        while not flag.exists() and time.monotonic() < deadline:
-            time.sleep(0.05)
-        assert flag.exists(), "the due timer was not delivered: the transport slept in select()"
-    finally:
-        system.shutdown()
+    tcp_system.tell(tcp_system.createActor(_Sleeper), _Arm(str(flag)))
+    deadline = time.monotonic() + 5
+    while not flag.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert flag.exists(), "the due timer was not delivered: the transport slept in select()"

@@ -29,7 +29,7 @@ from sessionward.actors.worker_link import (
     inode,
     link_pair,
 )
-from sessionward.hosting.system import children, start_system
+from sessionward.hosting.system import children
 from sessionward.providers.base import ProviderRequest
 
 
@@ -200,15 +200,11 @@ class _OwnerOverLink(ActorTypeDispatcher):
             json.dump(self.seen, f, default=str)
 
 
-def test_a_worker_streams_its_turn_over_the_link_and_exits_when_the_link_ends(tmp_path):
+def test_a_worker_streams_its_turn_over_the_link_and_exits_when_the_link_ends(tmp_path, tcp_system):
     out = tmp_path / "seen.json"
-    system = start_system("tcp", log_file=tmp_path / "thespian.log")
-    try:
-        system.tell(system.createActor(_OwnerOverLink), _Drive(str(out)))
-        wait_for(out.exists, 30, "the worker to exit once its link closed")
-        seen = json.loads(out.read_text())
-    finally:
-        system.shutdown()
+    tcp_system.tell(tcp_system.createActor(_OwnerOverLink), _Drive(str(out)))
+    wait_for(out.exists, 30, "the worker to exit once its link closed")
+    seen = json.loads(out.read_text())
     assert seen["ready"], "the worker was configured through Thespian"
     assert seen["thespian"] == [], "no StreamBatch came as a Thespian message"
     assert seen["link"][-1][2] is True and all(turn == "t1" for turn, _, _ in seen["link"])
