@@ -90,8 +90,7 @@ class WorkerOverLink:
         except LinkBroken as exc:
             # The worker exited (retired, or died: its ChildActorExited follows).
             log.debug("owner %s: worker link closed: %s", self._setup.path, exc)  # type: ignore[attr-defined]
-            if self._link is link:
-                self._close_link()
+            self._close_link()
             return
         self._handle_frames(messages)
 

@@ -172,7 +172,6 @@ def link_pair() -> tuple[LinkEnd, socket.socket]:
                 sock.setsockopt(socket.SOL_SOCKET, option, BUFFER_BYTES)
             except OSError:
                 pass  # the system's own limits apply
-    theirs.set_inheritable(True)
     return LinkEnd(mine), theirs
 
 
