@@ -7,9 +7,11 @@ import subprocess
 import sys
 import threading
 
+import attrs
 import pytest
 
 from sessionward.hosting import lifetime
+from sessionward.hosting.ownership import ProcessFacts
 from sessionward.hosting.processes import process_facts
 
 
@@ -27,7 +29,7 @@ def test_waiting_for_a_process_returns_once_it_exits(wait_mode):
     try:
         facts = process_facts(child.pid)
         done = threading.Event()
-        waiter = threading.Thread(target=lambda: (lifetime.wait_for_exit(child.pid, facts.start_time), done.set()))
+        waiter = threading.Thread(target=lambda: (lifetime.wait_for_exit(facts), done.set()))
         waiter.start()
         assert not done.wait(0.5), "returned while the process still ran"
         child.stdin.close()  # the child reads EOF and exits
@@ -40,10 +42,12 @@ def test_waiting_for_a_process_returns_once_it_exits(wait_mode):
 
 def test_waiting_for_a_pid_that_now_names_another_process_returns_at_once(wait_mode):
     me = process_facts(os.getpid())
-    lifetime.wait_for_exit(os.getpid(), me.start_time - 100.0)  # "the host" started earlier: not us
+    earlier = attrs.evolve(me, start_time=me.start_time - 100.0,
+                           start_ticks=None if me.start_ticks is None else me.start_ticks - 10_000)
+    lifetime.wait_for_exit(earlier)  # "the host" started earlier: not us
 
 
 def test_waiting_for_a_pid_with_no_process_returns_at_once(wait_mode):
     child = subprocess.Popen([sys.executable, "-c", "pass"])
     child.wait()
-    lifetime.wait_for_exit(child.pid, 0.0)
+    lifetime.wait_for_exit(ProcessFacts(child.pid, 0.0, 0, 0))

@@ -9,7 +9,7 @@ like a file, so no lock file is left in the store.
 A runtime that starts:
 
 1. takes the lock and reads the record;
-2. if the recorded host is alive (same pid, same start time; a stopped host counts), it
+2. if the recorded host is alive (same pid, same start; a stopped host counts), it
    refuses: ``StoreInUseError("store in use by pid N")``, having written nothing;
 3. if the host is dead, it ends the dead system's leftover processes, found by process
    group, session and start time (``ownership.leftover_pids``), never by name, so their
@@ -35,7 +35,7 @@ import attrs
 
 from sessionward.errors import StoreInUseError
 from sessionward.hosting.ownership import SystemRecord, host_alive, leftover_pids
-from sessionward.hosting.processes import all_process_facts, end_processes, process_facts
+from sessionward.hosting.processes import all_process_facts, boot_ticks, end_processes, process_facts
 from sessionward.storage.files import write_atomically
 
 log = logging.getLogger("sessionward.claim")
@@ -93,7 +93,8 @@ def claim_store(root: Path, system_id: str, port: int | None) -> tuple[SystemRec
     """
     me = process_facts(os.getpid())
     record = SystemRecord(system_id, str(root), os.getpid(), me.start_time if me else 0.0, port,
-                          started_time=time.time())
+                          started_time=time.time(), host_start_ticks=me.start_ticks if me else None,
+                          boot_id=me.boot_id if me else None, started_ticks=boot_ticks())
     with store_lock(root):
         old = read_record(root)
         if old is not None:

@@ -11,7 +11,7 @@ that knows which process of the tree it runs in:
 
 - **The admin watches the host.** Its parent (the launcher) is gone at once, so a
   parent-death signal would be useless there. A thread waits for the host to exit (on a
-  pidfd, or by polling its pid and start time where there is none) and then SIGKILLs the
+  pidfd, or by polling its pid and start where there is none) and then SIGKILLs the
   system's process group: every actor process, including workers orphaned earlier.
 - **Every process below the admin dies with its parent** (``PR_SET_PDEATHSIG`` on
   Linux, through ctypes): if the admin, or an owner, is killed, its children follow.
@@ -34,6 +34,10 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from sessionward.hosting.ownership import ProcessFacts
 
 HOST_POLL_SECONDS = 0.25
 """How often the admin checks the host where there is no pidfd (the portable fallback)."""
@@ -48,8 +52,9 @@ class _ProcessState:
     role = "host"
     """``host`` (no system of ours), ``starting`` (a host while it starts a system),
     ``launcher``, ``admin`` or ``actor``."""
-    host: tuple[int, float, int] = (0, 0.0, 0)
-    """(pid, start time, process group) of the host whose system this process belongs to."""
+    host: tuple[int, ProcessFacts | None, int] = (0, None, 0)
+    """(pid, identity, process group) of the host whose system this process belongs to; no
+    identity if the host could not read its own."""
     forker = 0
     """The pid of the process that forked this one (set just before each fork)."""
 
@@ -75,7 +80,7 @@ def starting_system() -> Iterator[None]:
 
     me = process_facts(os.getpid())
     with _start_lock:
-        _state.host = (os.getpid(), me.start_time if me else 0.0, os.getpgrp())
+        _state.host = (os.getpid(), me, os.getpgrp())
         _state.role = "starting"
         try:
             yield
@@ -133,18 +138,21 @@ def follow_parent() -> None:
     threading.Thread(target=poll, name="sessionward-parent-watch", daemon=True).start()
 
 
-def _watch_host(pid: int, start_time: float, host_group: int) -> None:
+def _watch_host(pid: int, host: ProcessFacts | None, host_group: int) -> None:
     """In the admin: wait for the host to end, then end the whole actor system."""
     # Signals stay with the admin's main thread. Thespian wakes its select loop by the
     # EINTR of a SIGCHLD; one delivered to this thread instead would only be seen at the
     # loop's next timeout.
     signal.pthread_sigmask(signal.SIG_BLOCK, signal.valid_signals())
-    try:
-        wait_for_exit(pid, start_time)
-    except Exception:
-        from sessionward.hosting.processes import running
+    from sessionward.hosting.processes import running
 
-        while running(pid):  # the plainest check left: the pid alone (a zombie host has ended)
+    try:
+        if host is None:
+            raise LookupError("the host's identity is unknown")
+        wait_for_exit(host)
+    except Exception:
+        # The plainest check left: the pid alone (a zombie host has ended).
+        while running(pid):
             time.sleep(HOST_POLL_SECONDS)
     finally:
         group = os.getpgrp()
@@ -155,9 +163,10 @@ def _watch_host(pid: int, start_time: float, host_group: int) -> None:
         os.kill(os.getpid(), signal.SIGKILL)
 
 
-def wait_for_exit(pid: int, start_time: float) -> None:
-    """Return when the process with ``pid`` and ``start_time`` is gone (at once if it is
-    not there, or if ``pid`` now names another process)."""
+def wait_for_exit(process: ProcessFacts) -> None:
+    """Return when ``process`` (its pid and start) is gone (at once if it is not there, or
+    if its pid now names another process)."""
+    pid = process.pid
     fd = None
     try:
         fd = os.pidfd_open(pid)
@@ -168,19 +177,18 @@ def wait_for_exit(pid: int, start_time: float) -> None:
     try:
         if fd is not None:
             # Checked after the pidfd is open: a pid reused before that is not our host.
-            if _is(pid, start_time):
+            if _is(process):
                 select.select([fd], [], [])  # readable once the process has exited
             return
-        while _is(pid, start_time):
+        while _is(process):
             time.sleep(HOST_POLL_SECONDS)
     finally:
         if fd is not None:
             os.close(fd)
 
 
-def _is(pid: int, start_time: float) -> bool:
-    from sessionward.hosting.ownership import START_TIME_SLACK
+def _is(process: ProcessFacts) -> bool:
+    from sessionward.hosting.ownership import same_process
     from sessionward.hosting.processes import process_facts
 
-    facts = process_facts(pid)
-    return facts is not None and abs(facts.start_time - start_time) <= START_TIME_SLACK
+    return same_process(process, process_facts(process.pid))

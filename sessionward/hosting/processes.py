@@ -1,7 +1,9 @@
-"""Process facts, whether a pid runs, and ending processes, by identity (pid and start time).
+"""Process facts, whether a pid runs, and ending processes, by identity (pid and start).
 
-psutil reads process identity (pid, start time) and groups portably; the rules that use
-these facts live in ``sessionward.hosting.ownership`` and take them as values.
+On Linux the facts come from ``/proc/<pid>/stat``, which gives a process's start as clock
+ticks from boot: the one reading of a start that a wall-clock step does not move (see
+``sessionward.hosting.ownership``). Elsewhere psutil reads them portably, as dates. The
+rules that use these facts live in ``ownership`` and take them as values.
 
 One rule for zombies everywhere: a zombie has exited (only its exit status waits for its
 parent to collect it). It runs no code, holds no file lock and answers nothing, so for
@@ -13,6 +15,7 @@ admin's host watch (``lifetime``) and ``system.alive`` all use it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import gc
 import os
 import signal
@@ -21,7 +24,29 @@ from collections.abc import Iterator
 
 import psutil
 
-from sessionward.hosting.ownership import ProcessFacts
+from sessionward.hosting.ownership import ProcessFacts, same_process
+
+_CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
+
+
+@functools.cache
+def boot_id() -> str | None:
+    """This boot's id (Linux); None where there is none. A process never outlives its
+    boot, so it is read once."""
+    try:
+        with open("/proc/sys/kernel/random/boot_id", encoding="ascii") as f:
+            return f.read().strip() or None
+    except OSError:
+        return None
+
+
+def boot_ticks() -> int | None:
+    """The time since boot, in the clock ticks of ``ProcessFacts.start_ticks``; None where
+    processes have no ticks. The kernel counts a process's start on the boot clock
+    (``CLOCK_BOOTTIME``, which goes on through a suspend), so this is read from the same."""
+    if boot_id() is None or not hasattr(time, "CLOCK_BOOTTIME"):
+        return None
+    return int(time.clock_gettime(time.CLOCK_BOOTTIME) * _CLOCK_TICKS)
 
 
 def running(pid: int) -> bool:
@@ -77,6 +102,23 @@ def _exited(pid: int) -> bool:
 
 def process_facts(pid: int) -> ProcessFacts | None:
     """The facts of a live process (a zombie is not live); None if there is none."""
+    if pid <= 0:
+        return None
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as f:
+            # After the command's closing parenthesis (the command may hold any byte):
+            # state, ppid, pgrp, session, ..., and the start in ticks (field 22).
+            fields = f.read().rsplit(b")", 1)[1].split()
+        if fields[0] == b"Z":
+            return None
+        ticks = int(fields[19])
+        return ProcessFacts(pid, psutil.boot_time() + ticks / _CLOCK_TICKS, int(fields[2]), int(fields[3]),
+                            ticks, boot_id())
+    except FileNotFoundError:
+        if os.path.isdir("/proc"):
+            return None
+    except (OSError, IndexError, ValueError):
+        pass  # no /proc here, or not in this shape: ask psutil
     try:
         proc = psutil.Process(pid)
         if proc.status() == psutil.STATUS_ZOMBIE:
@@ -88,6 +130,9 @@ def process_facts(pid: int) -> ProcessFacts | None:
 
 def all_process_facts() -> list[ProcessFacts]:
     """The facts of every live process we can see."""
+    if os.path.isdir("/proc/self"):
+        found = (process_facts(int(name)) for name in os.listdir("/proc") if name.isdigit())
+        return [f for f in found if f is not None]
     out = []
     for proc in psutil.process_iter(["pid", "create_time", "status"]):
         info = proc.info
@@ -102,7 +147,7 @@ def all_process_facts() -> list[ProcessFacts]:
 
 
 def end_processes(facts: list[ProcessFacts], *, timeout: float = 5.0) -> list[int]:
-    """SIGKILL each process that still has the pid *and* start time in ``facts``; wait up
+    """SIGKILL each process that still has the pid *and* start in ``facts``; wait up
     to ``timeout`` seconds for them to be gone. Returns the pids still there after it."""
     for fact in facts:
         if _same(fact):
@@ -119,8 +164,7 @@ def end_processes(facts: list[ProcessFacts], *, timeout: float = 5.0) -> list[in
 
 
 def _same(fact: ProcessFacts) -> bool:
-    now = process_facts(fact.pid)
-    return now is not None and abs(now.start_time - fact.start_time) <= 0.1
+    return same_process(fact, process_facts(fact.pid))
 
 
 @contextlib.contextmanager
