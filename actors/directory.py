@@ -45,6 +45,7 @@ from sessionward.actors.messages import (
     DirectoryReady,
     ErrorReply,
     ForStore,
+    IndexFlushed,
     KeysChanged,
     OwnerMoved,
     OwnerState,
@@ -99,6 +100,8 @@ class Directory(OwnerLifecycle, AdminRequests, GuardedActor):
         self._system_id: str | None = None
         self._clients: list[Any] = []
         """Registered clients' mailboxes, the last ``MAX_CLIENTS`` (a list: addresses are unhashable)."""
+        self._waiting_for_index: list[str] = []
+        """Paths of live owners that hold outcomes until the next index write (``IndexFlushed``)."""
 
     # -- set-up -------------------------------------------------------------------------------
 
@@ -232,9 +235,11 @@ class Directory(OwnerLifecycle, AdminRequests, GuardedActor):
         self._slots.add(slot)
         create = self._config.create_missing_transcripts or self._index.may_create(record.session_id)
         sidecar_dir = None if self._store.sidecar_dir is None else str(self._store.sidecar_dir)
+        slot.index_pending = self._index.is_dirty(keys)
         self.send(slot.address, ActivateOwner(record.session_key, record.session_id, path, self._config,
                                               self._provider, tuple(keys), slot.member, create=create,
-                                              sidecar_dir=sidecar_dir, fail_unfinished_as=fail_unfinished_as))
+                                              sidecar_dir=sidecar_dir, fail_unfinished_as=fail_unfinished_as,
+                                              index_pending=slot.index_pending))
         return slot
 
     def _restart(self, slot: OwnerSlot, *, forward_again: bool = True) -> OwnerSlot:
@@ -263,6 +268,14 @@ class Directory(OwnerLifecycle, AdminRequests, GuardedActor):
         except Exception:  # kept dirty and retried; the turn itself can still run
             log.exception("could not write the session index; retrying in %ss", self._config.index_flush_after)
             self._arm_flush()
+        # Written, or tried: outcomes held for it go now either way (a failed write is
+        # logged and retried; it must not keep a finished turn's answer from its submitter).
+        waiting, self._waiting_for_index = self._waiting_for_index, []
+        for path in waiting:
+            slot = self._slots.get(path)
+            if slot is not None and slot.index_pending and slot.state == SlotState.LIVE:
+                slot.index_pending = False
+                self.send(slot.address, IndexFlushed(path))
 
     def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender) -> None:
         payload = msg.payload
@@ -271,6 +284,8 @@ class Directory(OwnerLifecycle, AdminRequests, GuardedActor):
             self._check_processes()
         elif isinstance(payload, T.FlushIndex):
             self._index.flush_timer_fired()
+            self._flush_index()
+        elif isinstance(payload, T.FlushIndexNow):
             self._flush_index()
         elif isinstance(payload, T.GatherDue):
             self._finish_gather(payload.gather_id)

@@ -20,6 +20,12 @@ class FlushIndex:
 
 
 @attrs.frozen
+class FlushIndexNow:
+    """A new key's owner is live and has its held messages: write the index, in a handler
+    of its own so that those messages are on their way meanwhile."""
+
+
+@attrs.frozen
 class GatherDue:
     """An admin fan-out's time is up: answer with what arrived."""
 

@@ -80,6 +80,9 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
         """Turns ended (their entries written) whose fsync is shared with the next turn's:
         settled (outcome built, inbox ``finished`` line, outcome sent) by ``_settle_synced``."""
         self._sync_due = False  # a SyncDue timer is pending
+        self._for_index: list[Delivery] | None = None
+        """Outcomes held until the Directory has written a new key's index entry (a list
+        from ``ActivateOwner.index_pending`` until ``IndexFlushed``; None: none held)."""
 
     def _divert(self, message, sender) -> bool:
         if owner_state.refuses_direct(self._phase, self._setup.path, self._epoch, self._keys, message):
@@ -104,6 +107,9 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
         return self._current.ticket.turn_id if self._current is not None else None
 
     def _deliver(self, *deliveries: Delivery | None) -> None:
+        if self._for_index is not None:  # a new key's index entry is not on disk yet
+            self._for_index.extend(d for d in deliveries if d is not None)
+            return
         for d in deliveries:
             if d is not None and d.reply_to is not None:
                 self._answer(d.reply_to, M.OutcomeMessage(d.outcome))
@@ -151,6 +157,7 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
 
     def receiveMsg_ActivateOwner(self, msg: M.ActivateOwner, sender) -> None:
         self._directory, self._setup = sender, setup_for(msg)
+        self._for_index = [] if msg.index_pending else None
         self._ledger = TurnLedger(msg.session_key)
         self._keys = msg.keys or (msg.session_key,)
         now = clock.now()
@@ -483,6 +490,7 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
         log.error("session %s fenced: %s", self._setup.session_key, detail)
         self._phase = M.OwnerPhase.FENCED
         self._end_owed(owner_state.FENCE, detail, clock.now())
+        self._release_for_index()
         self._send_answers(self._held.all())
         self._close_files()
         # The Directory ends this actor once it knows (see ``Directory._retire``): exiting
@@ -558,9 +566,20 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
             if self._phase is not M.OwnerPhase.FENCED:
                 self._stop()
 
+    def receiveMsg_IndexFlushed(self, msg: M.IndexFlushed, sender) -> None:
+        self._release_for_index()
+
+    def _release_for_index(self) -> None:
+        """Send the outcomes held for the index (also as this owner ends: its answers must
+        not be lost with it; the Directory writes the index as it ends, too)."""
+        held, self._for_index = self._for_index, None
+        if held:
+            self._deliver(*held)
+
     def _stop(self) -> None:
         """Release the files and end this owner (nothing is owed)."""
         self._settle_synced()
+        self._release_for_index()
         self._phase = M.OwnerPhase.STOPPING
         self._send_answers(self._held.all())
         self._close_files()
@@ -572,6 +591,7 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
         if self._phase not in (M.OwnerPhase.STOPPING, M.OwnerPhase.FENCED) and self._file is not None:
             self._phase = M.OwnerPhase.DRAINING
             self._end_owed(owner_state.SHUT_DOWN, "the runtime shut down", clock.now())
+        self._release_for_index()
         self._send_answers(self._held.all())
         self._close_files()
         self._close_wake_pipe()

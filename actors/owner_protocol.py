@@ -40,6 +40,17 @@ class ActivateOwner:
     sidecar_dir: str | None = None
     """Where the inbox and other side files go (the store's ``sidecar_dir``); None: beside
     the transcript."""
+    index_pending: bool = False
+    """A key of this file is new and its ``sessions.json`` entry is not written yet: the
+    owner takes turns at once but holds their outcomes until ``IndexFlushed``."""
+
+
+@attrs.frozen
+class IndexFlushed:
+    """The Directory has written ``sessions.json`` since this owner activated: outcomes held
+    for a new key's entry (``ActivateOwner.index_pending``) may go."""
+
+    path: str
 
 
 @attrs.frozen

@@ -87,6 +87,9 @@ class OwnerSlot:
     """Set while this slot replaces an owner that died on this member: when it was found dead."""
     recent: list[tuple[float, Any]] = attrs.Factory(list)
     """Submits forwarded to this owner lately (see the module docstring)."""
+    index_pending: bool = False
+    """The owner was started with a key whose index entry was not written yet: it holds
+    outcomes until the Directory sends ``IndexFlushed`` (after the next index write)."""
 
     def add_key(self, key: str) -> bool:
         """Route ``key`` to this file too. True when the live owner must be told (the key

@@ -93,6 +93,10 @@ class SessionIndex:
         self._keys_by_id.setdefault(session_id, []).append(session_key)
         return record
 
+    def is_dirty(self, keys: list[str]) -> bool:
+        """True if any of ``keys`` has a record not written yet."""
+        return any(key in self._dirty for key in keys)
+
     def flush_due(self) -> bool:
         """True when the caller must set a flush timer: records are dirty and none is set.
         (The caller then calls ``flush_timer_fired`` and ``flush`` when it fires.)"""

@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from sessionward import OutcomeReason, RuntimeConfig, ScriptedProvider, TurnStatus
-from sessionward.errors import TranscriptMissingError
+from sessionward.errors import SessionwardTimeoutError, TranscriptMissingError
 from sessionward.storage.store import SessionRecord, SessionStore
 from sessionward.storage.transcript import TranscriptFile
 
@@ -113,3 +113,33 @@ def test_a_new_keys_index_entry_is_on_disk_when_its_first_outcome_arrives(make_r
         assert key in json.loads((root / "sessions.json").read_bytes()), f"{key} is not in sessions.json yet"
     rt.close()
     assert len(SessionStore(root).load_index()) == 3
+
+
+def test_a_new_key_is_accepted_while_its_index_entry_is_written_and_answered_after(make_runtime, tmp_path,
+                                                                                    monkeypatch):
+    # The Directory's index write for this key waits until the test makes a file (at most
+    # 60 s): a disk that is slow just then. The Directory runs in a forked process, which
+    # inherits the patched method.
+    go = tmp_path / "index-write-may-go"
+    key = "agent:main:slowindex"
+    save = SessionStore.save
+
+    def slow_save(self, records, *args, **kwargs):
+        deadline = time.monotonic() + 60
+        while key in records and not go.exists() and time.monotonic() < deadline:
+            time.sleep(0.01)  # in the Directory's process: the test has no way to signal it
+        return save(self, records, *args, **kwargs)
+
+    monkeypatch.setattr(SessionStore, "save", slow_save)
+    root = tmp_path / "store"
+    rt = make_runtime(root, base="tcp", provider=ScriptedProvider(reply="ok"))
+    handle = rt.submit(key, "hi")
+    try:
+        assert handle.wait_accepted(30), "the turn was not accepted while the index was being written"
+        assert key not in SessionStore(root).load_index()  # accepted before its entry was written
+        with pytest.raises(SessionwardTimeoutError):
+            handle.result(timeout=1.0)  # its outcome waits for the entry (a check that it is held)
+    finally:
+        go.touch()
+    assert handle.result(timeout=30).status is TurnStatus.COMPLETED
+    assert key in json.loads((root / "sessions.json").read_bytes()), "the outcome came before the entry"

@@ -23,6 +23,17 @@ def test_a_new_key_is_dirty_until_flushed_and_then_on_disk(store):
     assert store.load_index() == {"agent:main:a": record}
 
 
+def test_a_file_is_waiting_for_the_index_while_any_of_its_keys_is_unwritten(store):
+    index = SessionIndex.load(store)
+    index.record("agent:main:a", 5.0)
+    index.flush()
+    assert not index.is_dirty(["agent:main:a"])
+    index.record("agent:main:b", 6.0)
+    assert index.is_dirty(["agent:main:a", "agent:main:b"])
+    index.flush()
+    assert not index.is_dirty(["agent:main:a", "agent:main:b"])
+
+
 def test_a_known_key_is_not_new(store):
     index = SessionIndex.load(store)
     first, _ = index.record("agent:main:a", 5.0)
