@@ -150,15 +150,17 @@ def test_a_turn_waiting_for_its_fsync_is_not_lost_behind_a_long_next_turn(make_r
 
 
 class FileGatedProvider(ScriptedProvider):
-    """Streams ``second`` only once the file ``gate`` is gone (any process: multiprocTCPBase)."""
+    """Streams a turn whose text names a gate (``gates``: text -> file) only once that file
+    is gone (any process can see it: multiprocTCPBase)."""
 
-    def __init__(self, gate: str, **kwargs) -> None:
+    def __init__(self, gates: dict[str, str], **kwargs) -> None:
         super().__init__(**kwargs)
-        self.gate = gate
+        self.gates = gates
 
     def stream(self, request, control):
+        gate = self.gates.get(request.text)
         deadline = time.monotonic() + 30
-        while request.text == "second" and os.path.exists(self.gate) and time.monotonic() < deadline:
+        while gate is not None and os.path.exists(gate) and time.monotonic() < deadline:
             if control.cancelled:
                 return
             time.sleep(0.01)
@@ -166,13 +168,16 @@ class FileGatedProvider(ScriptedProvider):
 
 
 def test_a_turn_that_ended_before_a_shutdown_keeps_its_completed_outcome(make_runtime, tmp_path):
-    gate = tmp_path / "gate"
-    gate.touch()
-    rt = make_runtime(base="tcp", provider=FileGatedProvider(str(gate), reply="ok"),
+    first_gate, second_gate = tmp_path / "first", tmp_path / "second"
+    first_gate.touch()
+    second_gate.touch()
+    gates = {"quick": str(first_gate), "second": str(second_gate)}
+    rt = make_runtime(base="tcp", provider=FileGatedProvider(gates, reply="ok"),
                       config=RuntimeConfig(shared_fsync_window=30.0))
     first = rt.submit(KEY, "quick")
-    second = rt.submit(KEY, "second")  # starts as the first ends, and holds
-    assert second.wait_accepted(30)
+    second = rt.submit(KEY, "second")
+    assert second.wait_accepted(30)  # queued behind the first, which waits for its gate
+    first_gate.unlink()  # the first ends; the second starts as it does, and holds
     wait_for(lambda: rt.session(KEY).turn_id == second.turn_id, 30, "the second turn running")
     assert not first.done, "the first turn waits for the second's fsync (30 s window)"
     path = transcript_of(rt, KEY)
