@@ -175,7 +175,9 @@ class Directory(OwnerLifecycle, AdminRequests, GuardedActor):
             if not isinstance(msg, SubmitTurn | QueryOwnerState):
                 self.send(reply_to, no_owner(msg))
                 return
-            slot = self._activate(record, path)
+            # The owner takes this message with its activation (``ActivateOwner.carried``).
+            self._activate(record, path, first=(msg, sender))
+            return
         self._add_key(slot, msg.session_key)
         msg = slot.remember(msg, clock.now())
         if slot.state == SlotState.LIVE:
@@ -217,12 +219,21 @@ class Directory(OwnerLifecycle, AdminRequests, GuardedActor):
             self.send(slot.address, KeysChanged(slot.path, tuple(slot.keys)))
 
     def _activate(self, record: SessionRecord, path: str, held: list | None = None,
-                  fail_unfinished_as: str | None = None) -> OwnerSlot:
+                  fail_unfinished_as: str | None = None, first: tuple | None = None) -> OwnerSlot:
+        """Start an owner on ``path``. What is held for it (``held``, and ``first``: the
+        message that made this activation) goes with ``ActivateOwner`` (``carried``): the
+        owner takes it once it has its file, a hop sooner than if it were sent after
+        ``OwnerActivated``. It stays in ``slot.held`` until then: if the activation fails
+        the Directory answers it, and if the owner dies it goes to the next one."""
         from sessionward.actors.owner import SessionOwner
 
         keys = self._index.keys_of(record.session_id) or [record.session_key]
         slot = OwnerSlot(path, record.session_key, record.session_id, keys, held=held or [],
                          heard_time=clock.now())
+        if first is not None:
+            msg, sender = first
+            self._add_key(slot, msg.session_key)
+            slot.held.append((slot.remember(msg, clock.now()), sender))
         if self._members.cluster is not None:
             slot.member = self._members.place(path, record.session_key, self._slots)
         if slot.member == self._members.own:
@@ -235,11 +246,13 @@ class Directory(OwnerLifecycle, AdminRequests, GuardedActor):
         self._slots.add(slot)
         create = self._config.create_missing_transcripts or self._index.may_create(record.session_id)
         sidecar_dir = None if self._store.sidecar_dir is None else str(self._store.sidecar_dir)
-        slot.index_pending = self._index.is_dirty(keys)
+        slot.index_pending = self._index.is_dirty(slot.keys)
+        slot.carried = len(slot.held)
         self.send(slot.address, ActivateOwner(record.session_key, record.session_id, path, self._config,
-                                              self._provider, tuple(keys), slot.member, create=create,
+                                              self._provider, tuple(slot.keys), slot.member, create=create,
                                               sidecar_dir=sidecar_dir, fail_unfinished_as=fail_unfinished_as,
-                                              index_pending=slot.index_pending))
+                                              index_pending=slot.index_pending,
+                                              carried=tuple(m for m, _ in slot.held)))
         return slot
 
     def _restart(self, slot: OwnerSlot, *, forward_again: bool = True) -> OwnerSlot:

@@ -202,6 +202,8 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
         else:  # forked once OwnerActivated is out (sends wait for the handler to return)
             self.send(self.myAddress, M.StartOwnWorker())
         self._arm_idle_timer()
+        for carried in msg.carried:  # each as if it came next (guarded one by one)
+            GuardedActor.receiveMessage(self, carried, sender)
 
     def _turn_end(self, turn: InboxTurn | Ticket, status: TurnStatus, reason: OutcomeReason | None, now: float,
                   pending: list[dict] | None = None) -> dict:

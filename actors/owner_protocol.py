@@ -43,6 +43,9 @@ class ActivateOwner:
     index_pending: bool = False
     """A key of this file is new and its ``sessions.json`` entry is not written yet: the
     owner takes turns at once but holds their outcomes until ``IndexFlushed``."""
+    carried: tuple[Any, ...] = ()
+    """Messages the Directory held for this owner (submits, queries, commands), in order:
+    taken as if sent right after this one, once the file is open; not taken if it cannot be."""
 
 
 @attrs.frozen

@@ -90,6 +90,9 @@ class OwnerSlot:
     index_pending: bool = False
     """The owner was started with a key whose index entry was not written yet: it holds
     outcomes until the Directory sends ``IndexFlushed`` (after the next index write)."""
+    carried: int = 0
+    """How many of the first ``held`` messages went with ``ActivateOwner`` (the owner takes
+    them once it has its file): not sent again when it is live."""
 
     def add_key(self, key: str) -> bool:
         """Route ``key`` to this file too. True when the live owner must be told (the key
@@ -126,7 +129,10 @@ class OwnerSlot:
         return [(m, None) for _, m in self.recent + self.inflight if id(m) not in held_ids]
 
     def take_held(self) -> list[Held]:
-        held, self.held = self.held, []
+        """What is held and must still be sent to the owner, now live (what went with its
+        activation is not)."""
+        held, self.held = self.held[self.carried:], []
+        self.carried = 0
         return held
 
     def went_live(self, pid: int, now: float) -> None:
