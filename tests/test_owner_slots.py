@@ -134,3 +134,13 @@ def test_an_exit_that_owes_turns_or_of_a_live_owner_is_a_loss():
     assert not _slot(state=SlotState.PASSIVATING).exit_was_passivation(1)
     for state in (SlotState.LIVE, SlotState.ACTIVATING):
         assert not _slot(state=state).exit_was_passivation(0)
+
+
+def test_what_went_with_the_activation_is_not_sent_again_once_the_owner_is_live():
+    slot = _slot(held=[(_submit(1), None), (_submit(2), None)])
+    slot.carried = 1  # the first went with ActivateOwner
+    slot.held.append((_submit(3), None))  # held after it was sent
+    assert [m.request_id for m, _ in slot.take_held()] == ["r2", "r3"]
+    assert slot.held == [] and slot.carried == 0
+    slot.held.append((_submit(4), None))
+    assert [m.request_id for m, _ in slot.take_held()] == ["r4"]
