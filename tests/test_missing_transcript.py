@@ -13,6 +13,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import wait_for
 
 from sessionward import OutcomeReason, RuntimeConfig, ScriptedProvider, TurnStatus
 from sessionward.errors import SessionwardTimeoutError, TranscriptMissingError
@@ -143,3 +144,24 @@ def test_a_new_key_is_accepted_while_its_index_entry_is_written_and_answered_aft
         go.touch()
     assert handle.result(timeout=30).status is TurnStatus.COMPLETED
     assert key in json.loads((root / "sessions.json").read_bytes()), "the outcome came before the entry"
+
+
+def test_a_failed_index_write_does_not_keep_the_outcome_from_its_submitter(make_runtime, tmp_path, monkeypatch):
+    # The Directory's writes of this key fail until the test makes a file (the patched
+    # method is inherited by the forked Directory); it logs and retries on its flush timer.
+    key = "agent:main:indexfails"
+    disk_back = tmp_path / "disk-back"
+    save = SessionStore.save
+
+    def failing(self, records, *args, **kwargs):
+        if key in records and not disk_back.exists():
+            raise OSError(28, "No space left on device")
+        return save(self, records, *args, **kwargs)
+
+    monkeypatch.setattr(SessionStore, "save", failing)
+    root = tmp_path / "store"
+    rt = make_runtime(root, base="tcp", provider=ScriptedProvider(reply="ok"))
+    assert rt.submit(key, "hi").result(timeout=30).status is TurnStatus.COMPLETED
+    assert key not in SessionStore(root).load_index()  # the outcome came while the write failed
+    disk_back.touch()
+    wait_for(lambda: key in SessionStore(root).load_index(), 30, "the key written by a retry")
