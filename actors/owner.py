@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import os
 import uuid
+from datetime import timedelta
 from pathlib import Path
 
 import attrs
@@ -38,7 +39,7 @@ from sessionward.actors.owner_link import WorkerOverLink
 from sessionward.actors.owner_streams import StreamsInOwner
 from sessionward.actors.placement import next_epoch
 from sessionward.errors import FencedError
-from sessionward.hosting.transmits import waiting_to
+from sessionward.hosting.transmits import unsent, waiting_to
 from sessionward.lanes import queue_policy as qp
 from sessionward.logs import ActorLogger
 from sessionward.outcomes import OutcomeReason, TurnStatus
@@ -48,6 +49,12 @@ from sessionward.storage.inbox import Inbox, InboxTurn
 from sessionward.storage.transcript import Durability, TranscriptFile
 
 log = ActorLogger("sessionward.owner")  # resolved per call: see sessionward.logs
+
+START_OWN_WORKER_AFTER = timedelta(milliseconds=1)
+"""After an activation with no worker running: when the worker is forked and the first turn
+started (one pass of the transport's loop, for the activation's sends to go out)..."""
+START_OWN_WORKER_WAITS = 20
+"""... and how many times that wait is repeated while a send has not gone out yet."""
 
 
 class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
@@ -80,6 +87,7 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
         """Turns ended (their entries written) whose fsync is shared with the next turn's:
         settled (outcome built, inbox ``finished`` line, outcome sent) by ``_settle_synced``."""
         self._sync_due = False  # a SyncDue timer is pending
+        self._start_deferred = False  # no turn starts until the StartOwnWorker timer fired
         self._for_index: list[Delivery] | None = None
         """Outcomes held until the Directory has written a new key's index entry (a list
         from ``ActivateOwner.index_pending`` until ``IndexFlushed``; None: none held)."""
@@ -199,8 +207,13 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
                 self._close_link()
         elif self._worker is not None:  # a spare's, started while it stood by: set up now
             self._ensure_worker()
-        else:  # forked once OwnerActivated is out (sends wait for the handler to return)
-            self.send(self.myAddress, M.StartOwnWorker())
+        else:
+            # Forked, and the first turn started, on a 1 ms timer: by then OwnerActivated and
+            # the TurnAccepted of a carried submit are out (a handler's sends wait for it to
+            # return, and a fork here would wait with them: 4-8 ms measured). Not a message
+            # to itself: Thespian runs those before it services any socket (see worker._pump).
+            self._start_deferred = True
+            self.wakeupAfter(START_OWN_WORKER_AFTER, payload=M.StartOwnWorker())
         self._arm_idle_timer()
         for carried in msg.carried:  # each as if it came next (guarded one by one)
             GuardedActor.receiveMessage(self, carried, sender)
@@ -283,7 +296,7 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
     # -- running turns ---------------------------------------------------------------------------
 
     def _maybe_start_next(self) -> None:
-        if self._current is not None or self._phase is not M.OwnerPhase.IDLE:
+        if self._current is not None or self._phase is not M.OwnerPhase.IDLE or self._start_deferred:
             return
         now = clock.now()
         taken = qp.take_next(self._queue, policy=self._setup.config.queue, now=now)
@@ -535,6 +548,14 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
         if isinstance(payload, M.SyncDue):
             self._sync_due = False
             self._settle_synced()
+            return
+        if isinstance(payload, M.StartOwnWorker):
+            if unsent(self) and payload.waited < START_OWN_WORKER_WAITS:
+                self.wakeupAfter(START_OWN_WORKER_AFTER, payload=M.StartOwnWorker(payload.waited + 1))
+                return
+            self._start_deferred = False
+            self.receiveMsg_StartOwnWorker(payload, sender)
+            self._maybe_start_next()
             return
         self._idle_timers.discard(type(payload))
         idle = owner_state.is_idle(self._phase, self._current, self._queue)

@@ -234,8 +234,12 @@ class WorkerIdleCheck:
 
 @attrs.frozen
 class StartOwnWorker:
-    """The owner's message to itself at the end of activation: start its worker once
-    ``OwnerActivated`` has gone out (a handler's sends wait for it to return, fork included)."""
+    """The owner's timer at the end of activation (1 ms): start its worker, and the first
+    turn, once ``OwnerActivated`` and a carried turn's ``TurnAccepted`` have gone out (a
+    handler's sends wait for it to return, fork included)."""
+
+    waited: int = 0
+    """How many times it was set again because a send had not gone out."""
 
 
 @attrs.frozen

@@ -5,6 +5,7 @@ reordered, and a turn alone never waits."""
 from __future__ import annotations
 
 import json
+import os
 import threading
 
 from conftest import wait_for
@@ -89,8 +90,9 @@ class _Sender(ActorTypeDispatcher):
         self.send(sender, "two")
         seen.append(waiting_to(self, sender))
         seen.append(waiting_to(self, self.myAddress))
-        with open(msg.path, "w") as f:
+        with open(msg.path + ".tmp", "w") as f:  # renamed when written: the test waits for the name
             json.dump(seen, f)
+        os.rename(msg.path + ".tmp", msg.path)
 
 
 def test_the_transport_probe_sees_a_message_waiting_behind_the_one_being_sent(tmp_path, tcp_system):

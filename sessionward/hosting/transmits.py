@@ -14,6 +14,23 @@ from __future__ import annotations
 
 from typing import Any
 
+_SENDING_DATA = 2
+"""``TCPTransport._XMITStepSendData``: an intent at this stage or before (connecting) has
+not written all of its message yet."""
+
+
+def unsent(actor: Any) -> bool:
+    """True if ``actor``'s transport holds a message not yet written to its socket: queued,
+    waiting behind another, or still connecting or writing (one whose ACK alone is awaited
+    has gone out)."""
+    transport = getattr(getattr(actor, "_myRef", None), "transport", None)
+    if transport is None:
+        return False
+    if getattr(transport, "_waitingTransmits", None) or getattr(transport, "_aTB_queuedPendingTransmits", None):
+        return True
+    intents = getattr(transport, "_transmitIntents", {})
+    return any(getattr(intent, "stage", 0) <= _SENDING_DATA for intent in list(intents.values()))
+
 
 def waiting_to(actor: Any, address: Any) -> bool:
     """True if ``actor``'s transport has a message to ``address`` waiting to be sent (behind
