@@ -220,6 +220,10 @@ def test_when_the_admin_process_dies_every_actor_process_follows_it(make_runtime
     rt = make_runtime(base="tcp", provider=ScriptedProvider(reply="x" * 50, chunks=50, chunk_delay=0.1))
     handles = [rt.submit(key, "hi") for key in KEYS[:3]]
     assert all(h.wait_accepted(30) for h in handles)
+    # Running, not only accepted: an owner started without a spare forks its worker once
+    # its TurnAccepted is out.
+    wait_for(lambda: all(rt.session(k).turn_id == h.turn_id for k, h in zip(KEYS[:3], handles, strict=True)), 30,
+             "the three turns running")
     procs = process_group_members(rt._roots)
     admin = [p for p in procs if psutil.Process(p).ppid() not in procs]
     per_session = 1 if STREAM_IN == "owner" else 2  # an owner (and its worker)
