@@ -87,7 +87,13 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
         """Turns ended (their entries written) whose fsync is shared with the next turn's:
         settled (outcome built, inbox ``finished`` line, outcome sent) by ``_settle_synced``."""
         self._sync_due = False  # a SyncDue timer is pending
-        self._start_deferred = False  # no turn starts until the StartOwnWorker timer fired
+        self._fork_deferred = False
+        """The worker is forked by the StartOwnWorker timer, after the activation's sends: a
+        turn started before it runs from then (``_deferred_run``; data-path messages for it
+        wait in ``_before_fork``). The turn itself starts at once, so queue policy sees it
+        running (a steer, an interrupt or a collect decide as they would)."""
+        self._deferred_run: tuple | None = None
+        self._before_fork: list = []
         self._for_index: list[Delivery] | None = None
         """Outcomes held until the Directory has written a new key's index entry (a list
         from ``ActivateOwner.index_pending`` until ``IndexFlushed``; None: none held)."""
@@ -212,7 +218,7 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
             # the TurnAccepted of a carried submit are out (a handler's sends wait for it to
             # return, and a fork here would wait with them: 4-8 ms measured). Not a message
             # to itself: Thespian runs those before it services any socket (see worker._pump).
-            self._start_deferred = True
+            self._fork_deferred = True
             self.wakeupAfter(START_OWN_WORKER_AFTER, payload=M.StartOwnWorker())
         self._arm_idle_timer()
         for carried in msg.carried:  # each as if it came next (guarded one by one)
@@ -296,7 +302,7 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
     # -- running turns ---------------------------------------------------------------------------
 
     def _maybe_start_next(self) -> None:
-        if self._current is not None or self._phase is not M.OwnerPhase.IDLE or self._start_deferred:
+        if self._current is not None or self._phase is not M.OwnerPhase.IDLE:
             return
         now = clock.now()
         taken = qp.take_next(self._queue, policy=self._setup.config.queue, now=now)
@@ -325,8 +331,33 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
         if self._streams_here():
             self._run_here(ticket.turn_id, attrs.evolve(request, context=context))
             return
+        if self._fork_deferred:
+            self._deferred_run = (ticket.turn_id, request, context)
+            return
         self._ensure_worker()
         self._to_worker(M.RunTurn(ticket.turn_id, request, *self._feed.to_send(context)))
+
+    def _to_worker(self, message) -> None:
+        if self._fork_deferred:  # sent after the RunTurn of the turn it is for (_fork_now)
+            self._before_fork.append(message)
+            return
+        super()._to_worker(message)
+
+    def _fork_now(self) -> None:
+        """The StartOwnWorker timer: fork the worker, and run the turn started before it."""
+        self._fork_deferred = False
+        run, self._deferred_run = self._deferred_run, None
+        waiting, self._before_fork = self._before_fork, []
+        current = self._current.ticket.turn_id if self._current is not None else None
+        if self._phase not in (M.OwnerPhase.IDLE, M.OwnerPhase.RUNNING) or self._streams_here():
+            return
+        self._ensure_worker()
+        if run is not None and run[0] == current:
+            turn_id, request, context = run
+            self._to_worker(M.RunTurn(turn_id, request, *self._feed.to_send(context)))
+            for message in waiting:
+                if getattr(message, "turn_id", None) == current:
+                    self._to_worker(message)
 
     def receiveMsg_StartOwnWorker(self, msg: M.StartOwnWorker, sender) -> None:
         if self._phase in (M.OwnerPhase.IDLE, M.OwnerPhase.RUNNING) and not self._streams_here():
@@ -552,10 +583,8 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
         if isinstance(payload, M.StartOwnWorker):
             if unsent(self) and payload.waited < START_OWN_WORKER_WAITS:
                 self.wakeupAfter(START_OWN_WORKER_AFTER, payload=M.StartOwnWorker(payload.waited + 1))
-                return
-            self._start_deferred = False
-            self.receiveMsg_StartOwnWorker(payload, sender)
-            self._maybe_start_next()
+            else:
+                self._fork_now()
             return
         self._idle_timers.discard(type(payload))
         idle = owner_state.is_idle(self._phase, self._current, self._queue)

@@ -8,7 +8,7 @@ import signal
 import pytest
 from conftest import wait_for
 
-from sessionward import RuntimeConfig, ScriptedProvider, TurnStatus
+from sessionward import OutcomeReason, RuntimeConfig, ScriptedProvider, TurnStatus
 from sessionward.hosting.system import children, process_group_members
 
 
@@ -55,3 +55,21 @@ def test_with_no_spares_an_owner_is_started_for_the_session_as_before(make_runti
     assert children(directory) == set()
     assert rt.submit("agent:main:c", "x").result(timeout=30).status is TurnStatus.COMPLETED
     assert children(directory) == {rt.session("agent:main:c").pid}
+
+
+@pytest.mark.parametrize("abort", [False, True])
+def test_without_a_spare_a_first_turn_runs_from_its_acceptance_and_can_be_aborted_at_once(make_runtime, abort):
+    # The owner forks its worker only once its TurnAccepted is out, but the turn is running
+    # from the start: queue policy (steer, interrupt, collect) and an abort see it so.
+    provider = ScriptedProvider(reply="got: {text}", hang_after=0, only_when="block")
+    rt = make_runtime(base="tcp", provider=provider, config=RuntimeConfig(spare_owners=0))
+    blocker = rt.submit("agent:main:c", "block")
+    assert blocker.wait_accepted(30)
+    assert rt.session("agent:main:c").turn_id == blocker.turn_id
+    if not abort:  # else aborted at once, maybe before the worker is forked
+        wait_for(lambda: len(children(rt.session("agent:main:c").pid)) == 1, 30, "the owner's worker")
+    assert rt.abort("agent:main:c", blocker.turn_id).ok
+    outcome = blocker.result(timeout=30)
+    assert (outcome.status, outcome.reason) == (TurnStatus.CANCELLED, OutcomeReason.ABORTED)
+    after = rt.submit("agent:main:c", "next").result(timeout=30)
+    assert (after.status, after.reply) == (TurnStatus.COMPLETED, "got: next")
