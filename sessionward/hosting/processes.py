@@ -85,8 +85,7 @@ def _exited(pid: int) -> bool:
     """True if ``pid`` (which existed a moment ago) is a zombie or gone by now."""
     try:
         # /proc first: cheap, and enough on Linux (psutil reads the same file).
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            return f.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+        return _proc_stat(pid)[0] == b"Z"
     except FileNotFoundError:
         if os.path.isdir("/proc"):
             return True  # reaped between the two looks
@@ -100,15 +99,21 @@ def _exited(pid: int) -> bool:
         return False  # it exists and its state cannot be read: running, by the rule above
 
 
+def _proc_stat(pid: int) -> list[bytes]:
+    """The fields of ``/proc/<pid>/stat`` after the command's closing parenthesis (the
+    command may hold any byte): state, ppid, pgrp, session, ..., the start in ticks at
+    index 19 (field 22). Raises FileNotFoundError (no such process, or no ``/proc``), another
+    OSError, or IndexError (not in this shape)."""
+    with open(f"/proc/{pid}/stat", "rb") as f:
+        return f.read().rsplit(b")", 1)[1].split()
+
+
 def process_facts(pid: int) -> ProcessFacts | None:
     """The facts of a live process (a zombie is not live); None if there is none."""
     if pid <= 0:
         return None
     try:
-        with open(f"/proc/{pid}/stat", "rb") as f:
-            # After the command's closing parenthesis (the command may hold any byte):
-            # state, ppid, pgrp, session, ..., and the start in ticks (field 22).
-            fields = f.read().rsplit(b")", 1)[1].split()
+        fields = _proc_stat(pid)
         if fields[0] == b"Z":
             return None
         ticks = int(fields[19])
