@@ -14,8 +14,8 @@ clock ticks from boot to the process's start, and the boot's id. Those never cha
 live process. Its start as a date (psutil's ``create_time``: boot time + ticks) does: the
 kernel gives its boot time as the wall clock minus the time since boot, in whole seconds,
 so it moves when the wall clock is stepped (NTP, a VM resumed) or slewed across a second,
-and two readings of one process's start date can differ by a second or more. Seen here: a VM's clock
-adjustment moved ``btime`` by 1 s and a live daemon's start date with it, and
+and two readings of one process's start date can differ by a second or more. Seen here: a
+VM's clock adjustment moved ``btime`` by 1 s and a live daemon's start date with it, and
 ``sessionward stop`` answered "not running" while it ran. The dates stay for processes and
 records that have no ticks (another OS; a record written before the ticks were).
 """
@@ -64,9 +64,7 @@ def same_process(recorded: ProcessFacts, now: ProcessFacts | None) -> bool:
     if now is None or now.pid != recorded.pid:
         return False
     if recorded.start_ticks is not None and now.start_ticks is not None:
-        if recorded.boot_id is not None and now.boot_id is not None and recorded.boot_id != now.boot_id:
-            return False
-        return now.start_ticks == recorded.start_ticks
+        return not _other_boots(recorded.boot_id, now.boot_id) and now.start_ticks == recorded.start_ticks
     return abs(now.start_time - recorded.start_time) <= START_TIME_SLACK
 
 
@@ -126,7 +124,11 @@ def leftover_pids(record: SystemRecord, processes: list[ProcessFacts], *, own_pi
 
 def _started_after_system(record: SystemRecord, p: ProcessFacts) -> bool:
     if record.started_ticks is not None and p.start_ticks is not None:
-        if record.boot_id is not None and p.boot_id is not None and record.boot_id != p.boot_id:
-            return False  # a process of this boot cannot be left over from an earlier one
-        return p.start_ticks >= record.started_ticks - START_TICKS_SLACK
+        # A process of this boot cannot be left over from an earlier one.
+        return not _other_boots(record.boot_id, p.boot_id) and p.start_ticks >= record.started_ticks - START_TICKS_SLACK
     return p.start_time >= record.started_time - CLOCK_SLACK
+
+
+def _other_boots(a: str | None, b: str | None) -> bool:
+    """True if two boot ids are known and differ: ticks from the two say nothing of each other."""
+    return a is not None and b is not None and a != b

@@ -14,6 +14,12 @@ from __future__ import annotations
 
 from typing import Any
 
+
+def _transport(actor: Any) -> Any:
+    """The actor's transport; None where there is none to read (``simpleSystemBase``)."""
+    return getattr(getattr(actor, "_myRef", None), "transport", None)
+
+
 _SENDING_DATA = 2
 """``TCPTransport._XMITStepSendData``: an intent at this stage or before (connecting) has
 not written all of its message yet."""
@@ -23,7 +29,7 @@ def unsent(actor: Any) -> bool:
     """True if ``actor``'s transport holds a message not yet written to its socket: queued,
     waiting behind another, or still connecting or writing (one whose ACK alone is awaited
     has gone out)."""
-    transport = getattr(getattr(actor, "_myRef", None), "transport", None)
+    transport = _transport(actor)
     if transport is None:
         return False
     if getattr(transport, "_waitingTransmits", None) or getattr(transport, "_aTB_queuedPendingTransmits", None):
@@ -35,7 +41,7 @@ def unsent(actor: Any) -> bool:
 def waiting_to(actor: Any, address: Any) -> bool:
     """True if ``actor``'s transport has a message to ``address`` waiting to be sent (behind
     one being sent). One being sent alone does not count: the next one may queue behind it."""
-    transport = getattr(getattr(actor, "_myRef", None), "transport", None)
+    transport = _transport(actor)
     if transport is None:
         return False
     queues = (getattr(transport, "_waitingTransmits", ()), getattr(transport, "_aTB_queuedPendingTransmits", ()))
