@@ -262,7 +262,7 @@ class CollectDue:
 
 @attrs.frozen
 class FlushLink:
-    """An owner's or worker's timer: write what its link kept (``actors/worker_link.py``)."""
+    """An owner's timer: write what its worker's link kept (``actors/worker_link.py``)."""
 
 
 @attrs.frozen

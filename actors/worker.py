@@ -13,8 +13,10 @@ owner can ignore anything from a turn that is no longer current.
 
 With a link to its owner (``StartWorker.link``, ``actors/worker_link.py``), the data path
 (``RunTurn``, ``StopStream``, ``PingStream``, ``SteerStream`` in; ``StreamBatch`` out)
-travels over it instead of as Thespian messages, and the end of the link (the owner exited
-or died) ends the worker.
+travels over it instead of as Thespian messages, served by a thread of this process
+(``actors/link_server.py``), and the end of the link (the owner exited or died) ends the
+worker. Without one (``simpleSystemBase``, which cannot watch a descriptor), the same
+messages come through Thespian and the stream is pumped here, on a timer.
 """
 
 from __future__ import annotations
@@ -26,8 +28,8 @@ import attrs
 from thespian.actors import ActorExitRequest, ThespianWatch, WakeupMessage
 
 from sessionward.actors.base import GuardedActor
+from sessionward.actors.link_server import LinkEnded, LinkServer
 from sessionward.actors.messages import (
-    FlushLink,
     PingStream,
     PumpStream,
     RunTurn,
@@ -38,7 +40,7 @@ from sessionward.actors.messages import (
     WorkerReady,
 )
 from sessionward.actors.stream_pump import ProviderStream
-from sessionward.actors.worker_link import FLUSH_AGAIN_AFTER, LinkBroken, LinkEnd, adopt, close_inherited
+from sessionward.actors.worker_link import adopt, close_inherited
 from sessionward.logs import ActorLogger
 from sessionward.providers.base import build_provider
 
@@ -60,13 +62,12 @@ class TurnWorker(GuardedActor):
         self._batch_max = 256
         self._parent_pid = os.getppid()
         self._context: list = []
-        self._link: LinkEnd | None = None
-        self._flush_due = False
+        self._server: LinkServer | None = None
 
     def receiveMessage(self, message, sender):
         super().receiveMessage(message, sender)
         # Thespian sets an actor's watched descriptors from each handler's return value.
-        return ThespianWatch([self._link.fileno()]) if self._link is not None and not self._link.closed else None
+        return ThespianWatch([self._server.notice_fd]) if self._server is not None else None
 
     def _log_turn(self) -> str | None:
         return self._stream.turn_id if self._stream is not None else None
@@ -85,61 +86,32 @@ class TurnWorker(GuardedActor):
                         os.close(fd)  # only if the number still names that file here
                 except OSError:
                     pass
-        if msg.link is not None and self._link is None:
-            close_inherited(msg.link.owner_fd, msg.link.owner_inode)
-            self._link = adopt(msg.link.worker_fd, msg.link.worker_inode)
-            if self._link is None:  # the fork did not hand it over: a bug, and the turns would hang
-                log.error("worker %s: descriptor %d is not its link (inode %d); its turns cannot run",
-                          os.getpid(), msg.link.worker_fd, msg.link.worker_inode)
         self._provider = build_provider(msg.provider)
         self._parent_pid = os.getppid()
+        if msg.link is not None and self._server is None:
+            close_inherited(msg.link.owner_fd, msg.link.owner_inode)
+            link = adopt(msg.link.worker_fd, msg.link.worker_inode)
+            if link is None:  # the fork did not hand it over: a bug, and the turns would hang
+                log.error("worker %s: descriptor %d is not its link (inode %d); its turns cannot run",
+                          os.getpid(), msg.link.worker_fd, msg.link.worker_inode)
+            else:
+                self._server = LinkServer(link, self._provider, self._batch_window, self._batch_max, self._parent_pid)
+                self._server.start()
         self.send(sender, WorkerReady(os.getpid()))
 
     def receiveMsg_WatchMessage(self, msg, sender) -> None:
-        link = self._link
-        if link is None or link.fileno() not in msg.ready:
+        server = self._server
+        if server is None or server.notice_fd not in msg.ready:
             return
-        try:
-            messages = link.receive()
-        except LinkBroken:
-            self._owner_gone()
-            return
-        handlers = {RunTurn: self.receiveMsg_RunTurn, StopStream: self.receiveMsg_StopStream,
-                    PingStream: self.receiveMsg_PingStream, SteerStream: self.receiveMsg_SteerStream}
-        for message in messages:
-            handler = handlers.get(type(message))
-            try:
-                if handler is None:
-                    log.warning("worker got an unexpected %s on its link", type(message).__name__)
-                else:
-                    handler(message, sender)
-            except Exception:  # the next frames still go to their handler; nothing into Thespian
-                log.exception("worker failed handling a %s from its link", type(message).__name__)
+        for notice in server.take_notices():
+            if isinstance(notice, LinkEnded):  # the owner exited, died, or retired this worker
+                log.debug("worker %s: its link ended: %s", os.getpid(), notice.reason)
+                self._server = None
+                self.send(self.myAddress, ActorExitRequest())
+            else:
+                log.log(notice.level, "%s", notice.text)
 
-    def _owner_gone(self) -> None:
-        """The link ended: the owner exited, died, or retired this worker. Stop and exit."""
-        if self._link is not None:
-            self._link.close()
-            self._link = None
-        if self._stream is not None:
-            self._stream.control.cancel()
-            self._stream = None
-        self.send(self.myAddress, ActorExitRequest())
-
-    def _to_owner(self, batch: StreamBatch) -> None:
-        if self._link is None:
-            self.send(self._owner, batch)
-            return
-        try:
-            if not self._link.send(batch):
-                self._arm_flush()
-        except LinkBroken:
-            self._owner_gone()
-
-    def _arm_flush(self) -> None:
-        if not self._flush_due:
-            self._flush_due = True
-            self.wakeupAfter(FLUSH_AGAIN_AFTER, payload=FlushLink())
+    # -- without a link: the data path as Thespian messages, pumped on a timer -----------------
 
     def receiveMsg_RunTurn(self, msg: RunTurn, sender) -> None:
         if self._stream is not None and self._stream.finished is None:
@@ -153,13 +125,6 @@ class TurnWorker(GuardedActor):
     def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender) -> None:
         if isinstance(msg.payload, PumpStream):
             self._pump(msg.payload.turn_id)
-        elif isinstance(msg.payload, FlushLink):
-            self._flush_due = False
-            try:
-                if self._link is not None and not self._link.flush():
-                    self._arm_flush()
-            except LinkBroken:
-                self._owner_gone()
 
     def _pump(self, turn_id: str) -> None:
         stream = self._stream
@@ -167,9 +132,7 @@ class TurnWorker(GuardedActor):
             return
         events, done = stream.take(self._batch_window, self._batch_max)
         if events or done:
-            self._to_owner(StreamBatch(turn_id, tuple(events), done, stream_seconds=stream.seconds))
-            if self._stream is not stream:
-                return  # the link ended under it (``_owner_gone``)
+            self.send(self._owner, StreamBatch(turn_id, tuple(events), done, stream_seconds=stream.seconds))
         if done:
             self._stream = None
         elif os.getppid() != self._parent_pid:
@@ -201,6 +164,6 @@ class TurnWorker(GuardedActor):
     def receiveMsg_ActorExitRequest(self, msg: ActorExitRequest, sender) -> None:
         if self._stream is not None:
             self._stream.control.cancel()
-        if self._link is not None:
-            self._link.close()
-            self._link = None
+        if self._server is not None:
+            self._server.stop()  # its thread closes the link; the process ends anyway
+            self._server = None

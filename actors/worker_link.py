@@ -19,8 +19,8 @@ end it inherited), so the link needs no authentication, and end of file on it me
 other side is gone.
 
 Writes never block a handler: what the socket does not take is kept and written on the
-next ``flush`` (the actor retries on a short timer while anything is kept). Mutable; one
-end lives in one actor's process.
+next ``flush`` (the owner retries on a short timer while anything is kept; the worker's
+link server waits until the socket takes it). Mutable; one end lives in one process.
 """
 
 from __future__ import annotations
