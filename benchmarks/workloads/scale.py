@@ -83,7 +83,7 @@ QUICK = Params(steps=(20,), stream_seconds=0.5, activation_sample=20, disk_sessi
 
 COLUMNS = ("phase", "sessions", "completed", "peak streaming at once", "processes",
            "PSS total MiB", "PSS per session MiB", "activation s", "submit s", "stream s",
-           "activation p50 ms", "activation p99 ms", "wall s", "stopped because")
+           "activation p50 ms", "activation p99 ms", "first outcome p50 ms", "wall s", "stopped because")
 
 TARGET_SESSIONS = Target(">=", 500)
 TARGET_ACTIVATION_P50 = Target("<=", 15)
@@ -99,10 +99,11 @@ def _peak(intervals: list[tuple[float, float]]) -> int:
     return peak
 
 
-def _activation(rt: Runtime, keys: list[str], timeout: float, gap: float = 0.0) -> tuple[list[float], int]:
+def _activation(rt: Runtime, keys: list[str], timeout: float, gap: float = 0.0) -> tuple[list[float], list[float], int]:
     """Submit one turn on each key, one at a time (``gap`` seconds after the last one's
-    outcome); ms from submit to TurnAccepted."""
-    latencies, completed = [], 0
+    outcome): ms from submit to TurnAccepted, ms from submit to the outcome, and how many
+    completed."""
+    latencies, outcomes, completed = [], [], 0
     for key in keys:
         if gap and latencies:
             time.sleep(gap)  # spacing the load, not waiting for anything
@@ -113,8 +114,17 @@ def _activation(rt: Runtime, keys: list[str], timeout: float, gap: float = 0.0) 
             outcome = handle.result(timeout=timeout)
         except Exception:  # counted as not completed
             continue
+        outcomes.append(1000.0 * (time.time() - handle.submitted_time))
         completed += outcome.status is TurnStatus.COMPLETED
-    return latencies, completed
+    return latencies, outcomes, completed
+
+
+def _activation_row(phase: str, rt: Runtime, keys: list[str], timeout: float, gap: float = 0.0) -> dict:
+    began = time.monotonic()
+    latencies, outcomes, completed = _activation(rt, keys, timeout, gap)
+    return {"phase": phase, "sessions": len(keys), "completed": completed,
+            "activation p50 ms": stats.p50(latencies), "activation p99 ms": stats.p99(latencies),
+            "first outcome p50 ms": stats.p50(outcomes), "wall s": time.monotonic() - began}
 
 
 def active_sessions(params: Params, store: Path) -> list[dict]:
@@ -271,39 +281,16 @@ def disk_sessions(params: Params, store: Path) -> tuple[list[dict], dict]:
         status = rt.status()
         start_seconds = time.monotonic() - began
         directory_kib = total_pss_kib(rt._processes())
-        began = time.monotonic()
-        latencies, completed = _activation(rt, sample, params.timeout)
-        rows.append({
-            "phase": f"activation, sessions on disk (of {params.disk_sessions:,})",
-            "sessions": len(sample), "completed": completed,
-            "activation p50 ms": stats.p50(latencies), "activation p99 ms": stats.p99(latencies),
-            "wall s": time.monotonic() - began,
-        })
+        rows.append(_activation_row(f"activation, sessions on disk (of {params.disk_sessions:,})", rt, sample,
+                                    params.timeout))
         new_keys = [f"agent:bench:new{i:05d}" for i in range(params.activation_sample)]
-        began = time.monotonic()
-        latencies, completed = _activation(rt, new_keys, params.timeout)
-        rows.append({
-            "phase": "activation, new sessions (no file yet)", "sessions": len(new_keys),
-            "completed": completed, "activation p50 ms": stats.p50(latencies),
-            "activation p99 ms": stats.p99(latencies), "wall s": time.monotonic() - began,
-        })
+        rows.append(_activation_row("activation, new sessions (no file yet)", rt, new_keys, params.timeout))
         spaced_keys = [f"agent:bench:spaced{i:05d}" for i in range(params.activation_sample)]
-        began = time.monotonic()
-        latencies, completed = _activation(rt, spaced_keys, params.timeout, gap=params.spaced_gap)
-        rows.append({
-            "phase": f"activation, new sessions, one per {params.spaced_gap:g} s", "sessions": len(spaced_keys),
-            "completed": completed, "activation p50 ms": stats.p50(latencies),
-            "activation p99 ms": stats.p99(latencies), "wall s": time.monotonic() - began,
-        })
+        rows.append(_activation_row(f"activation, new sessions, one per {params.spaced_gap:g} s", rt, spaced_keys,
+                                    params.timeout, gap=params.spaced_gap))
         left, waited = _wait_passive(rt, 3 * params.idle_timeout + 10)
         again = sample[: params.reactivate_sample]
-        began = time.monotonic()
-        latencies, completed = _activation(rt, again, params.timeout)
-        rows.append({
-            "phase": "activation again, after passivation", "sessions": len(again),
-            "completed": completed, "activation p50 ms": stats.p50(latencies),
-            "activation p99 ms": stats.p99(latencies), "wall s": time.monotonic() - began,
-        })
+        rows.append(_activation_row("activation again, after passivation", rt, again, params.timeout))
         left_end, _ = _wait_passive(rt, 3 * params.idle_timeout + 10)
     intact = all(paths[k].read_bytes().startswith(original[k]) and check.parse_ok(paths[k])
                  for k in sample)
@@ -349,6 +336,8 @@ def run(params: Params, workdir: Path) -> WorkloadResult:
         Figure("activation p50, new session", activation_new["activation p50 ms"], "ms",
                TARGET_ACTIVATION_P50),
         Figure("activation p99, new session", activation_new["activation p99 ms"], "ms"),
+        Figure("first turn's outcome p50, new session (submit to outcome)",
+               activation_new["first outcome p50 ms"], "ms"),
         Figure(f"activation p50, new session, one per {params.spaced_gap:g} s (a spare ready)",
                activation_spaced["activation p50 ms"], "ms"),
         Figure(f"activation p50, session on disk (of {params.disk_sessions:,})",
