@@ -100,8 +100,11 @@ class OwnerLifecycle(DirectoryState):
         for _ in range(self._spares.refill_due()):
             spare = self._fork_owner()
             self._spares.add(spare)
-            if self._config is None or self._config.stream_in is StreamIn.WORKER:
-                self.send(spare, StandBy())  # start its worker now (none: streams run in the owner)
+            if self._config is None:
+                self.send(spare, StandBy())  # not configured yet: its worker is set up at activation
+            elif self._config.stream_in is StreamIn.WORKER:  # none: streams run in the owner
+                self.send(spare, StandBy(self._provider, self._config.stream_batch_window,
+                                         self._config.stream_batch_max))
 
     def receiveMsg_OwnerActivated(self, msg: OwnerActivated, sender) -> None:
         slot = self._slots.of(msg.path, sender)

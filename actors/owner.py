@@ -18,6 +18,7 @@ touch the file; splitting them across classes would hide which actor owns the fi
 from __future__ import annotations
 
 import os
+import pickle
 import uuid
 from datetime import timedelta
 from pathlib import Path
@@ -69,6 +70,10 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
         self._epoch = 0
         self._directory = self._worker = None
         self._worker_set_up = False
+        self._standby: bytes | None = None
+        """What a spare's worker was set up with while it stood by (``_worker_setup``)."""
+        self._ready_worker_pid = 0
+        """A spare's worker's pid from its ``WorkerReady``, which may come before the activation."""
         self._file: TranscriptFile | None = None
         self._inbox: Inbox | None = None
         self._feed = ContextFeed()
@@ -171,6 +176,7 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
 
     def receiveMsg_ActivateOwner(self, msg: M.ActivateOwner, sender) -> None:
         self._directory, self._setup = sender, setup_for(msg)
+        told_worker = 0
         self._for_index = [] if msg.index_pending else None
         self._ledger = TurnLedger(msg.session_key)
         self._keys = msg.keys or (msg.session_key,)
@@ -211,8 +217,14 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
                 self.send(self._worker, ActorExitRequest())
                 self._worker = None
                 self._close_link()
-        elif self._worker is not None:  # a spare's, started while it stood by: set up now
+        elif self._worker is not None:  # a spare's, started while it stood by
+            config = self._setup.config
+            if self._standby != _worker_setup(self._setup.provider, config.stream_batch_window,
+                                              config.stream_batch_max):
+                self._worker_set_up = False  # set up for another provider, or not at all: again
             self._ensure_worker()
+            if self._worker_set_up and self._ready_worker_pid:  # ready before there was a Directory to tell
+                told_worker = self._ready_worker_pid
         else:
             # Forked, and the first turn started, on a 1 ms timer: by then OwnerActivated and
             # the TurnAccepted of a carried submit are out (a handler's sends wait for it to
@@ -223,6 +235,8 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
         self._arm_idle_timer()
         for carried in msg.carried:  # each as if it came next (guarded one by one)
             GuardedActor.receiveMessage(self, carried, sender)
+        if told_worker and self._worker is not None:  # after the carried turns' answers: the Directory can wait
+            self.send(sender, M.OwnerWorkerStarted(self._setup.path, told_worker))
 
     def _turn_end(self, turn: InboxTurn | Ticket, status: TurnStatus, reason: OutcomeReason | None, now: float,
                   pending: list[dict] | None = None) -> dict:
@@ -364,8 +378,18 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
             self._ensure_worker()
 
     def receiveMsg_StandBy(self, msg: M.StandBy, sender) -> None:
-        if self._phase is M.OwnerPhase.STARTING and self._worker is None:
-            self._worker, self._worker_set_up = self._new_worker(), False
+        if self._phase is not M.OwnerPhase.STARTING or self._worker is not None:
+            return
+        self._worker, self._worker_set_up = self._new_worker(), False
+        if msg.provider is not None:
+            # Set up now, not at activation: a StartWorker sent there went out beside the
+            # activation's own answers, and its worker's set-up competed with them for the
+            # CPU. No session file is open yet, so the worker inherits none of its descriptors.
+            self._standby = _worker_setup(msg.provider, msg.batch_window, msg.batch_max)
+            self._worker_set_up = True
+            self._feed.new_worker()
+            self.send(self._worker, M.StartWorker(msg.provider, msg.batch_window, msg.batch_max, (),
+                                                os.getpid(), self._link_fds))
 
     def _ensure_worker(self) -> None:
         """Start a worker if there is none. Done just after activation too, so that a process
@@ -502,7 +526,10 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
             pid=os.getpid(), now=clock.now(), request_id=msg.request_id, include_history=msg.include_history))
 
     def receiveMsg_WorkerReady(self, msg: M.WorkerReady, sender) -> None:
-        if self._worker is not None and sender == self._worker and self._directory is not None:
+        if self._worker is None or sender != self._worker:
+            return
+        self._ready_worker_pid = msg.pid  # a spare's, told to the Directory at activation
+        if self._directory is not None:
             self.send(self._directory, M.OwnerWorkerStarted(self._setup.path, msg.pid))
             if self._current is not None:
                 # A worker (re)started under a waiting turn: its start-up was not a stall.
@@ -691,3 +718,9 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
             # Our Directory is gone (a convention's leader died): nobody will tell us to
             # passivate, and the Directory that replaces it must be able to take the file.
             self._stop()
+
+
+def _worker_setup(provider, batch_window: float, batch_max: int) -> bytes:
+    """A worker's set-up, comparable: pickled, since a provider object need not define ``==``
+    (the two sides of the comparison are unpickled copies of the Directory's one provider)."""
+    return pickle.dumps((provider, batch_window, batch_max), protocol=pickle.HIGHEST_PROTOCOL)

@@ -204,8 +204,15 @@ class WorkerReady:
 
 @attrs.frozen
 class StandBy:
-    """The Directory to a spare owner (``actors/spare_owners.py``): start your worker now, so
-    that activating you later is messages only. Set up (``StartWorker``) at activation."""
+    """The Directory to a spare owner (``actors/spare_owners.py``): start your worker now and
+    set it up (``StartWorker``) with this provider and batching, so that activating you
+    later sends the worker nothing. The worker is forked before any session's file is open,
+    so it holds none of its descriptors. Without a provider (the Directory not configured
+    yet) the worker is set up at activation."""
+
+    provider: Any = None
+    batch_window: float = 0.02
+    batch_max: int = 256
 
 
 @attrs.frozen

@@ -6,7 +6,7 @@ import os
 import signal
 
 import pytest
-from conftest import STREAM_IN, wait_for
+from conftest import STREAM_IN, stopped, wait_for
 
 from sessionward import OutcomeReason, RuntimeConfig, ScriptedProvider, TurnStatus
 from sessionward.hosting.system import children, process_group_members
@@ -47,6 +47,31 @@ def test_a_spare_that_dies_is_replaced_and_its_worker_ends_with_it(make_runtime)
     wait_for(lambda: worker not in process_group_members(rt._roots), 30, "the dead spare's worker to end")
     wait_for(lambda: spare not in (_pool_of(directory, set(), 1) or {spare}), 30, "a new spare")
     assert rt.submit("agent:main:b", "x").result(timeout=30).status is TurnStatus.COMPLETED
+
+
+@pytest.mark.worker_processes
+def test_a_spare_s_worker_that_cannot_end_itself_does_not_keep_its_dead_owner_s_file_from_the_successor(
+        make_runtime):
+    # Set up while it stood by, the worker ran the first turn. Stopped, it cannot read its
+    # link's end; it ends with its owner all the same (the parent-death signal, and the
+    # Directory, which knows its pid: tests/test_spare_standby.py), and the successor takes the file.
+    rt = make_runtime(base="tcp", provider=ScriptedProvider(reply="re {text}"), config=RuntimeConfig(spare_owners=1))
+    directory = rt.status().pid
+    (spare,) = wait_for(lambda: _pool_of(directory, set(), 1), 30, "a spare with its worker")
+    (worker,) = children(spare)
+    # Its link's thread runs once it took its StartWorker, just before its WorkerReady.
+    wait_for(lambda: len(os.listdir(f"/proc/{worker}/task")) >= 2, 30, "the spare's worker set up")
+    assert rt.submit("agent:main:d", "one").result(timeout=30).status is TurnStatus.COMPLETED
+    assert rt.session("agent:main:d").pid == spare
+    assert children(spare) == {worker}, "the first turn ran on the worker started while standing by"
+    resume = stopped(worker)  # it cannot read its link's end and exit by itself
+    try:
+        os.kill(spare, signal.SIGKILL)
+        wait_for(lambda: worker not in process_group_members(rt._roots), 30, "the worker to end")
+    finally:
+        resume()
+    after = rt.submit("agent:main:d", "two").result(timeout=30)
+    assert (after.status, after.reply) == (TurnStatus.COMPLETED, "re two")
 
 
 def test_with_no_spares_an_owner_is_started_for_the_session_as_before(make_runtime):
