@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import logging
 import os
+import random
 import signal
 import socket
 import time
@@ -129,9 +130,54 @@ def install_thespian_workarounds() -> None:
         timing.ExpirationTimerView.remaining = _remaining_never_zero_before_expiry
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port that is free on ``host`` right now."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+LOCAL_PORT_RANGE = Path("/proc/sys/net/ipv4/ip_local_port_range")
+"""Where Linux keeps the range it hands out ports from for ``bind(0)`` and ``connect()``."""
+
+DEFAULT_LOCAL_PORTS = (32768, 65535)
+"""Taken as that range where it cannot be read (Linux's own is 32768-60999, IANA's 49152-65535)."""
+
+
+def local_port_range() -> tuple[int, int]:
+    """The ports this system hands out to sockets that ask for none (inclusive)."""
+    try:
+        low, high = (int(part) for part in LOCAL_PORT_RANGE.read_text().split())
+        return low, high
+    except (OSError, ValueError):
+        return DEFAULT_LOCAL_PORTS
+
+
+def ports_outside(low: int, high: int, width: int = 12288) -> range:
+    """Up to ``width`` unprivileged ports just below ``low`` (or, if too few are, just above
+    ``high``): none of them is ever handed out by ``bind(0)`` or ``connect()``."""
+    if low - 1024 >= 1024:
+        return range(max(1024, low - width), low)
+    if 65535 - high >= 1024:
+        return range(high + 1, min(65536, high + 1 + width))
+    return range(0)
+
+
+def free_port(host: str = "127.0.0.1", *, pick=random.randrange) -> int:
+    """A TCP port that is free on ``host`` now, from outside the range the system hands out
+    to sockets that ask for no port.
+
+    An admin port from inside that range could be taken between this call and the admin's
+    own bind: Thespian's first step in starting a system is to bind this process's own
+    transport to port 0, which can be handed this very port (it was just released). The
+    admin then cannot bind it, and the start fails after 11 s with ``InvalidActorAddress``
+    ("not a valid or useable ActorSystem Admin"): seen once in a full test run here. The
+    same holds for any other process's ``bind(0)`` or outgoing connection meanwhile.
+    Outside that range only another explicit choice of the same port can take it.
+    """
+    candidates = ports_outside(*local_port_range())
+    for _ in range(64 if candidates else 0):
+        port = pick(candidates.start, candidates.stop)
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+            try:
+                s.bind((host, port))
+            except OSError:
+                continue  # in use (or kept by a recent connection): another
+            return port
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:  # no room outside the range
         s.bind((host, 0))
         return s.getsockname()[1]
 
