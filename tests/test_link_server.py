@@ -92,6 +92,15 @@ def _notices(server: LinkServer, count: int, timeout: float = 10.0) -> list:
     return got
 
 
+def _running_held(served) -> tuple[_Held, LinkServer, LinkEnd]:
+    """A server whose turn t1 streams "held" until cancelled."""
+    provider = _Held(reply="re {text}")
+    server, owner = served(provider)
+    owner.send(RunTurn("t1", _request("held")))
+    assert provider.started.wait(10)
+    return provider, server, owner
+
+
 def _text(batches: list[StreamBatch]) -> str:
     return "".join(str(e) for b in batches for e in b.events)
 
@@ -113,10 +122,7 @@ def test_each_turn_sent_once_the_last_ended_streams_its_own_reply(served):
 
 
 def test_a_turn_sent_while_another_streams_cancels_that_one_and_runs(served):
-    provider = _Held(reply="re {text}")
-    _server, owner = served(provider)
-    owner.send(RunTurn("t1", _request("held")))
-    assert provider.started.wait(10)
+    provider, _server, owner = _running_held(served)
     owner.send(RunTurn("t2", _request("next", "t2")))
     assert "re next" in _text(_batches(owner, "t2"))
     assert provider.cancelled.wait(10), "the superseded stream was cancelled"
@@ -141,10 +147,7 @@ def test_the_context_is_kept_between_turns_and_only_what_is_new_is_sent(served):
 
 
 def test_a_stop_for_the_running_turn_cancels_its_stream_and_a_stale_one_is_ignored(served):
-    provider = _Held(reply="re {text}")
-    _server, owner = served(provider)
-    owner.send(RunTurn("t1", _request("held")))
-    assert provider.started.wait(10)
+    provider, _server, owner = _running_held(served)
     owner.send(StopStream("t0"))  # not the running turn: nothing happens
     owner.send(PingStream("t1"))  # taken after the stale stop, in order
     deadline = time.monotonic() + 10
@@ -159,10 +162,7 @@ def test_a_stop_for_the_running_turn_cancels_its_stream_and_a_stale_one_is_ignor
 
 
 def test_a_steer_for_the_running_turn_reaches_its_stream(served):
-    provider = _Held(reply="re {text}")
-    _server, owner = served(provider)
-    owner.send(RunTurn("t1", _request("held")))
-    assert provider.started.wait(10)
+    provider, _server, owner = _running_held(served)
     owner.send(SteerStream("t1", "turn left"))
     deadline = time.monotonic() + 10
     while "turn left" not in provider.steered and time.monotonic() < deadline:
@@ -182,10 +182,7 @@ def test_the_owner_closing_its_end_ends_the_server_with_a_notice_for_the_actor(s
 
 
 def test_the_owner_closing_its_end_under_a_running_stream_cancels_it(served):
-    provider = _Held(reply="ok")
-    server, owner = served(provider)
-    owner.send(RunTurn("t1", _request("held")))
-    assert provider.started.wait(10)
+    provider, server, owner = _running_held(served)
     owner.close()
     assert provider.cancelled.wait(10)
     assert any(isinstance(n, LinkEnded) for n in _notices(server, 1))
@@ -200,25 +197,16 @@ def test_an_unexpected_message_on_the_link_is_a_logged_notice_and_the_next_frame
     assert isinstance(notice, LogLine) and "unexpected dict" in notice.text
 
 
-def test_a_broken_frame_ends_the_server_and_says_why():
-    mine, theirs = link_pair()
-    server = LinkServer(LinkEnd(theirs), ScriptedProvider(reply="ok"), 0.02, 256, os.getppid())
-    server.start()
-    try:
-        os.write(mine.fileno(), b"\x00\x00\x00\x03abc")  # a frame that does not unpickle
-        notices = _notices(server, 1)
-        assert isinstance(notices[-1], LinkEnded) and "could not be read" in notices[-1].reason
-        assert server.join(10)
-    finally:
-        mine.close()
-        server.stop()
+def test_a_broken_frame_ends_the_server_and_says_why(served):
+    server, owner = served(ScriptedProvider(reply="ok"))
+    os.write(owner.fileno(), b"\x00\x00\x00\x03abc")  # a frame that does not unpickle
+    notices = _notices(server, 1)
+    assert isinstance(notices[-1], LinkEnded) and "could not be read" in notices[-1].reason
+    assert server.join(10)
 
 
 def test_stop_from_the_actor_ends_the_thread_and_cancels_the_running_stream(served):
-    provider = _Held(reply="ok")
-    server, owner = served(provider)
-    owner.send(RunTurn("t1", _request("held")))
-    assert provider.started.wait(10)
+    provider, server, owner = _running_held(served)
     server.stop()
     assert provider.cancelled.wait(10)
     assert server.join(10), "the thread ended at its next look at the link"
