@@ -3,10 +3,10 @@
 The worker used to take its data path in Thespian handlers: the transport watched the
 link and woke the actor with a ``WatchMessage`` for each ``RunTurn``, a handler pumped the
 stream, and a 1 ms timer pumped it again while it ran. Each turn paid at least one pass of
-Thespian's loop in the worker (its timers, its sockets' bookkeeping, the dispatch): about
-0.45 ms of the worker's 0.5 ms of CPU per saturated turn (issue 17's profile). Nothing on
-the link needs Thespian, since it is a socket pair between two processes. So a thread
-serves it. It reads the frames, runs each turn's ``ProviderStream``, and writes the
+Thespian's loop in the worker (its timers, its sockets' bookkeeping, the dispatch). Nothing
+on the link needs Thespian, since it is a socket pair between two processes. So a thread
+serves it (the worker's CPU per saturated turn: 0.53 ms before, 0.25-0.31 ms with it;
+``benchmarks.profile_turns``). It reads the frames, runs each turn's ``ProviderStream``, and writes the
 batches, with the same batching as before: a stream is drained for at most one batch
 window (``batch_window``) or ``batch_max`` events at a time, and frames that came meanwhile
 are taken between two drains, in order.

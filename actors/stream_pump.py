@@ -4,9 +4,10 @@ The provider runs in a thread, never in a handler: Thespian holds an actor's sen
 its handler returns, so a handler that iterated a stream would deliver nothing until the
 stream ended. Two actors drain a ``ProviderStream``:
 
-- the ``TurnWorker`` (``stream_in = "worker"``, the default) waits up to one batch window
-  in its handler, since it has nothing else to do, and ends with its process when a hung
-  provider must be stopped;
+- the ``TurnWorker`` (``stream_in = "worker"``, the default): its link's thread
+  (``actors/link_server.py``) waits up to one batch window at a time, since it has nothing
+  else to do (without a link, its handler does, on a timer); the worker ends with its
+  process when a hung provider must be stopped;
 - the ``SessionOwner`` itself (``stream_in = "owner"``) never waits: the thread writes one
   byte to a wake pipe when the queue goes from empty to not empty, the owner's transport
   watches that pipe (``ThespianWatch``) and the owner drains what is there. A turn then
