@@ -164,8 +164,9 @@ def free_port(host: str = "127.0.0.1", *, pick=random.randrange) -> int:
     own bind: Thespian's first step in starting a system is to bind this process's own
     transport to port 0, which can be handed this very port (it was just released). The
     admin then cannot bind it, and the start fails after 11 s with ``InvalidActorAddress``
-    ("not a valid or useable ActorSystem Admin"): seen once in a full test run here. The
-    same holds for any other process's ``bind(0)`` or outgoing connection meanwhile.
+    ("not a valid or useable ActorSystem Admin"). A start failed so, with nothing of its
+    admin logged, once in a full test run here. The same holds for any other process's
+    ``bind(0)`` or outgoing connection meanwhile.
     Outside that range only another explicit choice of the same port can take it.
     """
     candidates = ports_outside(*local_port_range())
