@@ -6,7 +6,8 @@ stream, and a 1 ms timer pumped it again while it ran. Each turn paid at least o
 Thespian's loop in the worker (its timers, its sockets' bookkeeping, the dispatch). Nothing
 on the link needs Thespian, since it is a socket pair between two processes. So a thread
 serves it (the worker's CPU per saturated turn: 0.53 ms before, 0.25-0.31 ms with it;
-``benchmarks.profile_turns``). It reads the frames, runs each turn's ``ProviderStream``, and writes the
+``benchmarks.profile_turns``). It reads the frames, runs each turn's stream
+(``actors/worker_streams.py``, as the worker's handlers do without a link), and writes the
 batches, with the same batching as before: a stream is drained for at most one batch
 window (``batch_window``) or ``batch_max`` events at a time, and frames that came meanwhile
 are taken between two drains, in order.
@@ -29,9 +30,9 @@ from typing import Any
 
 import attrs
 
-from sessionward.actors.messages import PingStream, RunTurn, SteerStream, StopStream, StreamBatch
-from sessionward.actors.stream_pump import ProviderStream
+from sessionward.actors.messages import PingStream, RunTurn, SteerStream, StopStream
 from sessionward.actors.worker_link import LinkBroken, LinkEnd
+from sessionward.actors.worker_streams import WorkerStreams
 
 OWNER_CHECK_EVERY = 1.0
 """With no stream running, the link is waited on this long (seconds) before the server
@@ -61,12 +62,10 @@ class LinkServer:
 
     def __init__(self, link: LinkEnd, provider: Any, batch_window: float, batch_max: int, owner_pid: int) -> None:
         self._link = link
-        self._provider = provider
+        self._streams = WorkerStreams(provider)
         self._window = batch_window
         self._most = batch_max
         self._owner_pid = owner_pid
-        self._context: list = []
-        self._stream: ProviderStream | None = None
         self._stopping = False
         self._poll = select.poll()
         self._polled = 0
@@ -93,9 +92,9 @@ class LinkServer:
         """Stop serving (the worker exits): the running stream is cancelled and the thread
         ends at its next look at the link. Safe from the actor's thread."""
         self._stopping = True
-        stream = self._stream
+        stream = self._streams.current
         if stream is not None:
-            stream.control.cancel()
+            stream.control.cancel()  # thread-safe; the thread itself drops the stream
 
     def take_notices(self) -> list[LogLine | LinkEnded]:
         """What the server has announced since the last call, in order."""
@@ -117,17 +116,18 @@ class LinkServer:
         reason = "the server stopped"
         try:
             while not self._stopping:
-                if self._stream is None and not self._link.pending and not self._wait(OWNER_CHECK_EVERY):
+                if self._streams.current is None and not self._link.pending and not self._wait(OWNER_CHECK_EVERY):
                     if os.getppid() != self._owner_pid:
                         reason = "the owner's process is gone"
                         break
                     continue
                 self._take_frames()
-                if self._stream is not None:
-                    self._pump()
+                batch = self._streams.take(self._window, self._most)  # None at once if no stream
+                if batch is not None:
+                    self._link.send(batch)
                 if self._link.pending and not self._link.flush():
                     self._wait(self._window)  # until the owner reads, or a frame comes
-                if self._stream is not None and os.getppid() != self._owner_pid:
+                if self._streams.current is not None and os.getppid() != self._owner_pid:
                     reason = "the owner's process is gone"  # SIGKILLed: stop streaming for nobody
                     break
         except LinkBroken as exc:
@@ -136,9 +136,7 @@ class LinkServer:
             reason = f"the link server failed: {type(exc).__name__}: {exc}"
             self._notify(LogLine(40, reason))
         finally:
-            if self._stream is not None:
-                self._stream.control.cancel()
-                self._stream = None
+            self._streams.cancel()
             self._link.close()
             self._notify(LinkEnded(reason))
 
@@ -157,43 +155,14 @@ class LinkServer:
         for message in self._link.receive():
             try:
                 if isinstance(message, RunTurn):
-                    self._run_turn(message)
+                    self._streams.run(message)
                 elif isinstance(message, StopStream | PingStream | SteerStream):
-                    self._control(message)
+                    self._streams.control(message)
                 else:
                     self._notify(LogLine(30, f"worker got an unexpected {type(message).__name__} on its link"))
             except Exception as exc:  # the next frames still go to their handler
                 self._notify(LogLine(40, f"worker failed handling a {type(message).__name__} from its link: "
                                          f"{type(exc).__name__}: {exc}"))
-
-    def _run_turn(self, msg: RunTurn) -> None:
-        if self._stream is not None and self._stream.finished is None:
-            self._stream.control.cancel()
-        # The context is kept here between turns; the owner sends only what is new.
-        self._context[msg.context_from:] = msg.context_delta
-        request = attrs.evolve(msg.request, context=tuple(self._context))
-        self._stream = ProviderStream(msg.turn_id, self._provider, request)
-
-    def _control(self, msg: StopStream | PingStream | SteerStream) -> None:
-        stream = self._stream
-        if stream is None or stream.turn_id != msg.turn_id:
-            return  # a stale id is ignored
-        if isinstance(msg, StopStream):
-            stream.control.cancel()
-            self._stream = None
-        elif isinstance(msg, PingStream):
-            stream.control.ping()
-        else:
-            stream.control.steer(msg.text)
-
-    def _pump(self) -> None:
-        stream = self._stream
-        assert stream is not None
-        events, done = stream.take(self._window, self._most)
-        if events or done:
-            self._link.send(StreamBatch(stream.turn_id, tuple(events), done, stream_seconds=stream.seconds))
-        if done:
-            self._stream = None
 
     def _notify(self, notice: LogLine | LinkEnded) -> None:
         self.notices.put(notice)

@@ -24,7 +24,6 @@ from __future__ import annotations
 import os
 from datetime import timedelta
 
-import attrs
 from thespian.actors import ActorExitRequest, ThespianWatch, WakeupMessage
 
 from sessionward.actors.base import GuardedActor
@@ -36,11 +35,10 @@ from sessionward.actors.messages import (
     StartWorker,
     SteerStream,
     StopStream,
-    StreamBatch,
     WorkerReady,
 )
-from sessionward.actors.stream_pump import ProviderStream
 from sessionward.actors.worker_link import adopt, close_inherited
+from sessionward.actors.worker_streams import WorkerStreams
 from sessionward.logs import ActorLogger
 from sessionward.providers.base import build_provider
 
@@ -57,11 +55,11 @@ class TurnWorker(GuardedActor):
         super().__init__(*args, **kwargs)
         self._provider = None
         self._owner = None
-        self._stream: ProviderStream | None = None
+        self._streams = WorkerStreams(None)
+        """The data path without a link (``simpleSystemBase``); with one, the server has its own."""
         self._batch_window = 0.02
         self._batch_max = 256
         self._parent_pid = os.getppid()
-        self._context: list = []
         self._server: LinkServer | None = None
 
     def receiveMessage(self, message, sender):
@@ -70,7 +68,7 @@ class TurnWorker(GuardedActor):
         return ThespianWatch([self._server.notice_fd]) if self._server is not None else None
 
     def _log_turn(self) -> str | None:
-        return self._stream.turn_id if self._stream is not None else None
+        return self._streams.current.turn_id if self._streams.current is not None else None
 
     def receiveMsg_StartWorker(self, msg: StartWorker, sender) -> None:
         self._owner = sender
@@ -87,6 +85,7 @@ class TurnWorker(GuardedActor):
                 except OSError:
                     pass
         self._provider = build_provider(msg.provider)
+        self._streams = WorkerStreams(self._provider)
         self._parent_pid = os.getppid()
         if msg.link is not None and self._server is None:
             close_inherited(msg.link.owner_fd, msg.link.owner_inode)
@@ -114,12 +113,7 @@ class TurnWorker(GuardedActor):
     # -- without a link: the data path as Thespian messages, pumped on a timer -----------------
 
     def receiveMsg_RunTurn(self, msg: RunTurn, sender) -> None:
-        if self._stream is not None and self._stream.finished is None:
-            self._stream.control.cancel()
-        # The context is kept here between turns; the owner sends only what is new.
-        self._context[msg.context_from:] = msg.context_delta
-        request = attrs.evolve(msg.request, context=tuple(self._context))
-        self._stream = ProviderStream(msg.turn_id, self._provider, request)
+        self._streams.run(msg)
         self._pump(msg.turn_id)
 
     def receiveMsg_WakeupMessage(self, msg: WakeupMessage, sender) -> None:
@@ -127,18 +121,17 @@ class TurnWorker(GuardedActor):
             self._pump(msg.payload.turn_id)
 
     def _pump(self, turn_id: str) -> None:
-        stream = self._stream
+        stream = self._streams.current
         if stream is None or stream.turn_id != turn_id:
             return
-        events, done = stream.take(self._batch_window, self._batch_max)
-        if events or done:
-            self.send(self._owner, StreamBatch(turn_id, tuple(events), done, stream_seconds=stream.seconds))
-        if done:
-            self._stream = None
-        elif os.getppid() != self._parent_pid:
+        batch = self._streams.take(self._batch_window, self._batch_max)
+        if batch is not None:
+            self.send(self._owner, batch)
+        if self._streams.current is None:
+            return  # done
+        if os.getppid() != self._parent_pid:
             # The owner's process died (SIGKILL): stop streaming for nobody and exit.
-            stream.control.cancel()
-            self._stream = None
+            self._streams.cancel()
             self.send(self.myAddress, ActorExitRequest())
         else:
             # A timer, not a message to ourselves: Thespian's TCP transport queues a
@@ -149,21 +142,16 @@ class TurnWorker(GuardedActor):
             self.wakeupAfter(PUMP_AGAIN_AFTER, payload=PumpStream(turn_id))
 
     def receiveMsg_StopStream(self, msg: StopStream, sender) -> None:
-        if self._stream is not None and self._stream.turn_id == msg.turn_id:
-            self._stream.control.cancel()
-            self._stream = None
+        self._streams.control(msg)
 
     def receiveMsg_PingStream(self, msg: PingStream, sender) -> None:
-        if self._stream is not None and self._stream.turn_id == msg.turn_id:
-            self._stream.control.ping()
+        self._streams.control(msg)
 
     def receiveMsg_SteerStream(self, msg: SteerStream, sender) -> None:
-        if self._stream is not None and self._stream.turn_id == msg.turn_id:
-            self._stream.control.steer(msg.text)
+        self._streams.control(msg)
 
     def receiveMsg_ActorExitRequest(self, msg: ActorExitRequest, sender) -> None:
-        if self._stream is not None:
-            self._stream.control.cancel()
+        self._streams.cancel()
         if self._server is not None:
             self._server.stop()  # its thread closes the link; the process ends anyway
             self._server = None
