@@ -177,6 +177,11 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
     def receiveMsg_ActivateOwner(self, msg: M.ActivateOwner, sender) -> None:
         self._directory, self._setup = sender, setup_for(msg)
         told_worker = 0
+        if self._worker_set_up and self._standby != _worker_setup(
+                msg.provider, msg.config.stream_batch_window, msg.config.stream_batch_max):
+            # Stood by with another set-up: set the worker up again before any turn runs (a
+            # replayed turn starts below), so that its StartWorker comes before that RunTurn.
+            self._worker_set_up = False
         self._for_index = [] if msg.index_pending else None
         self._ledger = TurnLedger(msg.session_key)
         self._keys = msg.keys or (msg.session_key,)
@@ -217,11 +222,7 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
                 self.send(self._worker, ActorExitRequest())
                 self._worker = None
                 self._close_link()
-        elif self._worker is not None:  # a spare's, started while it stood by
-            config = self._setup.config
-            if self._standby != _worker_setup(self._setup.provider, config.stream_batch_window,
-                                              config.stream_batch_max):
-                self._worker_set_up = False  # set up for another provider, or not at all: again
+        elif self._worker is not None:  # a spare's, started (and maybe set up) while it stood by
             self._ensure_worker()
             if self._worker_set_up and self._ready_worker_pid:  # ready before there was a Directory to tell
                 told_worker = self._ready_worker_pid
@@ -381,11 +382,13 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
         if self._phase is not M.OwnerPhase.STARTING or self._worker is not None:
             return
         self._worker, self._worker_set_up = self._new_worker(), False
-        if msg.provider is not None:
+        self._standby = _worker_setup(msg.provider, msg.batch_window, msg.batch_max)
+        if msg.provider is not None and self._standby is not None:
             # Set up now, not at activation: a StartWorker sent there went out beside the
             # activation's own answers, and its worker's set-up competed with them for the
             # CPU. No session file is open yet, so the worker inherits none of its descriptors.
-            self._standby = _worker_setup(msg.provider, msg.batch_window, msg.batch_max)
+            # (A provider that cannot be pickled, possible on simpleSystemBase, cannot be
+            # compared with the activation's: its worker is set up at activation.)
             self._worker_set_up = True
             self._feed.new_worker()
             self.send(self._worker, M.StartWorker(msg.provider, msg.batch_window, msg.batch_max, (),
@@ -720,7 +723,12 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
             self._stop()
 
 
-def _worker_setup(provider, batch_window: float, batch_max: int) -> bytes:
+def _worker_setup(provider, batch_window: float, batch_max: int) -> bytes | None:
     """A worker's set-up, comparable: pickled, since a provider object need not define ``==``
-    (the two sides of the comparison are unpickled copies of the Directory's one provider)."""
-    return pickle.dumps((provider, batch_window, batch_max), protocol=pickle.HIGHEST_PROTOCOL)
+    (the two sides of the comparison are unpickled copies of the Directory's one provider).
+    None if it cannot be pickled; on simpleSystemBase the two sides are the Directory's one
+    object, and a provider that counts its streams pickles differently once it has run one."""
+    try:
+        return pickle.dumps((provider, batch_window, batch_max), protocol=pickle.HIGHEST_PROTOCOL)
+    except Exception:
+        return None

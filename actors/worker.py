@@ -85,7 +85,7 @@ class TurnWorker(GuardedActor):
                 except OSError:
                     pass
         self._provider = build_provider(msg.provider)
-        self._streams = WorkerStreams(self._provider)
+        self._streams.provider = self._provider  # a stream already running goes on
         self._parent_pid = os.getppid()
         if msg.link is not None and self._server is None:
             close_inherited(msg.link.owner_fd, msg.link.owner_inode)

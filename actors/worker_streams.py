@@ -20,7 +20,9 @@ class WorkerStreams:
     """The provider's streams of one worker: ``run`` a turn, ``control`` the running one."""
 
     def __init__(self, provider: Any) -> None:
-        self._provider = provider
+        self.provider = provider
+        """Runs the streams started from now on (a repeated ``StartWorker`` replaces it; the
+        running stream and the context are kept)."""
         self._context: list = []
         self.current: ProviderStream | None = None
 
@@ -31,7 +33,7 @@ class WorkerStreams:
         # The context is kept here between turns; the owner sends only what is new.
         self._context[msg.context_from:] = msg.context_delta
         request = attrs.evolve(msg.request, context=tuple(self._context))
-        self.current = ProviderStream(msg.turn_id, self._provider, request)
+        self.current = ProviderStream(msg.turn_id, self.provider, request)
         return self.current
 
     def control(self, msg: StopStream | PingStream | SteerStream) -> None:

@@ -1,8 +1,9 @@
-"""The worker's link server (``actors/link_server.py``) serves the data path in a thread of
-its own: a turn's batches come back over the link, a stop, ping or steer reaches the
-running stream while it waits, a stale turn id is ignored, and whatever the actor must do
-(log a line, exit once the link ended) reaches it as a notice, never as a Thespian call
-from that thread. Driven here over a socket pair in this process, no actor system."""
+"""The worker's link server (``actors/link_server.py``), and the streams it runs
+(``actors/worker_streams.py``), serve the data path in a thread of its own: a turn's
+batches come back over the link, a stop, ping or steer reaches the running stream while it
+waits, a stale turn id is ignored, and whatever the actor must do (log a line, exit once
+the link ended) reaches it as a notice, never as a Thespian call from that thread. Driven
+here over a socket pair in this process, no actor system."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from sessionward import ScriptedProvider
 from sessionward.actors.link_server import LinkEnded, LinkServer, LogLine
 from sessionward.actors.messages import PingStream, RunTurn, SteerStream, StopStream, StreamBatch
 from sessionward.actors.worker_link import LinkBroken, LinkEnd, link_pair
+from sessionward.actors.worker_streams import WorkerStreams
 from sessionward.providers.base import ProviderRequest
 
 
@@ -213,3 +215,23 @@ def test_stop_from_the_actor_ends_the_thread_and_cancels_the_running_stream(serv
     with pytest.raises(LinkBroken):  # what was sent before is read, then the server's end of file
         while True:
             owner.receive()
+
+
+def test_a_provider_set_again_runs_the_next_stream_and_leaves_the_running_one_alone():
+    # A repeated StartWorker (a spare stood by with another set-up) sets the provider again;
+    # the stream already running, and the context, must go on (test_lease_lost once hung).
+    held = _Held(reply="old {text}")
+    streams = WorkerStreams(held)
+    running = streams.run(RunTurn("t1", _request("held"), 0, ("c1",)))
+    assert held.started.wait(10)
+    streams.provider = ScriptedProvider(reply="new {text}")
+    assert streams.current is running and not held.cancelled.is_set()
+    streams.control(StopStream("t1"))
+    assert held.cancelled.wait(10) and streams.current is None
+    streams.run(RunTurn("t2", _request("next", "t2"), 1, ()))
+    batches = []
+    while not batches or not batches[-1].done:
+        batch = streams.take(0.5, 256)
+        if batch is not None:
+            batches.append(batch)
+    assert "new next" in _text(batches)
