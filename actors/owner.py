@@ -176,7 +176,6 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
 
     def receiveMsg_ActivateOwner(self, msg: M.ActivateOwner, sender) -> None:
         self._directory, self._setup = sender, setup_for(msg)
-        told_worker = 0
         if self._worker_set_up and self._standby != _worker_setup(
                 msg.provider, msg.config.stream_batch_window, msg.config.stream_batch_max):
             # Stood by with another set-up: set the worker up again before any turn runs (a
@@ -224,8 +223,6 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
                 self._close_link()
         elif self._worker is not None:  # a spare's, started (and maybe set up) while it stood by
             self._ensure_worker()
-            if self._worker_set_up and self._ready_worker_pid:  # ready before there was a Directory to tell
-                told_worker = self._ready_worker_pid
         else:
             # Forked, and the first turn started, on a 1 ms timer: by then OwnerActivated and
             # the TurnAccepted of a carried submit are out (a handler's sends wait for it to
@@ -236,8 +233,10 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
         self._arm_idle_timer()
         for carried in msg.carried:  # each as if it came next (guarded one by one)
             GuardedActor.receiveMessage(self, carried, sender)
-        if told_worker and self._worker is not None:  # after the carried turns' answers: the Directory can wait
-            self.send(sender, M.OwnerWorkerStarted(self._setup.path, told_worker))
+        if self._ready_worker_pid and self._worker is not None:
+            # A spare's worker was ready before there was a Directory to tell; told after the
+            # carried turns' answers (the Directory can wait).
+            self.send(sender, M.OwnerWorkerStarted(self._setup.path, self._ready_worker_pid))
 
     def _turn_end(self, turn: InboxTurn | Ticket, status: TurnStatus, reason: OutcomeReason | None, now: float,
                   pending: list[dict] | None = None) -> dict:
@@ -389,10 +388,7 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
             # CPU. No session file is open yet, so the worker inherits none of its descriptors.
             # (A provider that cannot be pickled, possible on simpleSystemBase, cannot be
             # compared with the activation's: its worker is set up at activation.)
-            self._worker_set_up = True
-            self._feed.new_worker()
-            self.send(self._worker, M.StartWorker(msg.provider, msg.batch_window, msg.batch_max, (),
-                                                os.getpid(), self._link_fds))
+            self._set_up_worker(msg.provider, msg.batch_window, msg.batch_max, ())
 
     def _ensure_worker(self) -> None:
         """Start a worker if there is none. Done just after activation too, so that a process
@@ -401,11 +397,16 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
             return
         if self._worker is None:
             self._worker = self._new_worker()
+        fds = ((self._file.fileno(), str(self._file.path)), (self._inbox.fileno(), str(self._inbox.path)))
+        config = self._setup.config
+        self._set_up_worker(self._setup.provider, config.stream_batch_window, config.stream_batch_max, fds)
+
+    def _set_up_worker(self, provider, batch_window: float, batch_max: int, fds: tuple) -> None:
+        """Send the worker its ``StartWorker`` (``fds``: the session's descriptors it inherited,
+        to close); from then on it holds no context (``ContextFeed``)."""
         self._worker_set_up = True
         self._feed.new_worker()
-        fds = ((self._file.fileno(), str(self._file.path)), (self._inbox.fileno(), str(self._inbox.path)))
-        self.send(self._worker, M.StartWorker(self._setup.provider, self._setup.config.stream_batch_window,
-                                            self._setup.config.stream_batch_max, fds, os.getpid(), self._link_fds))
+        self.send(self._worker, M.StartWorker(provider, batch_window, batch_max, fds, os.getpid(), self._link_fds))
 
     def receiveMsg_StreamBatch(self, msg: M.StreamBatch, sender) -> None:
         current = self._current
