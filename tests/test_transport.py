@@ -126,6 +126,13 @@ UPSTREAM = {
     "TCPIncoming_Common.__init__": "ff186a77972acd02",
     "TCPTransport.external_transport_clone": "7acdff9fe825098a",
     "TCPTransport._acceptNewIncoming": "eb6c9359870cc547",
+    # one message at a time to each address, in order (transmit_order.py)
+    "TCPTransport._next_XMIT_1": "f25e978fdce5d56d",
+    "TCPTransport._finishIntent": "bd2b2135d3e1a7f3",
+    "TCPTransport._processIntentTimeouts": "c61b40adc4d5f5a7",
+    "TransmitIntent.timeToRetry": "7ff5751f62ebc0b4",
+    "TransmitIntent.delay": "6f06cff4e25dbd98",
+    "TransmitIntent.awaitingTXSlot": "f02112bd6f517e1b",
 }
 
 

@@ -52,24 +52,33 @@ import threading
 import time
 import types
 from contextlib import contextmanager
+from datetime import timedelta
 
 import attrs
 from thespian.system.transport import ReceiveEnvelope, SendStatus
 from thespian.system.transport import TCPTransport as tcp_module  # noqa: N813 - the module, not the class
 from thespian.system.transport.streamBuffer import ReceiveBuffer, ackDataErrPacket, ackPacket, isControlMessage
+from thespian.system.timing import ExpirationTimer
 from thespian.system.transport.TCPTransport import (
     ExternalTransportCopy,
     TCPEndpoint,
     TCPIncomingPersistent,
     TCPTransport,
+    opsKey,
 )
 from thespian.system.utilis import thesplog
 
 from sessionward.hosting import frames
 from sessionward.hosting.kept_selector import KeptPollSelector
 from sessionward.hosting.log_budget import LogBudget
+from sessionward.hosting.transmit_order import TransmitOrder
 
 LOGGER = "sessionward.transport"
+
+BEHIND_A_RETRY = timedelta(milliseconds=20)
+"""How often a message waiting behind an earlier one to its target that is between retries
+(holding no connection, so no ACK or failure of it will wake the loop) asks again whether it
+may go. Only then: behind a message in flight it waits for that one's end, as upstream."""
 
 
 @attrs.frozen
@@ -158,6 +167,7 @@ class AuthenticatedTCPTransport(TCPTransport):
             self._ack_err_frame = self._frame(ackDataErrPacket)
         else:
             self._ack_frame, self._ack_err_frame = tcp_module.ackMsg, tcp_module.ackDataErrMsg
+        self._order = TransmitOrder()
         super().__init__(initType, *args)
         self._own_hosts = {self.myAddress.addressDetails.connectArgs[0][0]}
 
@@ -178,6 +188,71 @@ class AuthenticatedTCPTransport(TCPTransport):
 
         return type(self)(_AuthCopy(self._auth), self._adminAddr, self.txOnly,
                           isinstance(self.myAddress.addressDetails, RoutedTCPv4ActorAddress))
+
+    # -- one message at a time to each address, in the order sent (``transmit_order``) -------
+
+    def _next_XMIT_1(self, intent):  # noqa: N802 - Thespian's name
+        """Thespian's first transmit step (take or open a connection), taken only by the
+        oldest unfinished message to the target; a later one waits for it."""
+        target = opsKey(intent.targetAddr)
+        ahead = self._order.ahead_of(target, intent)
+        if ahead is None:
+            try:
+                return super()._next_XMIT_1(intent)
+            except BaseException:
+                # Thespian drops a transmit whose step raised (``_nextTransmitStep``), without
+                # finishing it: the next one to its target must not wait for it.
+                self._order.finished(target, intent)
+                raise
+        if hasattr(ahead, "socket"):
+            intent.awaitingTXSlot()  # woken as upstream: by that one's ACK or failure
+        else:
+            intent._retryTime = ExpirationTimer(BEHIND_A_RETRY)
+        return True
+
+    def _finishIntent(self, intent, status=SendStatus.Sent):  # noqa: N802 - Thespian's name
+        target = opsKey(intent.targetAddr)
+        self._order.finished(target, intent)
+        done = super()._finishIntent(intent, status)
+        if status == SendStatus.DeadTarget:
+            # Upstream fails the other messages waiting for a dead target without this method.
+            for failed, _ in self._finished_intents:
+                self._order.finished(opsKey(failed.targetAddr), failed)
+        self._release(self._order.oldest(target))
+        return done
+
+    def _processIntentTimeouts(self):  # noqa: N802 - Thespian's name
+        """Before Thespian's pass over waiting transmits: one that waits for a connection
+        to its target (``awaitingTXSlot``) while no message before it holds one (it is
+        between retries, or was dropped) asks again now.  ``_finishIntent`` wakes the next
+        one at once in the usual case; this covers the rest."""
+        for intent in list(self._waitingTransmits):
+            if getattr(intent, "_awaitingTXSlot", False):
+                ahead = self._order.ahead_of(opsKey(intent.targetAddr), intent)
+                if ahead is None or not hasattr(ahead, "socket"):
+                    self._release(intent)
+        super()._processIntentTimeouts()
+
+    def _release(self, intent) -> None:
+        """Let a transmit waiting for a connection to its target (``awaitingTXSlot``) ask
+        again now whether it may go: the one it waited for ended, or holds no connection.
+        Upstream wakes such a transmit only when a connection to that target falls idle,
+        which need not happen (the one before failed, or its connection went on to carry
+        what the peer sent us), and then it waited minutes (its timeout)."""
+        if intent is None or not getattr(intent, "_awaitingTXSlot", False):
+            return
+        del intent._awaitingTXSlot
+        intent._retryTime = ExpirationTimer(0)  # what a Thespian pass over it will see as due
+        for n, waiting in enumerate(self._waitingTransmits):
+            if waiting is intent:  # not inside a pass over waiting transmits: step it here
+                del self._waitingTransmits[n]
+                del intent._retryTime
+                if self._nextTransmitStep(intent):
+                    if hasattr(intent, "socket"):
+                        self._transmitIntents[intent.socket.fileno()] = intent
+                    else:
+                        self._waitingTransmits.append(intent)
+                return
 
     # -- receiving -----------------------------------------------------------------------
 
