@@ -122,3 +122,22 @@ def test_two_actors_sending_to_each_other_at_once_receive_every_message_in_order
                 reports.append(reply[1])
         assert len(reports) == 2, "the exchange did not finish"
         assert reports == [[], []], "(number, larger number received before it)"
+
+
+def test_a_transmit_due_for_its_retry_never_reports_zero_delay_to_the_loop():
+    # Thespian's loop drops a zero delay from its select timeout and steps due transmits
+    # only after select returns: a retry that fell due between two passes never ran.
+    from datetime import timedelta
+
+    from thespian.system.timing import ExpirationTimer
+    from thespian.system.transport import TransmitIntent
+
+    from sessionward.hosting import transport
+
+    transport.install()
+    due = TransmitIntent(None, "message")
+    due._retryTime = ExpirationTimer(timedelta(0))
+    assert due.delay() == transport.DUE, "a zero here lets select wait with no timeout"
+    waiting = TransmitIntent(None, "message")
+    waiting.awaitingTXSlot()
+    assert waiting.delay() >= timedelta(milliseconds=10)

@@ -130,6 +130,7 @@ UPSTREAM = {
     "TCPTransport._next_XMIT_1": "f25e978fdce5d56d",
     "TCPTransport._finishIntent": "bd2b2135d3e1a7f3",
     "TCPTransport._processIntentTimeouts": "c61b40adc4d5f5a7",
+    "TCPTransport._nextTransmitStepCheck": "58074f46110391a9",
     "TransmitIntent.timeToRetry": "7ff5751f62ebc0b4",
     "TransmitIntent.delay": "6f06cff4e25dbd98",
     "TransmitIntent.awaitingTXSlot": "f02112bd6f517e1b",
@@ -141,7 +142,10 @@ def test_the_thespian_code_the_transport_copies_is_the_code_it_was_written_again
 
     for name, digest in UPSTREAM.items():
         cls, _, attr = name.partition(".")
-        source = inspect.getsource(getattr(getattr(tcp_module, cls), attr))
+        function = getattr(getattr(tcp_module, cls), attr)
+        if function is transport._delay_never_zero:  # installed by an earlier test
+            function = transport._upstream_delay
+        source = inspect.getsource(function)
         assert hashlib.sha256(source.encode()).hexdigest()[:16] == digest, name
     source = inspect.getsource(tcp_module)
     # every deserialization in TCPTransport.py goes through the module's serializer global

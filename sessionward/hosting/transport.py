@@ -55,10 +55,10 @@ from contextlib import contextmanager
 from datetime import timedelta
 
 import attrs
-from thespian.system.transport import ReceiveEnvelope, SendStatus
+from thespian.system.timing import ExpirationTimer
+from thespian.system.transport import ReceiveEnvelope, SendStatus, TransmitIntent
 from thespian.system.transport import TCPTransport as tcp_module  # noqa: N813 - the module, not the class
 from thespian.system.transport.streamBuffer import ReceiveBuffer, ackDataErrPacket, ackPacket, isControlMessage
-from thespian.system.timing import ExpirationTimer
 from thespian.system.transport.TCPTransport import (
     ExternalTransportCopy,
     TCPEndpoint,
@@ -75,10 +75,10 @@ from sessionward.hosting.transmit_order import TransmitOrder
 
 LOGGER = "sessionward.transport"
 
-BEHIND_A_RETRY = timedelta(milliseconds=20)
-"""How often a message waiting behind an earlier one to its target that is between retries
-(holding no connection, so no ACK or failure of it will wake the loop) asks again whether it
-may go. Only then: behind a message in flight it waits for that one's end, as upstream."""
+DUE = timedelta(microseconds=1)
+"""What a transmit that is due now (its retry or pause is over) reports as its delay
+(``install``): never ``timedelta(0)``, which Thespian's loop drops from its ``select``
+timeout (see ``_nextTransmitStepCheck``)."""
 
 
 @attrs.frozen
@@ -168,6 +168,9 @@ class AuthenticatedTCPTransport(TCPTransport):
         else:
             self._ack_frame, self._ack_err_frame = tcp_module.ackMsg, tcp_module.ackDataErrMsg
         self._order = TransmitOrder()
+        self._dropped = False
+        """A transmit was dropped without being finished (its first step raised): the ones
+        waiting behind it are woken in the next pass (``_processIntentTimeouts``)."""
         super().__init__(initType, *args)
         self._own_hosts = {self.myAddress.addressDetails.connectArgs[0][0]}
 
@@ -191,26 +194,29 @@ class AuthenticatedTCPTransport(TCPTransport):
 
     # -- one message at a time to each address, in the order sent (``transmit_order``) -------
 
-    def _next_XMIT_1(self, intent):  # noqa: N802 - Thespian's name
+    def _next_XMIT_1(self, intent):
         """Thespian's first transmit step (take or open a connection), taken only by the
-        oldest unfinished message to the target; a later one waits for it."""
+        oldest unfinished message to the target; a later one waits for it as upstream
+        waits for a busy target (``awaitingTXSlot``), until ``_finishIntent`` wakes it."""
         target = opsKey(intent.targetAddr)
-        ahead = self._order.ahead_of(target, intent)
-        if ahead is None:
+        if self._order.ahead_of(target, intent) is None:
+            # What it waited by is over. Left on a transmit in flight, either makes the
+            # loop step it again before its socket is ready: its ACK read then finds
+            # nothing and it pauses, unselected, for a backoff that grows to 7 s.
+            intent.__dict__.pop("_awaitingTXSlot", None)
+            intent.__dict__.pop("_retryTime", None)
             try:
                 return super()._next_XMIT_1(intent)
             except BaseException:
                 # Thespian drops a transmit whose step raised (``_nextTransmitStep``), without
                 # finishing it: the next one to its target must not wait for it.
                 self._order.finished(target, intent)
+                self._dropped = True
                 raise
-        if hasattr(ahead, "socket"):
-            intent.awaitingTXSlot()  # woken as upstream: by that one's ACK or failure
-        else:
-            intent._retryTime = ExpirationTimer(BEHIND_A_RETRY)
+        intent.awaitingTXSlot()
         return True
 
-    def _finishIntent(self, intent, status=SendStatus.Sent):  # noqa: N802 - Thespian's name
+    def _finishIntent(self, intent, status=SendStatus.Sent):
         target = opsKey(intent.targetAddr)
         self._order.finished(target, intent)
         done = super()._finishIntent(intent, status)
@@ -221,38 +227,61 @@ class AuthenticatedTCPTransport(TCPTransport):
         self._release(self._order.oldest(target))
         return done
 
-    def _processIntentTimeouts(self):  # noqa: N802 - Thespian's name
-        """Before Thespian's pass over waiting transmits: one that waits for a connection
-        to its target (``awaitingTXSlot``) while no message before it holds one (it is
-        between retries, or was dropped) asks again now.  ``_finishIntent`` wakes the next
-        one at once in the usual case; this covers the rest."""
-        for intent in list(self._waitingTransmits):
-            if getattr(intent, "_awaitingTXSlot", False):
-                ahead = self._order.ahead_of(opsKey(intent.targetAddr), intent)
-                if ahead is None or not hasattr(ahead, "socket"):
-                    self._release(intent)
-        super()._processIntentTimeouts()
-
     def _release(self, intent) -> None:
-        """Let a transmit waiting for a connection to its target (``awaitingTXSlot``) ask
-        again now whether it may go: the one it waited for ended, or holds no connection.
-        Upstream wakes such a transmit only when a connection to that target falls idle,
-        which need not happen (the one before failed, or its connection went on to carry
-        what the peer sent us), and then it waited minutes (its timeout)."""
-        if intent is None or not getattr(intent, "_awaitingTXSlot", False):
+        """Wake the transmit that may go now to its target, if it waits (``awaitingTXSlot``).
+        Upstream wakes a waiting transmit only when a connection to its target falls idle,
+        which need not happen: the one before failed, or its connection went on to carry a
+        message from the peer. Then it waited until its timeout (5 minutes)."""
+        if intent is None or hasattr(intent, "socket") or not getattr(intent, "_awaitingTXSlot", False):
             return
         del intent._awaitingTXSlot
-        intent._retryTime = ExpirationTimer(0)  # what a Thespian pass over it will see as due
         for n, waiting in enumerate(self._waitingTransmits):
-            if waiting is intent:  # not inside a pass over waiting transmits: step it here
+            if waiting is intent:
                 del self._waitingTransmits[n]
-                del intent._retryTime
                 if self._nextTransmitStep(intent):
                     if hasattr(intent, "socket"):
                         self._transmitIntents[intent.socket.fileno()] = intent
                     else:
                         self._waitingTransmits.append(intent)
                 return
+        # Not in the list: inside Thespian's pass over waiting transmits, which holds it and
+        # steps it when it sees it due.
+        intent._retryTime = ExpirationTimer(0)
+
+    def _processIntentTimeouts(self):
+        if self._dropped:  # rare: wake what waited behind a dropped transmit
+            self._dropped = False
+            for intent in list(self._waitingTransmits):
+                if self._order.ahead_of(opsKey(intent.targetAddr), intent) is None:
+                    self._release(intent)
+        super()._processIntentTimeouts()
+
+    def _nextTransmitStepCheck(self, intent, fileno, closed=False):
+        """Thespian's, except that a transmit is due when its delay is ``DUE`` or less
+        (``install`` makes a due transmit report ``DUE``, not zero).
+
+        Thespian's loop builds its ``select`` timeout from every delay with
+        ``filter(None, ...)``, which drops a zero one, and steps due transmits only after
+        ``select`` returns. A transmit whose retry or pause ran out between two passes
+        (while the actor's handler ran) reported zero, was dropped, and with nothing else
+        to wait for ``select`` waited forever: its retry never happened. With messages
+        kept in order (``transmit_order``) the ones behind it waited too; two actors
+        sending to each other both stalled this way (1 exchange in about 100 of
+        ``tests/test_transmit_order.py``'s, until a message from outside woke them).
+        """
+        if self._socketFile(intent) == fileno or (
+                fileno == -1 and intent.timeToRetry(
+                    hasattr(self, "_openSockets") and opsKey(intent.targetAddr) in self._openSockets)):
+            if closed:
+                intent.stage = self._XMITStepRetry
+            return self._nextTransmitStep(intent)
+        if intent.expired():
+            thesplog("Transmit attempt from %s to %s timed out, returning PoisonPacket",
+                     self.myAddress, intent.targetAddr, level=logging.WARNING)
+            return self._finishIntent(intent, SendStatus.Failed)
+        if intent.delay() <= DUE:  # sessionward: upstream's ``not intent.delay()``
+            return self._nextTransmitStep(intent)
+        return True
 
     # -- receiving -----------------------------------------------------------------------
 
@@ -423,13 +452,26 @@ def _peer(sock) -> str:
 
 
 def install() -> None:
-    """Make multiprocTCPBase use this transport, box TCPTransport.py's deserializer, and give
-    its loop the poll selector (idempotent; forked actor processes inherit all three)."""
+    """Make multiprocTCPBase use this transport, box TCPTransport.py's deserializer, give its
+    loop the poll selector, and make a due transmit's delay never zero (idempotent; forked
+    actor processes inherit all four)."""
     from thespian.system import multiprocTCPBase
 
     multiprocTCPBase.ActorSystemBase.transportType = AuthenticatedTCPTransport
     tcp_module.serializer = _boxing_serializer
     tcp_module.selectors = _poll_selectors
+    if TransmitIntent.delay is not _delay_never_zero:
+        TransmitIntent.delay = _delay_never_zero
+
+
+_upstream_delay = TransmitIntent.delay
+
+
+def _delay_never_zero(self, current_time=None):
+    """``TransmitIntent.delay``, except that a transmit due now reports ``DUE``, not zero
+    (see ``AuthenticatedTCPTransport._nextTransmitStepCheck``)."""
+    delay = _upstream_delay(self, current_time)
+    return delay if delay > DUE else DUE
 
 
 def probe(host: str, port: int, auth: TransportAuth, timeout: float = 5.0) -> str:
