@@ -85,6 +85,21 @@ class Host:
             os.kill(pid, signal.SIGKILL)
 
 
+def _states(pids: set[int]) -> dict[int, str]:
+    """Each process's state letter and command line (what a failure message shows)."""
+    out = {}
+    for pid in sorted(pids):
+        try:
+            with open(f"/proc/{pid}/stat", "rb") as f:
+                state = f.read().decode("utf-8", "replace").rsplit(")", 1)[1].split()[0]
+            with open(f"/proc/{pid}/cmdline", "rb") as f:
+                cmd = f.read().replace(b"\0", b" ").decode("utf-8", "replace")[:60]
+        except OSError:
+            state, cmd = "gone", ""
+        out[pid] = f"{state} {cmd}"
+    return out
+
+
 def _gone_within(groups: set[int], timeout: float) -> float:
     """Seconds until no process of ``groups`` is left (fails after ``timeout``)."""
     started = time.monotonic()
@@ -199,10 +214,12 @@ def test_a_new_runtime_ends_the_leftovers_of_a_dead_host_by_group_and_start_time
         groups = set(host.wait_ready()["roots"]) | host.groups()
         for group in groups:
             os.killpg(group, signal.SIGSTOP)
+        stopped = _states(process_group_members(groups))
         host.proc.kill()
         host.proc.wait(timeout=10)
         leftovers = process_group_members(groups)
-        assert leftovers, "the stopped system should have outlived its host"
+        assert leftovers, (f"the stopped system should have outlived its host; groups {groups}, "
+                           f"before the kill {stopped}, the host's exit {host.proc.returncode}")
         rt = make_runtime(store, base="tcp", provider=ScriptedProvider(reply="fresh", count_file=str(count_file)))
         assert not process_group_members(groups), "the new runtime left the dead host's processes running"
         for key in KEYS[:2]:

@@ -1,4 +1,5 @@
-"""Thespian's TCP transport with authenticated frames, an allow-list, and a cheaper poll.
+"""Thespian's TCP transport with authenticated frames, an allow-list, a cheaper poll, and
+messages to each address sent one at a time in the order sent.
 
 Thespian 4.0.1's ``TCPTransport`` unpickles every frame any peer sends. This subclass,
 installed by ``sessionward.hosting.system`` as the transport of ``multiprocTCPBase``, seals every
@@ -37,7 +38,12 @@ the loop builds a new selector on every pass, which with epoll costs
 registrations in user space and makes one ``poll`` call, and the kept selector also keeps
 them from one pass to the next (``sessionward.hosting.kept_selector``).
 
-The two overridden methods copy Thespian 4.0.1's bodies with the changes marked
+It sends one message at a time to each address, oldest first (``transmit_order``), which
+upstream does not always do, and wakes the next one when one ends; and it keeps a due
+transmit's zero delay from being dropped from the loop's ``select`` timeout
+(``_nextTransmitStepCheck``). ``docs/thespian-repro/README.md`` has both.
+
+The two overridden receiving methods copy Thespian 4.0.1's bodies with the changes marked
 ``# sessionward:``; ``tests/test_transport.py`` pins the upstream source they copy, so a
 Thespian upgrade that changes them fails a test instead of passing silently.
 """
