@@ -22,7 +22,7 @@ from sessionward.errors import BadInputError, SessionOwnedElsewhereError, Transc
 from sessionward.lanes import queue_policy as qp
 from sessionward.outcomes import OutcomeReason, TurnStatus
 from sessionward.providers.base import build_provider
-from sessionward.recovery.replay import finished_turns, plan_replay
+from sessionward.recovery.replay import ended_unheard, finished_turns, plan_replay
 from sessionward.storage import entries as E
 from sessionward.storage.inbox import InboxTurn
 
@@ -97,7 +97,8 @@ class Replay:
     closings: tuple[Closing, ...]
     """``turn_end`` entries to append, in this order."""
     deliveries: tuple[Delivery, ...]
-    """Their outcomes, in the same order."""
+    """The outcomes to send: after a loss, those of turns the lost owner ended lately
+    (sent again), then the closings', in the same order as they."""
     queue: qp.SessionQueue
     """The queue with the re-queued turns restored."""
     pending: tuple[InboxTurn, ...]
@@ -106,7 +107,7 @@ class Replay:
 
 def replay(entries: Sequence[dict[str, Any]], accepted: Sequence[InboxTurn], finished: set[str],
            ledger: TurnLedger, queue: qp.SessionQueue, now: float, *, policy: str,
-           fail_as: OutcomeReason | None = None) -> Replay:
+           fail_as: OutcomeReason | None = None, after_loss: bool = False) -> Replay:
     """Decide what becomes of the turns the inbox (``accepted``, ``finished``) holds and the
     file (``entries``) does not end. Turns the file ends answer their retries from
     ``ledger``. Of the rest (``plan_replay`` sorts them): those whose reply is already in
@@ -116,12 +117,20 @@ def replay(entries: Sequence[dict[str, Any]], accepted: Sequence[InboxTurn], fin
     ``fail_as`` (after an admin unparks the session) fails every one of them with that
     reason: their submitters were told so when the session was parked. Otherwise a failed
     one gets ``owner_lost``.
+
+    ``after_loss`` (the previous owner died, or was ended as wedged): the outcomes of the
+    turns it ended lately are sent again first, since it may have died before they left
+    its process (``ended_unheard``).
     """
-    for done in finished_turns(entries):
+    ended = finished_turns(entries)
+    for done in ended:
         ledger.restore_finished(done)
     plan = plan_replay(accepted, finished, entries, policy="fail" if fail_as else policy)
     closings: list[Closing] = []
     deliveries: list[Delivery] = []
+    if after_loss:
+        deliveries.extend(Delivery(item.reply_to, ledger.ended_outcome(done, item.request_id, item.turn.accepted_time))
+                          for item, done in ended_unheard(accepted, ended, now))
     for item in plan.already_completed:
         closings.append(Closing(item.turn, TurnStatus.COMPLETED))
         deliveries.append(Delivery(item.reply_to, ledger.close_replayed(

@@ -219,7 +219,8 @@ class Directory(OwnerLifecycle, AdminRequests, GuardedActor):
             self.send(slot.address, KeysChanged(slot.path, tuple(slot.keys)))
 
     def _activate(self, record: SessionRecord, path: str, held: list | None = None,
-                  fail_unfinished_as: str | None = None, first: tuple | None = None) -> OwnerSlot:
+                  fail_unfinished_as: str | None = None, first: tuple | None = None,
+                  after_loss: bool = False) -> OwnerSlot:
         """Start an owner on ``path``. What is held for it (``held``, and ``first``: the
         message that made this activation) goes with ``ActivateOwner`` (``carried``): the
         owner takes it once it has its file, a hop sooner than if it were sent after
@@ -252,18 +253,19 @@ class Directory(OwnerLifecycle, AdminRequests, GuardedActor):
                                               self._provider, tuple(slot.keys), slot.member, create=create,
                                               sidecar_dir=sidecar_dir, fail_unfinished_as=fail_unfinished_as,
                                               index_pending=slot.index_pending,
-                                              carried=tuple(m for m, _ in slot.held)))
+                                              carried=tuple(m for m, _ in slot.held), after_loss=after_loss))
         return slot
 
     def _restart(self, slot: OwnerSlot, *, forward_again: bool = True) -> OwnerSlot:
-        """Start a new owner for a lost one's file; it replays the inbox. With
+        """Start a new owner for a lost one's file; it replays the inbox and sends again the
+        outcomes the lost one may have taken with it (``ActivateOwner.after_loss``). With
         ``forward_again``, the submits, queries and commands recently forwarded to the lost
         one go to it again (it drops submits it already holds; a caller ignores a second
         answer)."""
         self._slots.remove(slot.path)
         again = slot.forward_again() if forward_again else []
         record = self._index.get(slot.session_key) or self._record(slot.session_key)
-        new = self._activate(record, slot.path, held=again + slot.held)
+        new = self._activate(record, slot.path, held=again + slot.held, after_loss=True)
         new.recent = slot.recent
         return new
 

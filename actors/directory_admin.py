@@ -94,7 +94,8 @@ class AdminRequests(DirectoryState):
             self.send(reply_to, CommandResult(msg.request_id, False, f"{msg.session_key} is not parked"))
             return
         log.warning("session %s unparked by an admin", msg.session_key, extra={"session": msg.session_key})
-        self._activate(record, path, fail_unfinished_as=OutcomeReason.PARKED.value)
+        # Parked after losses: the last lost owner's late outcomes are sent again too.
+        self._activate(record, path, fail_unfinished_as=OutcomeReason.PARKED.value, after_loss=True)
         self.send(reply_to, CommandResult(msg.request_id, True, f"{msg.session_key} unparked"))
 
     def receiveMsg_ReplaceOwner(self, msg: ReplaceOwner, sender) -> None:

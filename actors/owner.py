@@ -205,7 +205,7 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
         # Turns a previous owner acknowledged and never finished: re-queued, or failed.
         accepted, finished = self._inbox.load()
         steps = replay(self._file.entries, accepted, finished, self._ledger, self._queue, now,
-                       policy=msg.config.replay_policy, fail_as=msg.fail_unfinished_as)
+                       policy=msg.config.replay_policy, fail_as=msg.fail_unfinished_as, after_loss=msg.after_loss)
         self._queue = steps.queue
         for closing in steps.closings:
             self._append([self._turn_end(closing.turn, closing.status, closing.reason, now)])

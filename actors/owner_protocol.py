@@ -46,6 +46,10 @@ class ActivateOwner:
     carried: tuple[Any, ...] = ()
     """Messages the Directory held for this owner (submits, queries, commands), in order:
     taken as if sent right after this one, once the file is open; not taken if it cannot be."""
+    after_loss: bool = False
+    """The file's previous owner was lost (it died, its member did, or it was ended as
+    wedged): the outcomes of the turns it ended lately are sent again, since they may have
+    died with it (``sessionward.recovery.replay.ended_unheard``)."""
 
 
 @attrs.frozen

@@ -26,6 +26,16 @@ from sessionward.storage.inbox import InboxTurn
 MAX_REPLAYS = 1
 """A turn is re-queued at most this many times after owner crashes."""
 
+SEND_AGAIN_WITHIN = 600.0
+"""Seconds since its acceptance within which a turn a lost owner ended gets its outcome
+sent again by the next owner (``ended_unheard``): longer than any submitter waits for an
+answer it will still use, and as long as the Directory remembers the submits it forwarded
+(``owner_slots.RECENT_SUBMITS_AFTER``)."""
+
+SEND_AGAIN_MOST = 256
+"""At most this many outcomes are sent again (the newest): a lost owner's earlier ones
+were long delivered, and every copy is a transmit, perhaps to a submitter long gone."""
+
 
 @attrs.frozen
 class ReplayItem:
@@ -75,6 +85,43 @@ def plan_replay(
         else:
             fail.append(item)
     return ReplayPlan(tuple(requeue), tuple(fail), tuple(done))
+
+
+def ended_unheard(accepted: Sequence[InboxTurn], ended: Sequence[FinishedTurn], now: float, *,
+                  within: float = SEND_AGAIN_WITHIN, most: int = SEND_AGAIN_MOST
+                  ) -> list[tuple[ReplayItem, FinishedTurn]]:
+    """The turns a *lost* owner ended whose outcome may never have reached their
+    submitters, oldest first, each with its ``turn_end`` as the file holds it.
+
+    An owner writes a turn's end (and fsyncs it) before it sends the outcome, and Thespian
+    sends from the owner's own process after the handler returns: an owner SIGKILLed in
+    between (its member killed, say) took the outcome with it, while the file says the turn
+    is done, so no replay would ever answer it. Seen in the several-members test: about 1
+    run in 5 waited for an outcome that never came. Nothing tells the successor which
+    outcomes did arrive, so it sends again every one the inbox can still address: turns
+    accepted in the last ``within`` seconds (the inbox holds every turn since the lost
+    owner's activation), the newest ``most``. A submitter that has its answer ignores the
+    copy (a client or lane matches outcomes by request id, and forgets a request once it is
+    answered).
+
+    Only turns with their own ``turn_end``: a submit merged into another turn (collect,
+    steer) ends with that turn and has none, and is not sent again (see docs/recovery.md).
+    """
+    by_id = {done.turn_id: done for done in ended}
+    out: list[tuple[ReplayItem, FinishedTurn]] = []
+    seen: set[str] = set()
+    for turn in reversed(accepted):  # newest first, so that ``most`` keeps the newest
+        if len(out) >= most:
+            break
+        done = by_id.get(turn.turn_id)
+        if done is None or turn.turn_id in seen or now - turn.accepted_time > within:
+            continue
+        seen.add(turn.turn_id)
+        reply_to, request_id = decode_reply(turn.reply)
+        if reply_to is not None:
+            out.append((ReplayItem(turn, reply_to, request_id, reply=done.reply), done))
+    out.reverse()
+    return out
 
 
 def decode_reply(blob: str | None) -> tuple[Any, str]:

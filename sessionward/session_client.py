@@ -105,7 +105,7 @@ class SessionClient:
         validate_lane_name(lane)
         text = validate_text(text, self.config.max_message_bytes)
         mode_value = QueueMode(mode).value if mode is not None else None
-        handle = TurnHandle(new_request_id(), session_key, on_delta)
+        handle = TurnHandle(new_request_id(), session_key, on_delta, idempotency_key)
         self._mailbox.track(handle)
         self._mailbox.submit(SubmitTurn(
             handle.request_id, session_key, lane, text, mode_value, idempotency_key,

@@ -17,6 +17,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -45,6 +46,7 @@ from sessionward import (
     StoreInUseError,
     TurnStatus,
 )
+from sessionward.actors.messages import OutcomeMessage
 from sessionward.storage.keys import validate_session_key
 from sessionward.storage.store import SessionStore, derived_session_id
 
@@ -146,6 +148,36 @@ def test_a_state_query_sent_just_after_an_owner_dies_is_answered(make_runtime):
     os.kill(rt.session(KEY).pid, signal.SIGKILL)
     assert rt.session(KEY, timeout=3).state in ("running", "idle")
     assert handle.result(timeout=30).status is TurnStatus.COMPLETED
+
+
+def test_an_outcome_that_died_with_its_owner_is_sent_again_by_the_next_owner(make_runtime):
+    """The owner ends the turn in the file, then dies before its outcome leaves its process
+    (a member SIGKILLed: test_cluster saw it about 1 run in 5). Here the client drops the
+    outcome on arrival, which is the same to it; then the owner is killed. The next owner
+    sends the outcome again: the turn ends once, and never runs twice."""
+    rt = make_runtime(base="tcp", provider=ScriptedProvider(reply="once", chunks=2, chunk_delay=0.01))
+    mailbox, lost = rt._mailbox, threading.Event()
+    dispatch = mailbox._dispatch
+
+    def lose_the_first_outcome(msg):
+        if isinstance(msg, OutcomeMessage) and msg.outcome.final and not lost.is_set():
+            lost.set()
+            return
+        dispatch(msg)  # an ``Answers`` comes back here for each of its answers
+
+    mailbox._dispatch = lose_the_first_outcome
+    handle = rt.submit(KEY, "answered once")
+    assert lost.wait(30), "the turn did not end"
+    assert not handle.done
+    # A listing asks every owner for its state; its answer tells the Directory the submit
+    # was handled, so it no longer keeps it to forward again (as recovery's periodic
+    # listing does): only the next owner can answer it now.
+    assert [s.session_key for s in rt.sessions()] == [KEY]
+    os.kill(rt.session(KEY).pid, signal.SIGKILL)
+    outcome = handle.result(timeout=30)
+    assert outcome.status is TurnStatus.COMPLETED and outcome.reply == "once"
+    entries = read_entries(Path(rt.session(KEY).file))
+    assert _replies(entries) == Counter({outcome.turn_id: 1}) and _turn_ends(entries) == Counter({outcome.turn_id: 1})
 
 
 def test_the_successor_of_a_dead_owner_waits_until_the_file_is_let_go_and_replays_its_turn(make_runtime):

@@ -1,13 +1,25 @@
 """What a new owner re-queues after a crash, and what it answers retries from. Pure."""
 
-from sessionward.recovery.replay import decode_reply, finished_turns, plan_replay
+import base64
+import pickle
+
+from sessionward.actors.activation import replay
+from sessionward.actors.ledger import TurnLedger
+from sessionward.lanes import queue_policy as qp
+from sessionward.outcomes import TurnStatus
+from sessionward.recovery.replay import decode_reply, ended_unheard, finished_turns, plan_replay
 from sessionward.storage import entries as E
 from sessionward.storage.inbox import InboxTurn
 
 
-def _turn(turn_id: str, attempts: int = 0) -> InboxTurn:
-    return InboxTurn(turn_id, "direct:cli:a", f"text {turn_id}", "followup", 1.0, idempotency_key=f"k-{turn_id}",
-                     attempts=attempts)
+def _turn(turn_id: str, attempts: int = 0, accepted_time: float = 1.0, reply: str | None = None) -> InboxTurn:
+    return InboxTurn(turn_id, "direct:cli:a", f"text {turn_id}", "followup", accepted_time,
+                     idempotency_key=f"k-{turn_id}", attempts=attempts, reply=reply)
+
+
+def _sent_to(address: str, turn_id: str) -> str:
+    """An inbox line's reply blob: the submitter's address and the request id ``req-<turn>``."""
+    return base64.b64encode(pickle.dumps((address, f"req-{turn_id}"))).decode("ascii")
 
 
 def _entries(*specs):
@@ -68,3 +80,37 @@ def test_finished_turns_carry_their_reply_lane_and_idempotency_key():
 def test_an_unreadable_reply_blob_decodes_to_nothing():
     assert decode_reply(None) == (None, "")
     assert decode_reply("not base64 pickle") == (None, "")
+
+
+def test_a_lost_owner_s_ended_turns_are_sent_again_to_their_submitters_newest_within_the_window():
+    accepted = [_turn(t, accepted_time=at, reply=_sent_to("client", t))
+                for t, at in (("old", 100.0), ("a", 900.0), ("b", 950.0), ("running", 990.0))]
+    accepted.append(_turn("nobody", accepted_time=995.0))  # no address kept: nobody to tell
+    entries = _entries(*[(kind, t) for t in ("old", "a", "b", "nobody") for kind in ("user", "reply", "end")],
+                       ("user", "running"))
+    again = ended_unheard(accepted, finished_turns(entries), now=1000.0, within=600.0)
+    assert [(item.turn.turn_id, item.reply_to, item.request_id, item.reply, done.status) for item, done in again] == [
+        ("a", "client", "req-a", "reply a", "completed"), ("b", "client", "req-b", "reply b", "completed")]
+    newest = ended_unheard(accepted, finished_turns(entries), now=1000.0, within=600.0, most=1)
+    assert [item.turn.turn_id for item, _ in newest] == ["b"]
+
+
+def test_the_next_owner_sends_ended_outcomes_again_only_after_a_loss_and_closes_nothing_twice():
+    accepted = [_turn("a", accepted_time=990.0, reply=_sent_to("client", "a")),
+                _turn("b", accepted_time=995.0, reply=_sent_to("client", "b"))]
+    entries = _entries(("user", "a"), ("reply", "a"), ("end", "a"), ("user", "b"), ("reply", "b"))
+
+    def deliveries(after_loss: bool):
+        steps = replay(entries, accepted, set(), TurnLedger("agent:main:main"), qp.SessionQueue(), 1000.0,
+                       policy="requeue", after_loss=after_loss)
+        return steps, [(d.reply_to, d.outcome.request_id, d.outcome.turn_id, d.outcome.status, d.outcome.reply)
+                       for d in steps.deliveries]
+
+    steps, sent = deliveries(after_loss=True)
+    # a: ended by the lost owner, sent again; b: its reply is in the file and its turn_end is
+    # not, so the replay closes it (and answers it once, as before).
+    assert sent == [("client", "req-a", "a", TurnStatus.COMPLETED, "reply a"),
+                    ("client", "req-b", "b", TurnStatus.COMPLETED, "reply b")]
+    assert [c.turn.turn_id for c in steps.closings] == ["b"]
+    _, passivated = deliveries(after_loss=False)
+    assert passivated == [("client", "req-b", "b", TurnStatus.COMPLETED, "reply b")]

@@ -210,10 +210,14 @@ def test_a_stale_abort_is_refused_and_harms_nothing(make_runtime, base):
 
 def test_an_idempotent_retry_gets_the_same_turn(make_runtime, base, count_file):
     rt = make_runtime(base=base, provider=ScriptedProvider(reply="once", count_file=str(count_file)))
-    first = rt.submit("agent:main:main", "pay", idempotency_key="req-1").result(timeout=30)
-    retry = rt.submit("agent:main:main", "pay", idempotency_key="req-1").result(timeout=30)
+    handle = rt.submit("agent:main:main", "pay", idempotency_key="req-1")
+    assert handle.idempotency_key == "req-1"  # what its error messages tell a caller to retry with
+    first = handle.result(timeout=30)
+    again = rt.submit("agent:main:main", "pay", idempotency_key=handle.idempotency_key)
+    retry = again.result(timeout=30)
     assert retry.turn_id == first.turn_id and retry.reply == "once"
     assert streams_started(count_file) == [first.turn_id]
+    assert rt.submit("agent:main:main", "new").idempotency_key != handle.idempotency_key  # its request id
 
 
 def test_a_queued_turn_can_be_cancelled(make_runtime, base):
