@@ -57,7 +57,7 @@ from sessionward.actors.owner_slots import OwnerSlot, SlotState, SlotTable
 from sessionward.actors.replacements import Replacements
 from sessionward.actors.session_index import SessionIndex
 from sessionward.actors.spare_owners import SparePool
-from sessionward.errors import BadInputError, InvalidSessionKeyError, PathEscapesStoreError
+from sessionward.errors import BadInputError, CorruptTranscriptError, InvalidSessionKeyError, PathEscapesStoreError
 from sessionward.logs import ActorLogger
 from sessionward.storage.store import SessionRecord, SessionStore
 
@@ -162,6 +162,9 @@ class Directory(OwnerLifecycle, AdminRequests, GuardedActor):
             return
         except PathEscapesStoreError as exc:
             self.send(reply_to, ErrorReply(msg.request_id, "path_escapes_store", str(exc)))
+            return
+        except CorruptTranscriptError as exc:  # the key's record in sessions.json is unusable
+            self.send(reply_to, ErrorReply(msg.request_id, "corrupt_transcript", str(exc)))
             return
         parked = self._replacements.parked_at(path)
         if parked is not None:  # a parked session answers at once

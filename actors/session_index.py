@@ -14,15 +14,20 @@ the store, so it is tested on a store in a temporary directory, with no actor sy
 
 from __future__ import annotations
 
+from sessionward.errors import BadInputError
 from sessionward.storage.store import SessionRecord, SessionStore
 
 
 class SessionIndex:
     """Key -> record, the reverse map, which transcripts an owner may create, and the dirty set."""
 
-    def __init__(self, store: SessionStore, records: dict[str, SessionRecord] | None = None) -> None:
+    def __init__(self, store: SessionStore, records: dict[str, SessionRecord] | None = None,
+                 unusable: dict[str, BadInputError] | None = None) -> None:
         self._store = store
         self._records: dict[str, SessionRecord] = dict(records or {})
+        self._unusable = dict(unusable or {})
+        """Keys whose record on disk cannot be used (``SessionStore.unusable``): refused, never
+        given a new record (which would overwrite the line a person may still mend)."""
         self._keys_by_id: dict[str, list[str]] = {}
         """session id -> every key routed to its file. A reverse map, not a scan of the
         index: with 100,000 sessions the scan cost ~20 ms of the Directory's time on every
@@ -39,7 +44,8 @@ class SessionIndex:
     @classmethod
     def load(cls, store: SessionStore) -> SessionIndex:
         """The index as ``store`` has it on disk."""
-        return cls(store, store.load_index())
+        records = store.load_index()
+        return cls(store, records, store.unusable)
 
     def __len__(self) -> int:
         return len(self._records)
@@ -53,10 +59,15 @@ class SessionIndex:
 
         Raises:
             InvalidSessionKeyError, PathEscapesStoreError: as ``store.resolve``.
+            PathEscapesStoreError, CorruptTranscriptError: the key's record on disk cannot be
+                used (``SessionStore.unusable``).
         """
         record = self._records.get(session_key)
         if record is not None:
             return record, False
+        refused = self._unusable.get(session_key)
+        if refused is not None:
+            raise type(refused)(str(refused))
         record = self._store.resolve(session_key, self._records, now=now)
         self._records[session_key] = record
         self._keys_by_id.setdefault(record.session_id, []).append(session_key)
@@ -81,11 +92,13 @@ class SessionIndex:
 
     def bind(self, session_key: str, session_id: str, now: float) -> SessionRecord:
         """Route ``session_key`` to ``session_id``'s file, and write the index at once (with
-        anything dirty). Raises what ``store.save`` raises; nothing changes in memory then."""
+        anything dirty). Raises what ``store.save`` raises; nothing changes in memory then.
+        An admin's binding replaces an unusable record of the key: it mends it."""
         record = SessionRecord(session_key, session_id, now, now)
         # The binding wins over a dirty record of the same key: it is the newer word.
         self._store.save({**self._dirty, session_key: record})
         self._dirty.clear()
+        self._unusable.pop(session_key, None)
         existing = self._records.get(session_key)
         if existing is not None and session_key in self._keys_by_id.get(existing.session_id, []):
             self._keys_by_id[existing.session_id].remove(session_key)

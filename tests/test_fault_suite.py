@@ -353,22 +353,27 @@ def test_fuzzed_session_ids_resolve_inside_the_store_or_are_refused(tmp_path_fac
 @FUZZ
 @given(session_id=st.sampled_from(["../../outside", "/etc/passwd", "a/../../b", ".hidden", "x\x00y",
                                    "ok-id", derived_session_id("agent:main:x")]))
-def test_an_index_naming_a_file_outside_the_store_is_a_typed_error(session_id):
+def test_an_index_naming_a_file_outside_the_store_refuses_that_session_with_a_typed_error(session_id):
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "store"
         (root / "sessions").mkdir(parents=True)
-        (root / "sessions.json").write_text(json.dumps({"agent:main:x": {"sessionId": session_id}}))
+        index = {"agent:main:x": {"sessionId": session_id}, "agent:main:fine": {"sessionId": "fine-id"}}
+        (root / "sessions" / "fine-id.jsonl").write_bytes(b"")
+        (root / "sessions.json").write_text(json.dumps(index))
         outside = set(os.listdir(tmp))
-        try:
-            with Runtime(root, base="simple", recovery=False) as rt:
+        with Runtime(root, base="simple", recovery=False, provider=ScriptedProvider(reply="ok")) as rt:
+            try:
                 outcome = rt.submit("agent:main:x", "hi").result(timeout=30)
+            except PathEscapesStoreError:  # its own session only: the rest of the store serves
+                assert session_id not in ("ok-id", derived_session_id("agent:main:x"))
+            else:
                 # The index names a file that is not there: a typed failure, and nothing is
                 # created in its place (issue 14), inside the store or out of it.
                 assert outcome.reason is OutcomeReason.TRANSCRIPT_MISSING, outcome
                 assert Path(rt.session("agent:main:x").file).parent == root.resolve() / "sessions"
-        except SessionwardError:
-            pass  # typed: the index is refused as a whole
+            assert rt.submit("agent:main:fine", "hi").result(timeout=30).status is TurnStatus.COMPLETED
         assert set(os.listdir(tmp)) == outside
+        assert json.loads((root / "sessions.json").read_text())["agent:main:x"] == {"sessionId": session_id}
 
 
 @FUZZ

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import json
+
 import pytest
 
 from sessionward.actors.session_index import SessionIndex
-from sessionward.errors import InvalidSessionKeyError
+from sessionward.errors import CorruptTranscriptError, InvalidSessionKeyError, PathEscapesStoreError
 from sessionward.storage.store import SessionStore
 
 
@@ -115,3 +117,21 @@ def test_a_binding_wins_over_a_dirty_record_of_the_same_key(store):
     assert store.load_index()["agent:main:alias"].session_id == target.session_id
     index.flush()  # nothing stale is left to overwrite it
     assert store.load_index()["agent:main:alias"].session_id == target.session_id
+
+
+def test_an_unusable_record_refuses_its_own_key_and_stays_in_the_file_while_others_are_written(store):
+    bad = {"agent:main:escapes": {"sessionId": "../../outside"}, "agent:main:garbled": ["not", "a", "record"]}
+    store.index_path.write_text(json.dumps({**bad, "agent:main:a": {"sessionId": "id-a"}}))
+    index = SessionIndex.load(store)
+    assert index.get("agent:main:a").session_id == "id-a"
+    with pytest.raises(PathEscapesStoreError, match="escapes"):
+        index.record("agent:main:escapes", 5.0)
+    with pytest.raises(CorruptTranscriptError, match="garbled"):
+        index.record("agent:main:garbled", 5.0)
+    index.record("agent:main:new", 5.0)
+    index.flush()
+    on_disk = json.loads(store.index_path.read_text())
+    assert {k: on_disk[k] for k in bad} == bad  # a person may still mend them; nothing is lost
+    assert set(store.load_index()) == {"agent:main:a", "agent:main:new"}
+    mended = index.bind("agent:main:escapes", "id-a", 6.0)  # an admin's binding replaces it
+    assert index.record("agent:main:escapes", 7.0) == (mended, False)

@@ -27,6 +27,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import logging
 import os
 import re
 import time
@@ -38,6 +39,7 @@ from typing import Any
 import attrs
 
 from sessionward.errors import (
+    BadInputError,
     CoordinationError,
     CorruptTranscriptError,
     InvalidSessionKeyError,
@@ -49,6 +51,8 @@ from sessionward.storage.index_journal import JOURNAL_SUFFIX, CompactionPolicy, 
 from sessionward.storage.js_json import stringify
 from sessionward.storage.keys import validate_session_id, validate_session_key
 from sessionward.storage.openclaw_store import INDEX_NAME, check_jsonl_era, read_agent_index, resolve_session_file
+
+log = logging.getLogger("sessionward.store")
 
 SESSION_ID_NAMESPACE = uuid.UUID("6f0c1f4e-2d7a-4e7b-9a43-5e55d0a1d001")
 """UUID5 namespace for session ids derived from session keys."""
@@ -83,6 +87,9 @@ class SessionStore:
         self.sidecar_dir: Path | None = None
         """Where sessionward's side files go (inbox, quarantine, torn tail, migration
         backup, the log); ``None``: beside each transcript and in ``root``."""
+        self.unusable: dict[str, BadInputError] = {}
+        """Keys whose ``sessions.json`` record the last ``load_index`` could not use, with
+        the typed error a request for each gets (``_records``)."""
 
     def sidecar_path(self, transcript: str | os.PathLike[str], suffix: str) -> Path:
         """A transcript's side file, e.g. ``sidecar_path(path, ".inbox")``, in ``sidecar_dir``."""
@@ -133,8 +140,13 @@ class SessionStore:
         Takes the index lock shared, so a compaction (which folds the journal into
         ``sessions.json`` and then removes it) is never seen half done.
 
+        A record that cannot be used (an unsafe or missing ``sessionId``, a value that is not
+        a record) is left out, and its key is in ``unusable`` with the error to answer it
+        with: one bad line refuses its own session, not every session of the store. It stays
+        in the file as it is (a save merges into the raw document).
+
         Raises:
-            CorruptTranscriptError: ``sessions.json`` exists but is not a JSON object of records.
+            CorruptTranscriptError: ``sessions.json`` exists but is not a JSON object.
         """
         with index_files.flock_index(self.sessions_dir, shared=True):
             return self._records(index_files.read_document(self.index_path, self.journal_path))
@@ -188,18 +200,26 @@ class SessionStore:
     """When saves rewrite ``sessions.json`` and when the journal is folded into it."""
 
     def _records(self, document: dict[str, Any]) -> dict[str, SessionRecord]:
-        try:
-            return {
-                key: SessionRecord(
+        records: dict[str, SessionRecord] = {}
+        unusable: dict[str, BadInputError] = {}
+        for key, value in document.items():
+            try:
+                records[key] = SessionRecord(
                     session_key=key,
                     session_id=validate_session_id(value["sessionId"]),
                     created_time=float(value.get("createdTime", 0.0)),
                     updated_time=float(value.get("updatedTime", 0.0)),
                 )
-                for key, value in document.items()
-            }
-        except (ValueError, KeyError, TypeError, AttributeError) as exc:
-            raise CorruptTranscriptError(f"{self.index_path} is not a session index: {exc}") from exc
+            except PathEscapesStoreError as exc:
+                unusable[key] = PathEscapesStoreError(f"{self.index_path}, record {key!r}: {exc}")
+            except (ValueError, KeyError, TypeError, AttributeError) as exc:
+                unusable[key] = CorruptTranscriptError(
+                    f"{self.index_path}, record {key!r} is not a session record: {type(exc).__name__}: {exc}")
+        self.unusable = unusable
+        if unusable:
+            log.warning("%s: %d records cannot be used; their sessions are refused until they are fixed: %s",
+                        self.index_path, len(unusable), "; ".join(str(e) for e in list(unusable.values())[:5]))
+        return records
 
 def _entry(r: SessionRecord) -> dict[str, Any]:
     """A record as its ``sessions.json`` entry."""
@@ -270,6 +290,7 @@ class OpenclawSessionStore(SessionStore):
         self.sidecar_dir.mkdir(exist_ok=True)
         self.index_path = self.root / INDEX_NAME
         self._files: dict[str, Path] = {}
+        self.unusable: dict[str, BadInputError] = {}  # openclaw's index is checked whole (read_agent_index)
         self.load_index()  # refuse a bad index now, on the caller's side
 
     @property
