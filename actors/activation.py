@@ -140,7 +140,11 @@ def replay(entries: Sequence[dict[str, Any]], accepted: Sequence[InboxTurn], fin
     # before it would split it in the file (``qp.restore(started=True)``).
     started = {e.get("turnId") for e in entries if e.get("turnId")}
     for item in plan.requeue:
-        turn = attrs.evolve(item.turn, attempts=item.turn.attempts + 1)
+        # Only a crash that interrupted the turn counts (its entries are in the file): one
+        # that came while it waited in the queue says nothing about the turn, and counting
+        # it failed a turn that never ran as ``owner_lost`` after two crashes in a row.
+        ran = item.turn.turn_id in started
+        turn = attrs.evolve(item.turn, attempts=item.turn.attempts + (1 if ran else 0))
         ticket = replayed_ticket(turn, item.reply_to, item.request_id)
         pending.append(inbox_record(turn, ticket))
         ledger.open(ticket)

@@ -6,9 +6,10 @@ A turn is *finished* when the transcript holds its ``turn_end`` entry (or the in
 - a turn whose reply is already in the transcript (an assistant entry with
   ``stopReason: "stop"``) was completed, and only its ``turn_end`` is missing: it is
   closed as completed with that reply, never run again (a reply is never written twice);
-- otherwise, by policy: ``requeue`` runs it once more (``attempts`` counts the replays,
-  and a turn already replayed once is failed instead, so a turn that crashes its owner
-  cannot loop), or ``fail`` ends it with reason ``owner_lost``.
+- otherwise, by policy: ``requeue`` runs it once more (``attempts`` counts the crashes
+  that interrupted it, and a turn already interrupted once is failed instead, so a turn
+  that crashes its owner cannot loop; crashes while it only waited in the queue are not
+  counted), or ``fail`` ends it with reason ``owner_lost``.
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ from sessionward.storage.entries import assistant_text, is_turn_end
 from sessionward.storage.inbox import InboxTurn
 
 MAX_REPLAYS = 1
-"""A turn is re-queued at most this many times after owner crashes."""
+"""A turn is re-queued at most this many times after owner crashes that interrupted it."""
 
 SEND_AGAIN_WITHIN = 600.0
 """Seconds since its acceptance within which a turn a lost owner ended gets its outcome

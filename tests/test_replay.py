@@ -3,6 +3,8 @@
 import base64
 import pickle
 
+import attrs
+
 from sessionward.actors.activation import replay
 from sessionward.actors.ledger import TurnLedger
 from sessionward.lanes import queue_policy as qp
@@ -114,3 +116,21 @@ def test_the_next_owner_sends_ended_outcomes_again_only_after_a_loss_and_closes_
     assert [c.turn.turn_id for c in steps.closings] == ["b"]
     _, passivated = deliveries(after_loss=False)
     assert passivated == [("client", "req-b", "b", TurnStatus.COMPLETED, "reply b")]
+
+
+def test_a_crash_counts_against_a_turn_only_if_it_interrupted_it():
+    queued, running = _turn("queued"), _turn("running")
+    entries = _entries(("user", "running"))
+
+    def replayed(turns):
+        steps = replay(entries, turns, set(), TurnLedger("agent:main:main"), qp.SessionQueue(), 1000.0,
+                       policy="requeue")
+        return {t.turn_id: t.attempts for t in steps.pending}, [c.turn.turn_id for c in steps.closings]
+
+    once, failed = replayed([queued, running])
+    assert once == {"queued": 0, "running": 1} and failed == []
+    # The next owner dies too: the turn that was interrupted has had its one replay; the
+    # one that never ran has not used it, and waits again.
+    twice, failed = replayed([attrs.evolve(queued, attempts=once["queued"]),
+                              attrs.evolve(running, attempts=once["running"])])
+    assert twice == {"queued": 0} and failed == ["running"]
