@@ -40,7 +40,7 @@ def test_a_known_key_is_not_new(store):
     index = SessionIndex.load(store)
     first, _ = index.record("agent:main:a", 5.0)
     again, new = index.record("agent:main:a", 9.0)
-    assert again is first and not new
+    assert again == first and not new
 
 
 def test_the_index_reloads_what_was_flushed(store):
