@@ -9,7 +9,7 @@ the ``turn_end`` entries the replay lists, sends its outcomes and rewrites its i
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -105,7 +105,7 @@ class Replay:
     """The re-queued turns, as the compacted inbox holds them."""
 
 
-def replay(entries: Sequence[dict[str, Any]], accepted: Sequence[InboxTurn], finished: set[str],
+def replay(entries: Sequence[dict[str, Any]], accepted: Sequence[InboxTurn], finished: Mapping[str, str],
            ledger: TurnLedger, queue: qp.SessionQueue, now: float, *, policy: str,
            fail_as: OutcomeReason | None = None, after_loss: bool = False) -> Replay:
     """Decide what becomes of the turns the inbox (``accepted``, ``finished``) holds and the
@@ -129,8 +129,8 @@ def replay(entries: Sequence[dict[str, Any]], accepted: Sequence[InboxTurn], fin
     closings: list[Closing] = []
     deliveries: list[Delivery] = []
     if after_loss:
-        deliveries.extend(Delivery(item.reply_to, ledger.ended_outcome(done, item.request_id, item.turn.accepted_time))
-                          for item, done in ended_unheard(accepted, ended, now))
+        deliveries.extend(Delivery(item.reply_to, ledger.ended_outcome(done, item.request_id, item.turn.lane))
+                          for item, done in ended_unheard(accepted, finished, ended, now))
     for item in plan.already_completed:
         closings.append(Closing(item.turn, TurnStatus.COMPLETED))
         deliveries.append(Delivery(item.reply_to, ledger.close_replayed(

@@ -8,7 +8,7 @@ Each function builds the reply record; the Directory sends it.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Container, Iterable
 from typing import Any
 
 import attrs
@@ -55,7 +55,7 @@ def parked_answer(msg: Any, parked: ParkedSession, record: SessionRecord, now: f
     return CommandResult(msg.request_id, False, detail, getattr(msg, "turn_id", None))
 
 
-def unfinished_turns_parked(session_key: str, reason: str, accepted: Iterable[InboxTurn], finished: set[str],
+def unfinished_turns_parked(session_key: str, reason: str, accepted: Iterable[InboxTurn], finished: Container[str],
                             already_told: set[Any], now: float) -> list[tuple[Any, OutcomeMessage]]:
     """``(reply_to, outcome)`` for each turn the parked file's owners acknowledged and never
     finished (from its inbox, which keeps where to reply), except requests already answered

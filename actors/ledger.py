@@ -228,13 +228,13 @@ class TurnLedger:
             self._keys[done.idempotency_key] = done.turn_id
             self._remember(done.turn_id, self.ended_outcome(done))
 
-    def ended_outcome(self, done: FinishedTurn, request_id: str = "", accepted_time: float | None = None
-                      ) -> TurnOutcome:
-        """The final outcome of a turn the file records as ended, as its submitter got it
-        (or should have: ``sessionward.recovery.replay.ended_unheard``)."""
+    def ended_outcome(self, done: FinishedTurn, request_id: str = "", lane: str | None = None) -> TurnOutcome:
+        """The final outcome of a turn the file records as ended, as a submitter got it (or
+        should have: ``sessionward.recovery.replay.ended_unheard``): its own, or, for a submit
+        merged into it, under that submit's request id and lane (as ``settle`` sends it)."""
         return TurnOutcome(done.turn_id, self.session_key, _status(done.status), reply=done.reply,
-                           reason=_reason(done.reason), lane=done.lane, request_id=request_id,
-                           accepted_time=accepted_time)
+                           reason=_reason(done.reason), lane=done.lane if lane is None else lane,
+                           request_id=request_id)
 
     def close_replayed(self, turn: InboxTurn, request_id: str, status: TurnStatus, now: float, *,
                        reason: OutcomeReason | None = None, detail: str = "", reply: str | None = None

@@ -466,7 +466,7 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
     def _record_and_send(self, settlement: Settlement) -> None:
         """Write the ``finished`` inbox lines, then send the outcomes."""
         for turn_id in settlement.finished:
-            self._inbox.record_finished(turn_id, settlement.outcome.status.value)
+            self._inbox.record_finished(turn_id, settlement.outcome.status.value, into=settlement.outcome.turn_id)
         self._deliver(*settlement.deliveries)
 
     def _finish_ticket(self, ticket: Ticket, how: owner_state.Ending, detail: str, now: float) -> None:

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import base64
 import pickle
-from collections.abc import Iterable, Sequence
+from collections.abc import Container, Iterable, Mapping, Sequence
 from typing import Any
 
 import attrs
@@ -57,7 +57,7 @@ class ReplayPlan:
 
 def plan_replay(
     accepted: Iterable[InboxTurn],
-    finished: set[str],
+    finished: Container[str],
     entries: Sequence[dict[str, Any]],
     *,
     policy: str,
@@ -88,11 +88,11 @@ def plan_replay(
     return ReplayPlan(tuple(requeue), tuple(fail), tuple(done))
 
 
-def ended_unheard(accepted: Sequence[InboxTurn], ended: Sequence[FinishedTurn], now: float, *,
-                  within: float = SEND_AGAIN_WITHIN, most: int = SEND_AGAIN_MOST
+def ended_unheard(accepted: Sequence[InboxTurn], finished: Mapping[str, str], ended: Sequence[FinishedTurn],
+                  now: float, *, within: float = SEND_AGAIN_WITHIN, most: int = SEND_AGAIN_MOST
                   ) -> list[tuple[ReplayItem, FinishedTurn]]:
     """The turns a *lost* owner ended whose outcome may never have reached their
-    submitters, oldest first, each with its ``turn_end`` as the file holds it.
+    submitters, oldest first, each with the ``turn_end`` that ended it as the file holds it.
 
     An owner writes a turn's end (and fsyncs it) before it sends the outcome, and Thespian
     sends from the owner's own process after the handler returns: an owner SIGKILLed in
@@ -105,8 +105,9 @@ def ended_unheard(accepted: Sequence[InboxTurn], ended: Sequence[FinishedTurn], 
     copy (a client or lane matches outcomes by request id, and forgets a request once it is
     answered).
 
-    Only turns with their own ``turn_end``: a submit merged into another turn (collect,
-    steer) ends with that turn and has none, and is not sent again (see docs/recovery.md).
+    A submit merged into another turn (collect, steer) has no ``turn_end`` of its own: the
+    inbox's ``finished`` line names the turn it rode on (``finished``: turn id -> the turn
+    whose ``turn_end`` ends it), and it gets that turn's outcome, as it did the first time.
     """
     by_id = {done.turn_id: done for done in ended}
     out: list[tuple[ReplayItem, FinishedTurn]] = []
@@ -114,7 +115,7 @@ def ended_unheard(accepted: Sequence[InboxTurn], ended: Sequence[FinishedTurn], 
     for turn in reversed(accepted):  # newest first, so that ``most`` keeps the newest
         if len(out) >= most:
             break
-        done = by_id.get(turn.turn_id)
+        done = by_id.get(turn.turn_id) or by_id.get(finished.get(turn.turn_id, ""))
         if done is None or turn.turn_id in seen or now - turn.accepted_time > within:
             continue
         seen.add(turn.turn_id)

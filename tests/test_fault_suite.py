@@ -40,7 +40,9 @@ from sessionward import (
     InvalidSessionKeyError,
     OutcomeReason,
     PathEscapesStoreError,
+    QueuePolicy,
     Runtime,
+    RuntimeConfig,
     ScriptedProvider,
     SessionwardError,
     StoreInUseError,
@@ -181,6 +183,36 @@ def test_an_outcome_that_died_with_its_owner_is_sent_again_by_the_next_owner(mak
     assert outcome.status is TurnStatus.COMPLETED and outcome.reply == "once"
     entries = read_entries(Path(rt.session(KEY).file))
     assert _replies(entries) == Counter({outcome.turn_id: 1}) and _turn_ends(entries) == Counter({outcome.turn_id: 1})
+
+
+def test_the_outcome_of_a_merged_submit_that_died_with_its_owner_is_sent_again_by_the_next_owner(make_runtime):
+    """As above for a submit collected into another turn: it has no ``turn_end`` of its
+    own, so the inbox says which turn it rode on, and it gets that turn's outcome again."""
+    rt = make_runtime(base="tcp", provider=ScriptedProvider(reply="got: {text}"),
+                      config=RuntimeConfig(queue=QueuePolicy(collect_window=0.3)))
+    mailbox, lose, lost = rt._mailbox, [], threading.Event()
+    dispatch = mailbox._dispatch
+
+    def lose_the_rider_s_outcome(msg):
+        if (isinstance(msg, OutcomeMessage) and msg.outcome.final and msg.outcome.request_id in lose
+                and not lost.is_set()):
+            lost.set()
+            return
+        dispatch(msg)
+
+    mailbox._dispatch = lose_the_rider_s_outcome
+    carrier = rt.submit(KEY, "one", mode="collect")
+    rider = rt.submit(KEY, "two", mode="collect")
+    lose.append(rider.request_id)
+    first = carrier.result(timeout=30)
+    assert lost.wait(30) and not rider.done
+    assert [o.status for o in rider.outcomes] == [TurnStatus.MERGED]
+    assert [s.session_key for s in rt.sessions()] == [KEY]  # the Directory forgets the submits
+    os.kill(rt.session(KEY).pid, signal.SIGKILL)
+    again = rider.result(timeout=30)
+    assert (again.status, again.turn_id, again.reply, again.request_id) == (
+        TurnStatus.COMPLETED, first.turn_id, "got: one\ntwo", rider.request_id)
+    assert _turn_ends(read_entries(Path(rt.session(KEY).file))) == Counter({first.turn_id: 1})
 
 
 def test_the_successor_of_a_dead_owner_waits_until_the_file_is_let_go_and_replays_its_turn(make_runtime):

@@ -8,12 +8,14 @@ def test_accepted_and_finished_turns_survive_a_reopen(tmp_path):
     inbox = Inbox(path, fsync=True)
     inbox.record_accepted(InboxTurn("a", "direct:x:y", "héllo\nworld", "followup", 1.5, "key", reply="blob"))
     inbox.record_accepted(InboxTurn("b", "heartbeat", "beat", "followup", 2.0))
-    inbox.record_finished("a", "completed")
+    inbox.record_accepted(InboxTurn("c", "channel:x:y", "merged", "collect", 2.5))
+    inbox.record_finished("a", "completed", into="a")
+    inbox.record_finished("c", "completed", into="a")  # merged into a: a's turn_end ends it
     inbox.close()
     accepted, finished = Inbox(path, fsync=True).load()
-    assert [t.turn_id for t in accepted] == ["a", "b"]
+    assert [t.turn_id for t in accepted] == ["a", "b", "c"]
     assert accepted[0].text == "héllo\nworld" and accepted[0].reply == "blob" and accepted[0].idempotency_key == "key"
-    assert finished == {"a"}
+    assert finished == {"a": "a", "c": "a"}
 
 
 def test_a_torn_or_foreign_line_is_skipped_and_the_rest_loads(tmp_path):

@@ -86,14 +86,16 @@ def test_an_unreadable_reply_blob_decodes_to_nothing():
 
 def test_a_lost_owner_s_ended_turns_are_sent_again_to_their_submitters_newest_within_the_window():
     accepted = [_turn(t, accepted_time=at, reply=_sent_to("client", t))
-                for t, at in (("old", 100.0), ("a", 900.0), ("b", 950.0), ("running", 990.0))]
+                for t, at in (("old", 100.0), ("a", 900.0), ("rode", 920.0), ("b", 950.0), ("running", 990.0))]
     accepted.append(_turn("nobody", accepted_time=995.0))  # no address kept: nobody to tell
     entries = _entries(*[(kind, t) for t in ("old", "a", "b", "nobody") for kind in ("user", "reply", "end")],
                        ("user", "running"))
-    again = ended_unheard(accepted, finished_turns(entries), now=1000.0, within=600.0)
-    assert [(item.turn.turn_id, item.reply_to, item.request_id, item.reply, done.status) for item, done in again] == [
-        ("a", "client", "req-a", "reply a", "completed"), ("b", "client", "req-b", "reply b", "completed")]
-    newest = ended_unheard(accepted, finished_turns(entries), now=1000.0, within=600.0, most=1)
+    finished = {"old": "old", "a": "a", "rode": "a", "b": "b", "nobody": "nobody"}  # "rode" was merged into "a"
+    again = ended_unheard(accepted, finished, finished_turns(entries), now=1000.0, within=600.0)
+    assert [(item.turn.turn_id, item.reply_to, item.request_id, item.reply, done.turn_id) for item, done in again] == [
+        ("a", "client", "req-a", "reply a", "a"), ("rode", "client", "req-rode", "reply a", "a"),
+        ("b", "client", "req-b", "reply b", "b")]
+    newest = ended_unheard(accepted, finished, finished_turns(entries), now=1000.0, within=600.0, most=1)
     assert [item.turn.turn_id for item, _ in newest] == ["b"]
 
 
@@ -103,7 +105,7 @@ def test_the_next_owner_sends_ended_outcomes_again_only_after_a_loss_and_closes_
     entries = _entries(("user", "a"), ("reply", "a"), ("end", "a"), ("user", "b"), ("reply", "b"))
 
     def deliveries(after_loss: bool):
-        steps = replay(entries, accepted, set(), TurnLedger("agent:main:main"), qp.SessionQueue(), 1000.0,
+        steps = replay(entries, accepted, {}, TurnLedger("agent:main:main"), qp.SessionQueue(), 1000.0,
                        policy="requeue", after_loss=after_loss)
         return steps, [(d.reply_to, d.outcome.request_id, d.outcome.turn_id, d.outcome.status, d.outcome.reply)
                        for d in steps.deliveries]
@@ -123,7 +125,7 @@ def test_a_crash_counts_against_a_turn_only_if_it_interrupted_it():
     entries = _entries(("user", "running"))
 
     def replayed(turns):
-        steps = replay(entries, turns, set(), TurnLedger("agent:main:main"), qp.SessionQueue(), 1000.0,
+        steps = replay(entries, turns, {}, TurnLedger("agent:main:main"), qp.SessionQueue(), 1000.0,
                        policy="requeue")
         return {t.turn_id: t.attempts for t in steps.pending}, [c.turn.turn_id for c in steps.closings]
 

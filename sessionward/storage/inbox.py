@@ -49,8 +49,8 @@ class Inbox:
         self._fsync = fsync
         self._fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_APPEND | os.O_CLOEXEC, 0o644)
 
-    def load(self) -> tuple[list[InboxTurn], set[str]]:
-        """Accepted turns in order, and the ids of those marked finished (``read_inbox``)."""
+    def load(self) -> tuple[list[InboxTurn], dict[str, str]]:
+        """Accepted turns in order, and those marked finished (``read_inbox``)."""
         return read_inbox(self.path)
 
     def record_accepted(self, turn: InboxTurn, *, sync: bool = True) -> None:
@@ -63,10 +63,16 @@ class Inbox:
         if self._fsync:
             os.fsync(self._fd)
 
-    def record_finished(self, turn_id: str, status: str) -> None:
+    def record_finished(self, turn_id: str, status: str, into: str | None = None) -> None:
+        """Mark a turn finished; ``into``: the turn it was merged into (collect, steer), whose
+        ``turn_end`` ends it too (a merged turn has none of its own)."""
         # Not fsynced: the transcript's turn_end entry is the durable terminal record; this
-        # line only saves a lookup on the next activation.
-        self._write({"kind": "finished", "turnId": turn_id, "status": status}, sync=False)
+        # line only saves a lookup on the next activation (and, for a merged turn, says
+        # whose outcome it got: ``recovery.replay.ended_unheard``).
+        rec = {"kind": "finished", "turnId": turn_id, "status": status}
+        if into is not None and into != turn_id:
+            rec["into"] = into
+        self._write(rec, sync=False)
 
     def rewrite(self, pending: list[InboxTurn]) -> None:
         """Replace the inbox with only ``pending`` (compaction on activation)."""
@@ -103,14 +109,15 @@ def _accepted_record(turn: InboxTurn) -> dict[str, Any]:
     }
 
 
-def read_inbox(path: Path) -> tuple[list[InboxTurn], set[str]]:
-    """Accepted turns in order, and the ids of those marked finished. Read-only.
+def read_inbox(path: Path) -> tuple[list[InboxTurn], dict[str, str]]:
+    """Accepted turns in order, and those marked finished: turn id -> the turn whose
+    ``turn_end`` ends it (itself, or the turn it was merged into). Read-only.
 
     A torn or foreign line is skipped: the transcript, not the inbox, is the record of
     what was written, and the inbox only adds turns that might otherwise be lost.
     """
     accepted: list[InboxTurn] = []
-    finished: set[str] = set()
+    finished: dict[str, str] = {}
     try:
         raw = path.read_bytes()
     except FileNotFoundError:
@@ -139,7 +146,8 @@ def read_inbox(path: Path) -> tuple[list[InboxTurn], set[str]]:
             except (KeyError, TypeError, ValueError):
                 continue
         elif rec.get("kind") == "finished" and isinstance(rec.get("turnId"), str):
-            finished.add(rec["turnId"])
+            into = rec.get("into")
+            finished[rec["turnId"]] = into if isinstance(into, str) else rec["turnId"]
     return accepted, finished
 
 
