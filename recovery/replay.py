@@ -97,8 +97,9 @@ def ended_unheard(accepted: Sequence[InboxTurn], finished: Mapping[str, str], en
     An owner writes a turn's end (and fsyncs it) before it sends the outcome, and Thespian
     sends from the owner's own process after the handler returns: an owner SIGKILLed in
     between (its member killed, say) took the outcome with it, while the file says the turn
-    is done, so no replay would ever answer it. Seen in the several-members test: about 1
-    run in 5 waited for an outcome that never came. Nothing tells the successor which
+    is done, so no replay would ever answer it. Seen in the several-members test (1 run of
+    20 beside two CPU burners; 3 of 12 on another day): a client waited for an outcome that
+    never came. Nothing tells the successor which
     outcomes did arrive, so it sends again every one the inbox can still address: turns
     accepted in the last ``within`` seconds (the inbox holds every turn since the lost
     owner's activation), the newest ``most``. A submitter that has its answer ignores the

@@ -90,7 +90,7 @@ def test_a_member_killed_mid_stream_loses_nothing_and_no_file_ever_had_two_owner
                   30, "a turn streaming on m3")
         _sigkill_member(m3)
         # Every outcome arrives, with no retry: one that died with m3's owner before it
-        # left the process (about 1 run in 5 before) is sent again by the next owner.
+        # left the process (1 run of 20 beside two CPU burners before) is sent again by the next owner.
         outcomes = [h.result(timeout=60) for h in handles]
         status = client.status()
 

@@ -157,9 +157,9 @@ def test_a_state_query_sent_just_after_an_owner_dies_is_answered(make_runtime):
 
 def test_an_outcome_that_died_with_its_owner_is_sent_again_by_the_next_owner(make_runtime):
     """The owner ends the turn in the file, then dies before its outcome leaves its process
-    (a member SIGKILLed: test_cluster saw it about 1 run in 5). Here the client drops the
-    outcome on arrival, which is the same to it; then the owner is killed. The next owner
-    sends the outcome again: the turn ends once, and never runs twice."""
+    (a member SIGKILLed: test_cluster saw it in 1 run of 20 beside two CPU burners). Here
+    the client drops the outcome on arrival, which is the same to it; then the owner is
+    killed. The next owner sends the outcome again: the turn ends once, and never runs twice."""
     rt = make_runtime(base="tcp", provider=ScriptedProvider(reply="once", chunks=2, chunk_delay=0.01))
     mailbox, lost = rt._mailbox, threading.Event()
     dispatch = mailbox._dispatch
