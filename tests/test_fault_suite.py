@@ -49,6 +49,10 @@ from sessionward import (
     TurnStatus,
 )
 from sessionward.actors.messages import OutcomeMessage
+from sessionward.client import new_request_id
+from sessionward.lanes.config import AgentConfig, HeartbeatConfig
+from sessionward.lanes.timer_base import TimerLane
+from sessionward.lanes.timer_messages import QueryLaneStats, TickNow
 from sessionward.storage.keys import validate_session_key
 from sessionward.storage.store import SessionStore, derived_session_id
 
@@ -213,6 +217,44 @@ def test_the_outcome_of_a_merged_submit_that_died_with_its_owner_is_sent_again_b
     assert (again.status, again.turn_id, again.reply, again.request_id) == (
         TurnStatus.COMPLETED, first.turn_id, "got: one\ntwo", rider.request_id)
     assert _turn_ends(read_entries(Path(rt.session(KEY).file))) == Counter({first.turn_id: 1})
+
+
+def test_a_heartbeat_whose_outcome_died_with_its_owner_still_ends_and_the_next_one_is_not_skipped(
+        make_runtime, tmp_path, monkeypatch):
+    """A lane counts a submitted turn as running until its final outcome, and skips the
+    timer's next ticks while it runs: an outcome lost with its owner stopped the heartbeat
+    for good. The lane processes are forked from this one, so they drop the first outcome
+    as patched here, and say so in a file."""
+    dropped = tmp_path / "dropped"
+
+    def lose_the_first_outcome(self, msg, sender):
+        if msg.outcome.final and not dropped.exists():
+            dropped.write_text(msg.outcome.request_id)
+            return
+        deliver(self, msg, sender)
+
+    deliver = TimerLane.receiveMsg_OutcomeMessage
+    monkeypatch.setattr(TimerLane, "receiveMsg_OutcomeMessage", lose_the_first_outcome)
+    rt = make_runtime(base="tcp", provider=ScriptedProvider(reply="HEARTBEAT_OK"))
+    rt.start_lanes([AgentConfig(heartbeat=HeartbeatConfig(every=3600.0, jitter=0.0))])
+    lane = rt._lanes[("main", "heartbeat")]
+
+    def lane_ask(query, timeout: float = 30):
+        return rt._mailbox.ask(lane, query, timeout)
+
+    (first,) = rt.lane_stats()
+    assert lane_ask(TickNow(new_request_id(), first.next_due_time)).submitted == 1
+    _wait_for(dropped.exists, 30, "the heartbeat's outcome to be dropped")
+    assert lane_ask(QueryLaneStats(new_request_id())).running
+    key = "agent:main:main:heartbeat"
+    assert [s.session_key for s in rt.sessions()] == [key]  # the Directory forgets the submit
+    os.kill(rt.session(key).pid, signal.SIGKILL)
+    done = lane_ask(QueryLaneStats(new_request_id(), wait_idle=True))
+    assert done is not None, "the heartbeat's turn never ended for its lane"
+    assert (done.acks, done.running) == (1, False)
+    after = lane_ask(TickNow(new_request_id(), first.next_due_time + 3600.0))
+    assert after.submitted == 2
+    assert lane_ask(QueryLaneStats(new_request_id(), wait_idle=True)).acks == 2
 
 
 def test_the_successor_of_a_dead_owner_waits_until_the_file_is_let_go_and_replays_its_turn(make_runtime):
