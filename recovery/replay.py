@@ -99,8 +99,8 @@ def ended_unheard(accepted: Sequence[InboxTurn], finished: Mapping[str, str], en
     between (its member killed, say) took the outcome with it, while the file says the turn
     is done, so no replay would ever answer it. Seen in the several-members test (1 run of
     20 beside two CPU burners; 3 of 12 on another day): a client waited for an outcome that
-    never came. Nothing tells the successor which
-    outcomes did arrive, so it sends again every one the inbox can still address: turns
+    never came. Nothing tells the successor which outcomes did arrive, so it sends again
+    every one the inbox can still address: turns
     accepted in the last ``within`` seconds (the inbox holds every turn since the lost
     owner's activation), the newest ``most``. A submitter that has its answer ignores the
     copy (a client or lane matches outcomes by request id, and forgets a request once it is

@@ -159,22 +159,31 @@ def test_a_state_query_sent_just_after_an_owner_dies_is_answered(make_runtime):
     assert handle.result(timeout=30).status is TurnStatus.COMPLETED
 
 
+def _lose_one_final_outcome(rt, of: set[str] | None = None) -> threading.Event:
+    """Make ``rt``'s client drop the first final outcome that arrives (of a request in
+    ``of``, when given), as an owner killed before the outcome left its process does; the
+    event is set once it has."""
+    mailbox, lost = rt._mailbox, threading.Event()
+    dispatch = mailbox._dispatch
+
+    def drop_once(msg):
+        if (isinstance(msg, OutcomeMessage) and msg.outcome.final and not lost.is_set()
+                and (of is None or msg.outcome.request_id in of)):
+            lost.set()
+            return
+        dispatch(msg)  # an ``Answers`` comes back here for each of its answers
+
+    mailbox._dispatch = drop_once
+    return lost
+
+
 def test_an_outcome_that_died_with_its_owner_is_sent_again_by_the_next_owner(make_runtime):
     """The owner ends the turn in the file, then dies before its outcome leaves its process
     (a member SIGKILLed: test_cluster saw it in 1 run of 20 beside two CPU burners). Here
     the client drops the outcome on arrival, which is the same to it; then the owner is
     killed. The next owner sends the outcome again: the turn ends once, and never runs twice."""
     rt = make_runtime(base="tcp", provider=ScriptedProvider(reply="once", chunks=2, chunk_delay=0.01))
-    mailbox, lost = rt._mailbox, threading.Event()
-    dispatch = mailbox._dispatch
-
-    def lose_the_first_outcome(msg):
-        if isinstance(msg, OutcomeMessage) and msg.outcome.final and not lost.is_set():
-            lost.set()
-            return
-        dispatch(msg)  # an ``Answers`` comes back here for each of its answers
-
-    mailbox._dispatch = lose_the_first_outcome
+    lost = _lose_one_final_outcome(rt)
     handle = rt.submit(KEY, "answered once")
     assert lost.wait(30), "the turn did not end"
     assert not handle.done
@@ -194,20 +203,11 @@ def test_the_outcome_of_a_merged_submit_that_died_with_its_owner_is_sent_again_b
     own, so the inbox says which turn it rode on, and it gets that turn's outcome again."""
     rt = make_runtime(base="tcp", provider=ScriptedProvider(reply="got: {text}"),
                       config=RuntimeConfig(queue=QueuePolicy(collect_window=0.3)))
-    mailbox, lose, lost = rt._mailbox, [], threading.Event()
-    dispatch = mailbox._dispatch
-
-    def lose_the_rider_s_outcome(msg):
-        if (isinstance(msg, OutcomeMessage) and msg.outcome.final and msg.outcome.request_id in lose
-                and not lost.is_set()):
-            lost.set()
-            return
-        dispatch(msg)
-
-    mailbox._dispatch = lose_the_rider_s_outcome
+    lose: set[str] = set()
+    lost = _lose_one_final_outcome(rt, of=lose)
     carrier = rt.submit(KEY, "one", mode="collect")
     rider = rt.submit(KEY, "two", mode="collect")
-    lose.append(rider.request_id)
+    lose.add(rider.request_id)
     first = carrier.result(timeout=30)
     assert lost.wait(30) and not rider.done
     assert [o.status for o in rider.outcomes] == [TurnStatus.MERGED]
