@@ -240,6 +240,9 @@ class SystemStatus:
     """From a member's loss to the last of its sessions re-activated elsewhere."""
     parked: tuple[ParkedSession, ...] = ()
     """Sessions parked after too many owner replacements (``unpark`` starts them again)."""
+    factory_pid: int = 0
+    """The process this member's owners are forked from (``OwnerFactory``); 0 before its
+    first answer, or while there is none (it died, and the next has not answered yet)."""
 
 
 @attrs.frozen

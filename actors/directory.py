@@ -56,7 +56,7 @@ from sessionward.actors.messages import (
 from sessionward.actors.owner_slots import OwnerSlot, SlotState, SlotTable
 from sessionward.actors.replacements import Replacements
 from sessionward.actors.session_index import SessionIndex
-from sessionward.actors.spare_owners import SparePool
+from sessionward.actors.spare_owners import SparePool, WaitingActivation
 from sessionward.errors import BadInputError, CorruptTranscriptError, InvalidSessionKeyError, PathEscapesStoreError
 from sessionward.logs import ActorLogger
 from sessionward.storage.store import SessionRecord, SessionStore
@@ -90,6 +90,9 @@ class Directory(OwnerLifecycle, AdminRequests, GuardedActor):
         self._index: SessionIndex | None = None
         self._slots = SlotTable()
         self._spares = SparePool()
+        self._factory = None
+        self._factory_pid = 0
+        self._factory_lost_at = None
         self._gathers = Gathers()
         self._replacements = Replacements()
         self._members = Membership()
@@ -110,16 +113,20 @@ class Directory(OwnerLifecycle, AdminRequests, GuardedActor):
         self._config, self._provider, self._system_id = msg.config, msg.provider, msg.system_id
         self._replacements = Replacements(msg.config.recovery.replacement_policy())
         self._wedged_after = msg.config.recovery.thresholds().effective_wedged_after
+        if msg.cluster is not None:
+            self._members = Membership(msg.cluster)
+        self._spares = SparePool(msg.config.spare_owners)  # before the factory is asked anything
+        # Before the index is loaded: the factory inherits this process's memory as it is
+        # now, and every owner forked from it shares that (``actors/owner_factory.py``).
+        self._start_factory()
         self._index = SessionIndex.load(self._store)
         if msg.cluster is not None:
             # Lead a convention: owners are placed on members, and Thespian tells us when a
             # member joins or is declared gone (ActorSystemConventionUpdate).
-            self._members = Membership(msg.cluster)
             self.notifyOnSystemRegistrationChanges(True)
             self._watch = self.createActor(MemberWatch)
         self.send(sender, DirectoryReady(msg.request_id, os.getpid()))
         self.wakeupAfter(PROCESS_CHECK_EVERY, payload=T.CheckProcesses())
-        self._spares = SparePool(msg.config.spare_owners)
         self._arm_refill()
 
     def receiveMsg_ForStore(self, msg: ForStore, sender) -> None:
@@ -241,23 +248,33 @@ class Directory(OwnerLifecycle, AdminRequests, GuardedActor):
         if self._members.cluster is not None:
             slot.member = self._members.place(path, record.session_key, self._slots)
         if slot.member == self._members.own:
+            # A spare is the factory's while there is one (``_refill_spares``).
             slot.address = self._local_owner()
+            slot.from_factory = slot.address is not None and self._factory is not None
         else:
             slot.address = self.createActor(SessionOwner,
                                             targetActorRequirements={"sessionward.member": slot.member})
         if slot.member in self._keepers:  # its member stops it if cut off from us
             self.send(self._keepers[slot.member], HoldLease(path, slot.address))
         self._slots.add(slot)
-        create = self._config.create_missing_transcripts or self._index.may_create(record.session_id)
+        if slot.address is None:  # no spare: the factory's next owner is this one's
+            self._wait_for_owner(WaitingActivation(path, clock.now(), fail_unfinished_as, after_loss))
+        else:
+            self._send_activation(slot, fail_unfinished_as, after_loss)
+        return slot
+
+    def _send_activation(self, slot: OwnerSlot, fail_unfinished_as: str | None = None,
+                         after_loss: bool = False) -> None:
+        """``ActivateOwner`` to ``slot``'s owner, with what is held for it by now."""
+        create = self._config.create_missing_transcripts or self._index.may_create(slot.session_id)
         sidecar_dir = None if self._store.sidecar_dir is None else str(self._store.sidecar_dir)
         slot.index_pending = self._index.is_dirty(slot.keys)
         slot.carried = len(slot.held)
-        self.send(slot.address, ActivateOwner(record.session_key, record.session_id, path, self._config,
+        self.send(slot.address, ActivateOwner(slot.session_key, slot.session_id, slot.path, self._config,
                                               self._provider, tuple(slot.keys), slot.member, create=create,
                                               sidecar_dir=sidecar_dir, fail_unfinished_as=fail_unfinished_as,
                                               index_pending=slot.index_pending,
                                               carried=tuple(m for m, _ in slot.held), after_loss=after_loss))
-        return slot
 
     def _restart(self, slot: OwnerSlot, *, forward_again: bool = True) -> OwnerSlot:
         """Start a new owner for a lost one's file; it replays the inbox and sends again the
@@ -300,6 +317,7 @@ class Directory(OwnerLifecycle, AdminRequests, GuardedActor):
         if isinstance(payload, T.CheckProcesses):
             self.wakeupAfter(PROCESS_CHECK_EVERY, payload=T.CheckProcesses())
             self._check_processes()
+            self._fork_overdue()
         elif isinstance(payload, T.FlushIndex):
             self._index.flush_timer_fired()
             self._flush_index()

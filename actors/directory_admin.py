@@ -175,4 +175,4 @@ class AdminRequests(DirectoryState):
             owners_replaced=self._replacements.count, pid=os.getpid(), versions=package_versions(),
             members=self._slots.loads(self._members.names()), leader=self._members.own,
             rehomed_sessions=self._members.rehomed, last_rehome_seconds=self._members.last_rehome,
-            parked=self._replacements.parked()))
+            parked=self._replacements.parked(), factory_pid=self._factory_pid if self._factory is not None else 0))

@@ -27,18 +27,21 @@ from sessionward.actors.lease_keeper import start_keeper
 from sessionward.actors.member_watch import MemberGone, UnwatchMember, WatchMember
 from sessionward.actors.membership import DEAD_LOCK_RETRY_AFTER, REHOME_RETRY_AFTER, admin_host_port
 from sessionward.actors.messages import (
+    ForkOwners,
     OwnerActivated,
     OwnerActivationFailed,
+    OwnerExited,
     OwnerFenced,
     OwnerIdle,
     OwnerPassivated,
+    OwnersForked,
     OwnerWorkerStarted,
     PassivateOwner,
     PassivationRefused,
     StandBy,
 )
 from sessionward.actors.owner_slots import OwnerSlot, SlotState
-from sessionward.actors.spare_owners import REFILL_AFTER
+from sessionward.actors.spare_owners import FORK_WAIT, REFILL_AFTER, WaitingActivation
 from sessionward.config import StreamIn
 from sessionward.hosting.processes import frozen_heap, running, sigkill
 from sessionward.logs import ActorLogger
@@ -47,6 +50,10 @@ from sessionward.storage.inbox import read_inbox
 from sessionward.storage.store import missing_transcript
 
 log = ActorLogger("sessionward.directory")  # resolved per call: see sessionward.logs
+
+FACTORY_RESTART_AFTER = 5.0
+"""Seconds between a factory's death and the start of the next (a factory that dies at
+once is not restarted in a loop; owners are forked here meanwhile)."""
 
 
 class OwnerLifecycle(DirectoryState):
@@ -74,13 +81,28 @@ class OwnerLifecycle(DirectoryState):
             self._waiting_for_index.append(slot.path)
             self.wakeupAfter(0, payload=FlushIndexNow())
 
-    # -- spare owners (``spare_owners``: pre-started on this member) -------------------------
+    # -- spare owners and the factory (``spare_owners``, ``owner_factory``) -------------------
+
+    def _start_factory(self) -> None:
+        """Start this member's owner factory (the owners' parent from now on)."""
+        from sessionward.actors.owner_factory import OwnerFactory
+
+        wanted = None if self._members.cluster is None else {"sessionward.member": self._members.own}
+        try:
+            with frozen_heap():
+                self._factory = self.createActor(OwnerFactory, targetActorRequirements=wanted)
+        except Exception:  # owners are forked here until a later try succeeds
+            log.exception("could not start the owner factory")
+            self._factory, self._factory_lost_at = None, clock.now()
+            return
+        self._ask_factory(0)  # for its pid (``status``); refills ask for owners
 
     def _local_owner(self):
         """An owner on this member for a session to activate: a spare if there is one (a
-        message away from serving), else one forked now. A refill is armed either way."""
+        message away from serving); else None when the factory forks one (``_wait_for_owner``),
+        or one forked here now when there is no factory. A refill is armed either way."""
         address = self._spares.take()
-        if address is None:
+        if address is None and self._factory is None:
             address = self._fork_owner()
         self._arm_refill()
         return address
@@ -92,19 +114,107 @@ class OwnerLifecycle(DirectoryState):
         with frozen_heap():  # see there: the owners share the Directory's pages
             return self.createActor(SessionOwner, targetActorRequirements=wanted)
 
+    def _wait_for_owner(self, activation: WaitingActivation) -> None:
+        if self._spares.wait(activation):
+            self._ask_factory(1)
+
+    def _ask_factory(self, count: int) -> None:
+        self.send(self._factory, ForkOwners(count, self._spares.ask(count, clock.now()), os.getpid()))
+
     def _arm_refill(self) -> None:
         if self._spares.arm_refill():
             self.wakeupAfter(REFILL_AFTER, payload=RefillSpares())
 
     def _refill_spares(self) -> None:
-        for _ in range(self._spares.refill_due()):
+        if self._factory is None and self._factory_lost_at is not None:
+            # The factory died: no spares until the next one starts (a spare is then always
+            # the factory's, and ``OwnerSlot.from_factory`` can be told from where it came).
+            if self._spares.closed:
+                return
+            if clock.now() - self._factory_lost_at < FACTORY_RESTART_AFTER:
+                self.wakeupAfter(FACTORY_RESTART_AFTER, payload=RefillSpares())
+                return
+            self._factory_lost_at = None
+            self._start_factory()
+            if self._factory is None:
+                self.wakeupAfter(FACTORY_RESTART_AFTER, payload=RefillSpares())
+                return
+        due = self._spares.refill_due()
+        if due and self._factory is not None:
+            self._ask_factory(due)
+            return
+        for _ in range(due):
             spare = self._fork_owner()
             self._spares.add(spare)
-            if self._config is None:
-                self.send(spare, StandBy())  # not configured yet: its worker is set up at activation
-            elif self._config.stream_in is StreamIn.WORKER:  # none: streams run in the owner
-                self.send(spare, StandBy(self._provider, self._config.stream_batch_window,
-                                         self._config.stream_batch_max))
+            self._stand_by(spare)
+
+    def _stand_by(self, spare) -> None:
+        if self._config is None:
+            self.send(spare, StandBy())  # not configured yet: its worker is set up at activation
+        elif self._config.stream_in is StreamIn.WORKER:  # none: streams run in the owner
+            self.send(spare, StandBy(self._provider, self._config.stream_batch_window,
+                                     self._config.stream_batch_max))
+
+    def receiveMsg_OwnersForked(self, msg: OwnersForked, sender) -> None:
+        if sender != self._factory:
+            return  # a dead factory's late answer: its owners' exits would not be told
+        self._factory_pid = msg.pid
+        done = self._spares.forked(msg.request, msg.addresses, self._awaits_owner)
+        for activation, address in done.activate:
+            slot = self._slots.get(activation.path)
+            slot.address, slot.from_factory = address, True
+            self._send_activation(slot, activation.fail_unfinished_as, activation.after_loss)
+        for spare in done.spares:
+            self._stand_by(spare)
+        for extra in done.surplus:
+            self.send(extra, ActorExitRequest())
+        self._fork_here(done.fork_here)
+        if msg.failed:
+            self._arm_refill()
+
+    def _awaits_owner(self, path: str) -> bool:
+        slot = self._slots.get(path)
+        return slot is not None and slot.address is None and slot.state == SlotState.ACTIVATING
+
+    def _fork_here(self, activations: list[WaitingActivation]) -> None:
+        """Activations no factory owner is coming for: forked here, as without a factory."""
+        for activation in activations:
+            if self._awaits_owner(activation.path):
+                slot = self._slots.get(activation.path)
+                slot.address = self._fork_owner()
+                self._send_activation(slot, activation.fail_unfinished_as, activation.after_loss)
+
+    def _fork_overdue(self) -> None:
+        overdue = self._spares.overdue(clock.now())
+        if overdue:
+            log.warning("owner factory: no owner after %.0f s for %d activation(s); forking them here",
+                        FORK_WAIT, len(overdue))
+            self._fork_here(overdue)
+            self._arm_refill()
+
+    def _factory_exited(self) -> None:
+        """The factory died, and its owners with it (they die with their parent:
+        ``hosting/lifetime.py``), and nothing will tell their exits. Each is taken as dead
+        now, as its exit notice would have been: its pid, when known, is SIGKILLed and
+        waited for first, so that its successor finds the file's lock free. (An owner still
+        activating has no pid yet; it was SIGKILLed with its parent, before this notice
+        came.) The factory's spares are ended, waiting activations are forked here, and a
+        new factory starts ``FACTORY_RESTART_AFTER`` later."""
+        self._factory, self._factory_lost_at = None, clock.now()
+        waiting, spares = self._spares.factory_lost()
+        if self._spares.closed:
+            return
+        orphans = [s for s in self._slots if s.from_factory and s.member == self._members.own]
+        log.error("owner factory exited, and its %d owners with it; a new factory starts in %.0f s",
+                  len(orphans), FACTORY_RESTART_AFTER)
+        for spare in spares:
+            self.send(spare, ActorExitRequest())
+        for slot in orphans:
+            sigkill(slot.pid, wait=2.0)
+            if self._slots.get(slot.path) is slot:
+                self._owner_exited(slot.address)
+        self._fork_here(waiting)
+        self.wakeupAfter(FACTORY_RESTART_AFTER, payload=RefillSpares())
 
     def receiveMsg_OwnerActivated(self, msg: OwnerActivated, sender) -> None:
         slot = self._slots.of(msg.path, sender)
@@ -197,10 +307,20 @@ class OwnerLifecycle(DirectoryState):
             self._activate(self._index.get(slot.session_key), path, held=slot.held)
 
     def receiveMsg_ChildActorExited(self, msg: ChildActorExited, sender) -> None:
-        if self._spares.forget(msg.childAddress):  # a spare died before any session took it
+        if self._factory is not None and msg.childAddress == self._factory:
+            self._factory_exited()
+            return
+        self._owner_exited(msg.childAddress)
+
+    def receiveMsg_OwnerExited(self, msg: OwnerExited, sender) -> None:
+        if sender == self._factory:  # the factory tells what Thespian tells an owner's parent
+            self._owner_exited(msg.address)
+
+    def _owner_exited(self, address) -> None:
+        if self._spares.forget(address):  # a spare died before any session took it
             self._arm_refill()
             return
-        slot = self._slots.of_address(msg.childAddress)
+        slot = self._slots.of_address(address)
         if slot is None or slot.expected_exit:
             return
         if slot.exit_was_passivation(self._unfinished_turns(slot)):

@@ -31,9 +31,17 @@ class DirectoryState:
     _index: SessionIndex | None
     """Session keys -> records, and the batched flush (``session_index``)."""
     _slots: SlotTable
-    _spares: SparePool
-    """Owner processes started before a session needs one, on this member (``spare_owners``)."""
     """One slot per live or starting owner: its state, heard times, held messages (``owner_slots``)."""
+    _spares: SparePool
+    """Owner processes started before a session needs one, on this member, what was asked
+    of the factory and the activations waiting for it (``spare_owners``)."""
+    _factory: Any
+    """The ``OwnerFactory`` this member's owners are forked from; None before it starts,
+    and after it died until the next one does."""
+    _factory_pid: int
+    """The factory's process, as its last ``OwnersForked`` said."""
+    _factory_lost_at: float | None
+    """When the last factory died: a new one starts ``FACTORY_RESTART_AFTER`` later."""
     _gathers: Gathers
     """Admin fan-outs waiting for owners' answers (``gathers``)."""
     _replacements: Replacements

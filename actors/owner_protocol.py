@@ -206,6 +206,42 @@ class WorkerReady:
     pid: int
 
 
+# -- Directory <-> OwnerFactory (``actors/owner_factory.py``) ------------------------------
+
+
+@attrs.frozen
+class ForkOwners:
+    """The Directory to its owner factory: fork ``count`` SessionOwner processes, answered
+    by one ``OwnersForked`` with the same ``request``."""
+
+    count: int
+    request: int = 0
+    directory_pid: int = 0
+    """The factory freezes its heap only in a process of its own (not on simpleSystemBase,
+    where every actor runs in the Directory's process, the application's)."""
+
+
+@attrs.frozen
+class OwnersForked:
+    """The factory's answer to ``ForkOwners``: the new owners' addresses, and how many
+    forks failed (``createActor`` raised). Thespian sends it once every new owner has
+    connected (an address is usable outside its creator only then)."""
+
+    request: int
+    addresses: tuple[Any, ...]
+    failed: int = 0
+    pid: int = 0
+    """The factory's process (reported by ``status``)."""
+
+
+@attrs.frozen
+class OwnerExited:
+    """The factory to the Directory: one of its owners exited (Thespian's
+    ``ChildActorExited`` goes to an actor's parent, and the factory is the owners' parent)."""
+
+    address: Any
+
+
 @attrs.frozen
 class StandBy:
     """The Directory to a spare owner (``actors/spare_owners.py``): start your worker now and

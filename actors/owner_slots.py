@@ -77,6 +77,9 @@ class OwnerSlot:
     worker_pid: int = 0
     expected_exit: bool = False
     """The owner's exit is the Directory's doing (or already dealt with): not a loss."""
+    from_factory: bool = False
+    """Its owner was forked by the owner factory, so it dies with it (every process below
+    the admin dies with its parent: ``hosting/lifetime.py``)."""
     member: str = "local"
     """The convention member hosting the owner."""
     rehome_started: float | None = None

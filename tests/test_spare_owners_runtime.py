@@ -1,4 +1,5 @@
-"""Spare owners end to end (multiprocTCPBase: a spare is a process of its own)."""
+"""Spare owners end to end (multiprocTCPBase: a spare is a process of its own, forked by
+the owner factory, the Directory's child)."""
 
 from __future__ import annotations
 
@@ -12,27 +13,33 @@ from sessionward import OutcomeReason, RuntimeConfig, ScriptedProvider, TurnStat
 from sessionward.hosting.system import children, process_group_members
 
 
-def _spares(directory: int, live: set[int]) -> set[int]:
-    """The Directory's children that own no session, each with its worker started."""
-    spares = children(directory) - live
+def _factory(rt) -> int:
+    """The owner factory's pid, once it answered its first request (the first refill)."""
+    return wait_for(lambda: rt.status().factory_pid, 30, "the owner factory")
+
+
+def _spares(factory: int, live: set[int]) -> set[int]:
+    """The factory's children that own no session, each with its worker started."""
+    spares = children(factory) - live
     return spares if all(len(children(s)) == 1 for s in spares) else set()
 
 
-def _pool_of(directory: int, live: set[int], n: int) -> set[int] | None:
-    spares = _spares(directory, live)
+def _pool_of(factory: int, live: set[int], n: int) -> set[int] | None:
+    spares = _spares(factory, live)
     return spares if len(spares) == n else None
 
 
 @pytest.mark.worker_processes
 def test_a_new_session_is_activated_on_a_spare_and_the_pool_is_refilled(make_runtime):
     rt = make_runtime(base="tcp", provider=ScriptedProvider(reply="hi {text}"), config=RuntimeConfig(spare_owners=2))
-    directory = rt.status().pid
-    before = wait_for(lambda: _pool_of(directory, set(), 2), 30, "two spares")
+    factory = _factory(rt)
+    assert factory in children(rt.status().pid), "the Directory forked the factory"
+    before = wait_for(lambda: _pool_of(factory, set(), 2), 30, "two spares")
     outcome = rt.submit("agent:main:a", "one").result(timeout=30)
     assert (outcome.status, outcome.reply) == (TurnStatus.COMPLETED, "hi one")
     owner = rt.session("agent:main:a").pid
     assert owner in before, "the session's owner is a process that was started before it"
-    after = wait_for(lambda: _pool_of(directory, {owner}, 2), 30,
+    after = wait_for(lambda: _pool_of(factory, {owner}, 2), 30,
                      "the pool refilled to two")
     assert len(after - before) == 1, "one new spare replaced the one taken"
 
@@ -40,12 +47,12 @@ def test_a_new_session_is_activated_on_a_spare_and_the_pool_is_refilled(make_run
 @pytest.mark.worker_processes
 def test_a_spare_that_dies_is_replaced_and_its_worker_ends_with_it(make_runtime):
     rt = make_runtime(base="tcp", provider=ScriptedProvider(reply="ok"), config=RuntimeConfig(spare_owners=1))
-    directory = rt.status().pid
-    (spare,) = wait_for(lambda: _pool_of(directory, set(), 1), 30, "a spare")
+    factory = _factory(rt)
+    (spare,) = wait_for(lambda: _pool_of(factory, set(), 1), 30, "a spare")
     (worker,) = children(spare)
     os.kill(spare, signal.SIGKILL)
     wait_for(lambda: worker not in process_group_members(rt._roots), 30, "the dead spare's worker to end")
-    wait_for(lambda: spare not in (_pool_of(directory, set(), 1) or {spare}), 30, "a new spare")
+    wait_for(lambda: spare not in (_pool_of(factory, set(), 1) or {spare}), 30, "a new spare")
     assert rt.submit("agent:main:b", "x").result(timeout=30).status is TurnStatus.COMPLETED
 
 
@@ -56,8 +63,8 @@ def test_a_spare_s_worker_that_cannot_end_itself_does_not_keep_its_dead_owner_s_
     # link's end; it ends with its owner all the same (the parent-death signal, and the
     # Directory, which knows its pid: tests/test_spare_standby.py), and the successor takes the file.
     rt = make_runtime(base="tcp", provider=ScriptedProvider(reply="re {text}"), config=RuntimeConfig(spare_owners=1))
-    directory = rt.status().pid
-    (spare,) = wait_for(lambda: _pool_of(directory, set(), 1), 30, "a spare with its worker")
+    factory = _factory(rt)
+    (spare,) = wait_for(lambda: _pool_of(factory, set(), 1), 30, "a spare with its worker")
     (worker,) = children(spare)
     # Its link's thread runs once it took its StartWorker, just before its WorkerReady.
     wait_for(lambda: len(os.listdir(f"/proc/{worker}/task")) >= 2, 30, "the spare's worker set up")
@@ -74,12 +81,14 @@ def test_a_spare_s_worker_that_cannot_end_itself_does_not_keep_its_dead_owner_s_
     assert (after.status, after.reply) == (TurnStatus.COMPLETED, "re two")
 
 
-def test_with_no_spares_an_owner_is_started_for_the_session_as_before(make_runtime):
+def test_with_no_spares_the_factory_forks_an_owner_when_a_session_needs_one(make_runtime):
     rt = make_runtime(base="tcp", provider=ScriptedProvider(reply="ok"), config=RuntimeConfig(spare_owners=0))
     directory = rt.status().pid
-    assert children(directory) == set()
+    (factory,) = children(directory)
+    assert children(factory) == set(), "no spares: nothing forked before a session needs it"
     assert rt.submit("agent:main:c", "x").result(timeout=30).status is TurnStatus.COMPLETED
-    assert children(directory) == {rt.session("agent:main:c").pid}
+    assert children(factory) == {rt.session("agent:main:c").pid}
+    assert rt.status().factory_pid == factory
 
 
 @pytest.mark.parametrize("abort", [False, True])

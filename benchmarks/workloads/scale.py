@@ -133,7 +133,7 @@ def active_sessions(params: Params, store: Path) -> list[dict]:
     config = RuntimeConfig(worker_idle_timeout=params.worker_idle_timeout, stream_in=params.stream_in)
     with Runtime(store, provider=MixProvider(), base=params.base, recovery=False, config=config) as rt:
         rt.status()  # the actor system is up and answering
-        base_pids = _with_spares(rt, config.spare_owners, params.base)
+        base_pids = _with_spares(rt, config.spare_owners, params.base, workers=params.stream_in != "owner")
         base_kib = total_pss_kib(base_pids)
         keys = [f"agent:bench:a{i:05d}" for i in range(max(params.steps))]
         last: dict | None = None
@@ -192,16 +192,16 @@ def active_sessions(params: Params, store: Path) -> list[dict]:
     return rows
 
 
-def _with_spares(rt: Runtime, spares: int, base: str) -> set[int]:
+def _with_spares(rt: Runtime, spares: int, base: str, *, workers: bool) -> set[int]:
     """The system's processes once its spare owners and their workers have started (the
-    Directory's children, with one child each, on a multiproc base): the baseline every
-    per-session figure is above."""
-    directory = rt.status().pid
+    owner factory's children, with one child each with ``workers``, on a multiproc base):
+    the baseline every per-session figure is above."""
     deadline = time.monotonic() + 30
     while base != "simple" and time.monotonic() < deadline:
         try:
-            children = psutil.Process(directory).children()
-            if len(children) >= spares and all(len(c.children()) == 1 for c in children):
+            factory = rt.status().factory_pid
+            children = psutil.Process(factory).children() if factory else []
+            if factory and len(children) >= spares and all(len(c.children()) == workers for c in children):
                 break
         except psutil.Error:  # a child ended while we looked: look again
             pass

@@ -75,6 +75,7 @@ def cmd_status(args) -> int:
         return print_json({"kind": "status", "system": data(status), "recovery_last_hour": recovery})
     rows = [
         ("actor system", f"up (directory pid {status.pid}, port {client.port})"),
+        ("owner factory", f"pid {status.factory_pid}" if status.factory_pid else "none"),
         ("live owners", str(status.live_owners)),
         ("known sessions", str(status.known_sessions)),
         ("running by lane", counts(status.running_by_lane)),

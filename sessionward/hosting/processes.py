@@ -191,3 +191,18 @@ def frozen_heap() -> Iterator[None]:
         yield
     finally:
         gc.unfreeze()
+
+
+def freeze_for_good() -> None:
+    """For a process that forks children and does little else (``OwnerFactory``): collect
+    its garbage, then move every object left out of the collector's reach, and never give
+    them back. A later collection then writes to none of the pages the children share with
+    this process, so they stay shared; ``frozen_heap``'s unfreeze after the fork is what a
+    busy parent needs, and what made every full collection there copy those pages into
+    each child still alive.
+
+    The price: an object frozen here that later becomes part of a garbage cycle is never
+    freed (one without a cycle is, by its reference count). The factory keeps almost nothing
+    across forks, so that is bounded by what Thespian keeps per child."""
+    gc.collect()
+    gc.freeze()
