@@ -43,7 +43,7 @@ from sessionward.actors.messages import (
 from sessionward.actors.owner_slots import OwnerSlot, SlotState
 from sessionward.actors.spare_owners import FORK_WAIT, REFILL_AFTER, WaitingActivation
 from sessionward.config import StreamIn
-from sessionward.hosting.processes import frozen_heap, running, sigkill
+from sessionward.hosting.processes import frozen_heap, on_fresh_stack, running, sigkill
 from sessionward.logs import ActorLogger
 from sessionward.recovery import liveness
 from sessionward.storage.inbox import read_inbox
@@ -90,7 +90,7 @@ class OwnerLifecycle(DirectoryState):
         wanted = None if self._members.cluster is None else {"sessionward.member": self._members.own}
         try:
             with frozen_heap():
-                self._factory = self.createActor(OwnerFactory, targetActorRequirements=wanted)
+                self._factory = on_fresh_stack(self.createActor, OwnerFactory, targetActorRequirements=wanted)
         except Exception:  # owners are forked here until a later try succeeds
             log.exception("could not start the owner factory")
             self._factory, self._factory_lost_at = None, clock.now()
@@ -112,7 +112,7 @@ class OwnerLifecycle(DirectoryState):
 
         wanted = None if self._members.cluster is None else {"sessionward.member": self._members.own}
         with frozen_heap():  # see there: the owners share the Directory's pages
-            return self.createActor(SessionOwner, targetActorRequirements=wanted)
+            return on_fresh_stack(self.createActor, SessionOwner, targetActorRequirements=wanted)
 
     def _wait_for_owner(self, activation: WaitingActivation) -> None:
         if self._spares.wait(activation):

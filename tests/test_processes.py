@@ -70,3 +70,44 @@ def test_frozen_heap_leaves_objects_a_parent_froze_frozen_and_freezes_nothing_mo
         del garbage
     finally:
         gc.unfreeze()
+
+
+_CHUNK_CHURN = r"""
+import resource, sys
+from sessionward.hosting.processes import on_fresh_stack
+
+def leaf():
+    return 1
+
+def calls(n):
+    for _ in range(n):
+        leaf()
+
+def faults(n):
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    calls(n)
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+
+def at_depth(depth, then):
+    return then() if depth == 0 else at_depth(depth - 1, then)
+
+def both(depth):  # faults of 300 calls at depth, and of the same through on_fresh_stack
+    return at_depth(depth, lambda: (faults(300), on_fresh_stack(faults, 300)))
+
+# Every depth up to 300 frames of at_depth (more than a 16 KiB chunk): the most faults of
+# 300 plain calls at any depth, and the most of the same through on_fresh_stack.
+results = [both(depth) for depth in range(300)]
+print(max(plain for plain, _ in results), max(fresh for _, fresh in results))
+"""
+
+
+def test_calls_at_a_frame_chunk_s_end_map_a_chunk_each_time_and_on_fresh_stack_avoids_it():
+    # CPython 3.11 frees a frame chunk as soon as its first frame returns (gh-142183): a
+    # process whose handlers run at a chunk's end maps and unmaps one per call. Forks are
+    # wrapped in on_fresh_stack so that their children's frames start with room to spare.
+    done = subprocess.run([sys.executable, "-c", _CHUNK_CHURN], capture_output=True, text=True, timeout=60)
+    assert done.returncode == 0, done.stderr
+    churned, fresh = (int(word) for word in done.stdout.split())
+    if churned < 250:
+        pytest.skip(f"Python {sys.version.split()[0]} keeps a spare frame chunk: nothing churns")
+    assert fresh < 30, done.stdout
