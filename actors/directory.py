@@ -1,10 +1,12 @@
 """Directory: one per actor system. Maps a session file to its owner, creating owners on demand.
 
 Owners are keyed by the transcript's canonical real path, not by session key, so two keys
-that resolve to one file reach one owner. The Directory creates owners as its own
-children, so it learns when one exits (``ChildActorExited``): an owner that passivated or
-was fenced is forgotten; one that died unexpectedly is started again at once, and the new
-owner replays the acknowledged turns its predecessor never finished.
+that resolve to one file reach one owner. The Directory has its owners forked by its
+child the owner factory (``owner_factory``; by itself when the factory cannot), which
+tells it when one exits (``OwnerExited``, as Thespian tells a parent ``ChildActorExited``):
+an owner that passivated or was fenced is forgotten; one that died unexpectedly is started
+again at once, and the new owner replays the acknowledged turns its predecessor never
+finished.
 
 While an owner is activating or passivating, messages for its file are *held* and
 forwarded (or handed to the next owner) afterwards: none is lost in the window.
