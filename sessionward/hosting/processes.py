@@ -20,7 +20,8 @@ import gc
 import os
 import signal
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import psutil
 
@@ -212,14 +213,14 @@ FRESH_STACK_SLOTS = 4100
 """The frame size of ``on_fresh_stack`` (its local variables, 8 bytes each)."""
 
 
-def _fresh_stack_function():
+def _fresh_stack_function() -> Callable[..., Any]:
     names = " = ".join(f"_{i}" for i in range(FRESH_STACK_SLOTS))
     source = ("def on_fresh_stack(fn, *args, **kwargs):\n"
               f"    {names} = None\n"
               "    return fn(*args, **kwargs)\n")
-    space: dict = {}
+    space: dict[str, Any] = {}
     exec(compile(source, "<sessionward.hosting.processes>", "exec"), space)
-    fresh = space["on_fresh_stack"]
+    fresh: Callable[..., Any] = space["on_fresh_stack"]
     fresh.__doc__ = """``fn(*args, **kwargs)`` with 32 KiB of CPython's frame stack free above it.
     Wrap every ``createActor`` that forks: a forked process runs on top of every frame of
     the process that forked it, which ran on top of its own parent's, and so on.
