@@ -87,10 +87,10 @@ class OwnerLifecycle(DirectoryState):
         """Start this member's owner factory (the owners' parent from now on)."""
         from sessionward.actors.owner_factory import OwnerFactory
 
-        wanted = None if self._members.cluster is None else {"sessionward.member": self._members.own}
         try:
             with frozen_heap():
-                self._factory = on_fresh_stack(self.createActor, OwnerFactory, targetActorRequirements=wanted)
+                self._factory = on_fresh_stack(self.createActor, OwnerFactory,
+                                               targetActorRequirements=self._on_own_member())
         except Exception:  # owners are forked here until a later try succeeds
             log.exception("could not start the owner factory")
             self._factory, self._factory_lost_at = None, clock.now()
@@ -110,9 +110,12 @@ class OwnerLifecycle(DirectoryState):
     def _fork_owner(self):
         from sessionward.actors.owner import SessionOwner
 
-        wanted = None if self._members.cluster is None else {"sessionward.member": self._members.own}
         with frozen_heap():  # see there: the owners share the Directory's pages
-            return on_fresh_stack(self.createActor, SessionOwner, targetActorRequirements=wanted)
+            return on_fresh_stack(self.createActor, SessionOwner, targetActorRequirements=self._on_own_member())
+
+    def _on_own_member(self) -> dict[str, str] | None:
+        """``createActor``'s requirements for an actor on the Directory's own member."""
+        return None if self._members.cluster is None else {"sessionward.member": self._members.own}
 
     def _wait_for_owner(self, activation: WaitingActivation) -> None:
         if self._spares.wait(activation):
@@ -143,11 +146,9 @@ class OwnerLifecycle(DirectoryState):
             # the factory's, and ``OwnerSlot.from_factory`` can be told from where it came).
             if self._spares.closed:
                 return
-            if clock.now() - self._factory_lost_at < FACTORY_RESTART_AFTER:
-                self.wakeupAfter(FACTORY_RESTART_AFTER, payload=RefillSpares())
-                return
-            self._factory_lost_at = None
-            self._start_factory()
+            if clock.now() - self._factory_lost_at >= FACTORY_RESTART_AFTER:
+                self._factory_lost_at = None
+                self._start_factory()  # on failure it is lost again, from now
             if self._factory is None:
                 self.wakeupAfter(FACTORY_RESTART_AFTER, payload=RefillSpares())
                 return
