@@ -38,7 +38,7 @@ from benchmarks.workloads.measure import cpu_seconds, overhead_ms, pss_kib, wait
 from benchmarks.workloads.report import add_run_arguments, machine, record_run
 from benchmarks.workloads.throughput import session_keys
 
-ROLES = {"Directory": "directory", "SessionOwner": "owners", "TurnWorker": "workers"}
+ROLES = {"Directory": "directory", "OwnerFactory": "factory", "SessionOwner": "owners", "TurnWorker": "workers"}
 """Actor class -> role, as the CPU table names them."""
 
 WATCHED = {

@@ -95,17 +95,22 @@ def _burst(rt: Runtime, keys: list[str], per_session: int, timeout: float):
 
 def _roles(rt: Runtime) -> dict[str, set[int]]:
     """The runtime's processes by role, for CPU accounting: this (client) process, the
-    Directory, the owners, the workers, and the rest (Thespian's admin and logger)."""
+    Directory, the owner factory, the owners (spares too: they are the factory's other
+    children), the workers, and the rest (Thespian's admin and logger)."""
     processes = rt._processes()
-    directory = {rt.status().pid}
+    status = rt.status()
+    directory = {status.pid}
+    factory = {status.factory_pid} if status.factory_pid else set()
     owners = {s.pid for s in rt.sessions(limit=100_000) if s.pid}
+    owners |= {p for p in processes if factory and parent_pid(p) in factory}
     workers = {p for p in processes if parent_pid(p) in owners}
     return {
         "client": {os.getpid()},
         "directory": directory,
+        "factory": factory,
         "owners": owners,
         "workers": workers,
-        "admin and logger": processes - directory - owners - workers,
+        "admin and logger": processes - directory - factory - owners - workers,
     }
 
 
