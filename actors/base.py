@@ -27,6 +27,7 @@ from sessionward.actors.messages import (
     SystemStatus,
     TurnAccepted,
 )
+from sessionward.hosting.processes import on_fresh_stack
 from sessionward.logs import ActorLogger
 
 REPLIES: tuple[type, ...] = (
@@ -64,6 +65,14 @@ class GuardedActor(ActorTypeDispatcher):
             reply_to = getattr(message, "reply_to", None) or sender
             if request_id and reply_to is not None and not isinstance(message, self.no_error_reply_for):
                 self.send(reply_to, ErrorReply(request_id, "internal_error", f"{type(exc).__name__}: {exc}"))
+
+    # Thespian's names: callers pass them by keyword.
+    def createActor(self, actorClass, targetActorRequirements=None, globalName=None, sourceHash=None):  # noqa: N803
+        """Thespian's ``createActor``, from a fresh frame stack: on a multiproc base it forks,
+        and the child runs on top of this process's frames (``hosting.processes.on_fresh_stack``
+        says why that needs room)."""
+        return on_fresh_stack(super().createActor, actorClass, targetActorRequirements=targetActorRequirements,
+                              globalName=globalName, sourceHash=sourceHash)
 
     def receiveUnrecognizedMessage(self, message, sender) -> None:
         if isinstance(message, ActorSystemMessage | ErrorReply):

@@ -43,7 +43,7 @@ from sessionward.actors.messages import (
 from sessionward.actors.owner_slots import OwnerSlot, SlotState
 from sessionward.actors.spare_owners import FORK_WAIT, REFILL_AFTER, WaitingActivation
 from sessionward.config import StreamIn
-from sessionward.hosting.processes import frozen_heap, on_fresh_stack, running, sigkill
+from sessionward.hosting.processes import frozen_heap, running, sigkill
 from sessionward.logs import ActorLogger
 from sessionward.recovery import liveness
 from sessionward.storage.inbox import read_inbox
@@ -89,8 +89,7 @@ class OwnerLifecycle(DirectoryState):
 
         try:
             with frozen_heap():
-                self._factory = on_fresh_stack(self.createActor, OwnerFactory,
-                                               targetActorRequirements=self._on_own_member())
+                self._factory = self.createActor(OwnerFactory, targetActorRequirements=self._on_own_member())
         except Exception:  # owners are forked here until a later try succeeds
             log.exception("could not start the owner factory")
             self._factory, self._factory_lost_at = None, clock.now()
@@ -111,7 +110,7 @@ class OwnerLifecycle(DirectoryState):
         from sessionward.actors.owner import SessionOwner
 
         with frozen_heap():  # see there: the owners share the Directory's pages
-            return on_fresh_stack(self.createActor, SessionOwner, targetActorRequirements=self._on_own_member())
+            return self.createActor(SessionOwner, targetActorRequirements=self._on_own_member())
 
     def _on_own_member(self) -> dict[str, str] | None:
         """``createActor``'s requirements for an actor on the Directory's own member."""

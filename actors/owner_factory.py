@@ -29,7 +29,7 @@ from thespian.actors import ActorExitRequest, ChildActorExited
 
 from sessionward.actors.base import GuardedActor
 from sessionward.actors.messages import ForkOwners, OwnerExited, OwnersForked
-from sessionward.hosting.processes import freeze_for_good, on_fresh_stack
+from sessionward.hosting.processes import freeze_for_good
 from sessionward.logs import ActorLogger
 
 log = ActorLogger("sessionward.factory")  # resolved per call: see sessionward.logs
@@ -58,7 +58,7 @@ class OwnerFactory(GuardedActor):
         failed = 0
         for _ in range(max(0, min(msg.count, MOST_PER_REQUEST))):
             try:
-                made.append(on_fresh_stack(self.createActor, SessionOwner))
+                made.append(self.createActor(SessionOwner))
             except Exception:  # told as a count: the Directory forks those itself
                 log.exception("owner factory could not fork an owner")
                 failed += 1

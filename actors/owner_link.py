@@ -16,7 +16,6 @@ from typing import Any
 from sessionward.actors import messages as M
 from sessionward.actors.worker import TurnWorker
 from sessionward.actors.worker_link import FLUSH_AGAIN_AFTER, LinkBroken, LinkEnd, inode, link_pair
-from sessionward.hosting.processes import on_fresh_stack
 from sessionward.logs import ActorLogger
 
 log = ActorLogger("sessionward.owner")  # resolved per call: see sessionward.logs
@@ -37,8 +36,7 @@ class WorkerOverLink:
             return self.createActor(TurnWorker)  # type: ignore[attr-defined]
         link, theirs = link_pair()
         try:
-            # Forks: the child inherits both ends, and this process's frames (``on_fresh_stack``).
-            worker = on_fresh_stack(self.createActor, TurnWorker)  # type: ignore[attr-defined]
+            worker = self.createActor(TurnWorker)  # type: ignore[attr-defined]  # forks: the child inherits both ends
             self._link = link
             self._link_fds = M.WorkerLink(theirs.fileno(), inode(theirs.fileno()), link.fileno(), inode(link.fileno()))
         except BaseException:

@@ -222,8 +222,9 @@ def _fresh_stack_function() -> Callable[..., Any]:
     exec(compile(source, "<sessionward.hosting.processes>", "exec"), space)
     fresh: Callable[..., Any] = space["on_fresh_stack"]
     fresh.__doc__ = """``fn(*args, **kwargs)`` with 32 KiB of CPython's frame stack free above it.
-    Wrap every ``createActor`` that forks: a forked process runs on top of every frame of
-    the process that forked it, which ran on top of its own parent's, and so on.
+    Every ``createActor`` of ours goes through it (``GuardedActor.createActor``): a forked
+    process runs on top of every frame of the process that forked it, which ran on top of
+    its own parent's, and so on.
 
     CPython 3.11 keeps frames in 16 KiB chunks and frees a chunk as soon as the frame at
     its start returns (gh-142183; 3.13.x and 3.14 keep one). An owner three forks deep
