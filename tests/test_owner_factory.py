@@ -8,15 +8,11 @@ import signal
 
 from conftest import stopped, streams_started, wait_for
 
+from benchmarks.workloads.measure import parent_pid
 from sessionward import RuntimeConfig, ScriptedProvider, TurnStatus
 from sessionward.actors.directory_lifecycle import FACTORY_RESTART_AFTER
 from sessionward.actors.spare_owners import FORK_WAIT
 from sessionward.hosting.system import children
-
-
-def _parent(pid: int) -> int:
-    with open(f"/proc/{pid}/stat", encoding="ascii") as f:
-        return int(f.read().rsplit(")", 1)[1].split()[1])
 
 
 def _completed(rt, key: str, text: str) -> bool:
@@ -30,8 +26,8 @@ def test_every_owner_is_forked_by_the_factory_spare_or_not(make_runtime):
     handles = [rt.submit(key, "hello") for key in keys]  # more at once than there are spares
     assert all(h.result(timeout=30).status is TurnStatus.COMPLETED for h in handles)
     factory = rt.status().factory_pid
-    assert factory and _parent(factory) == rt.status().pid
-    assert {_parent(rt.session(key).pid) for key in keys} == {factory}
+    assert factory and parent_pid(factory) == rt.status().pid
+    assert {parent_pid(rt.session(key).pid) for key in keys} == {factory}
 
 
 def test_a_dead_factory_s_owners_are_replaced_and_a_new_factory_starts(make_runtime, count_file):
@@ -39,7 +35,7 @@ def test_a_dead_factory_s_owners_are_replaced_and_a_new_factory_starts(make_runt
     rt = make_runtime(base="tcp", provider=provider, config=RuntimeConfig(spare_owners=1))
     assert _completed(rt, "agent:main:a", "one")
     old, owner = rt.status().factory_pid, rt.session("agent:main:a").pid
-    assert _parent(owner) == old
+    assert parent_pid(owner) == old
     running_turn = rt.submit("agent:main:a", "two")
     wait_for(lambda: running_turn.turn_id in streams_started(count_file), 30, "the turn to stream")
     os.kill(old, signal.SIGKILL)  # its owners die with it
@@ -50,9 +46,9 @@ def test_a_dead_factory_s_owners_are_replaced_and_a_new_factory_starts(make_runt
     assert _completed(rt, "agent:main:b", "three"), "a new session meanwhile: forked by the Directory"
     new = wait_for(lambda: rt.status().factory_pid not in (0, old) and rt.status().factory_pid,
                    FACTORY_RESTART_AFTER + 30, "a new factory")
-    assert _parent(new) == rt.status().pid
+    assert parent_pid(new) == rt.status().pid
     assert _completed(rt, "agent:main:c", "four")
-    assert _parent(rt.session("agent:main:c").pid) == new
+    assert parent_pid(rt.session("agent:main:c").pid) == new
     assert rt.status().owners_replaced == 1
 
 
@@ -65,10 +61,10 @@ def test_a_factory_that_does_not_answer_delays_an_activation_by_at_most_fork_wai
         handle = rt.submit("agent:main:a", "one")
         outcome = handle.result(timeout=FORK_WAIT + 30)
         assert (outcome.status, outcome.reply) == (TurnStatus.COMPLETED, "re one")
-        assert _parent(rt.session("agent:main:a").pid) == directory, "forked by the Directory itself"
+        assert parent_pid(rt.session("agent:main:a").pid) == directory, "forked by the Directory itself"
     finally:
         resume()
     # Its late owner is not wanted (no spares): it is ended, and the factory serves again.
     wait_for(lambda: children(factory) == set(), 30, "the factory's late owner to end")
     assert _completed(rt, "agent:main:b", "two")
-    assert _parent(rt.session("agent:main:b").pid) == factory
+    assert parent_pid(rt.session("agent:main:b").pid) == factory
