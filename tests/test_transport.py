@@ -134,6 +134,8 @@ UPSTREAM = {
     "TransmitIntent.timeToRetry": "7ff5751f62ebc0b4",
     "TransmitIntent.delay": "6f06cff4e25dbd98",
     "TransmitIntent.awaitingTXSlot": "f02112bd6f517e1b",
+    # the loop (transport_loop.py)
+    "TCPTransport._runWithExpiry": "5a6c512c48e9fd0a",
 }
 
 

@@ -43,6 +43,9 @@ upstream does not always do, and wakes the next one when one ends; and it keeps 
 transmit's zero delay from being dropped from the loop's ``select`` timeout
 (``_nextTransmitStepCheck``). ``docs/thespian-repro/README.md`` has both.
 
+Its loop (``_runWithExpiry``) is upstream's, except that a kept-open connection is
+looked at only when it is readable or once a second (``sessionward.hosting.transport_loop``).
+
 The two overridden receiving methods copy Thespian 4.0.1's bodies with the changes marked
 ``# sessionward:``; ``tests/test_transport.py`` pins the upstream source they copy, so a
 Thespian upgrade that changes them fails a test instead of passing silently.
@@ -74,7 +77,7 @@ from thespian.system.transport.TCPTransport import (
 )
 from thespian.system.utilis import thesplog
 
-from sessionward.hosting import frames
+from sessionward.hosting import frames, transport_loop
 from sessionward.hosting.kept_selector import KeptPollSelector
 from sessionward.hosting.log_budget import LogBudget
 from sessionward.hosting.transmit_order import TransmitOrder
@@ -179,6 +182,10 @@ class AuthenticatedTCPTransport(TCPTransport):
         waiting behind it are woken in the next pass (``_processIntentTimeouts``)."""
         super().__init__(initType, *args)
         self._own_hosts = {self.myAddress.addressDetails.connectArgs[0][0]}
+
+    # Thespian's loop, except that a kept-open connection is looked at only when it is
+    # readable or a sweep is due (``sessionward.hosting.transport_loop``).
+    _runWithExpiry = transport_loop.run_with_expiry
 
     # -- sending -------------------------------------------------------------------------
 
