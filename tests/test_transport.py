@@ -7,6 +7,7 @@ import hashlib
 import inspect
 import json
 import pickle
+import re
 import socket
 import subprocess
 import sys
@@ -134,6 +135,10 @@ UPSTREAM = {
     "TransmitIntent.timeToRetry": "7ff5751f62ebc0b4",
     "TransmitIntent.delay": "6f06cff4e25dbd98",
     "TransmitIntent.awaitingTXSlot": "f02112bd6f517e1b",
+    # described only when a log line is written (install)
+    "TransmitIntent.identify": "373a684bcc2b967c",
+    "ReceiveEnvelope.identify": "aae2a5250024f877",
+    "ReceiveEnvelope.__str__": "96acb7f5855cac01",
     # the loop (transport_loop.py)
     "TCPTransport._runWithExpiry": "5a6c512c48e9fd0a",
 }
@@ -144,9 +149,8 @@ def test_the_thespian_code_the_transport_copies_is_the_code_it_was_written_again
 
     for name, digest in UPSTREAM.items():
         cls, _, attr = name.partition(".")
-        function = getattr(getattr(tcp_module, cls), attr)
-        if function is transport._delay_never_zero:  # installed by an earlier test
-            function = transport._upstream_delay
+        # upstream's, as taken before install() replaced it
+        function = transport.REPLACED.get(name) or getattr(getattr(tcp_module, cls), attr)
         source = inspect.getsource(function)
         assert hashlib.sha256(source.encode()).hexdigest()[:16] == digest, name
     source = inspect.getsource(tcp_module)
@@ -184,3 +188,31 @@ def test_the_probe_reads_the_servers_answer_without_unpickling_unverified_bytes(
 def test_the_transport_auth_never_shows_its_key():
     auth = transport.TransportAuth.from_secret(b"s" * 32)
     assert auth.key.hex() not in repr(auth) and "key" not in repr(auth)
+
+
+class _Counted:
+    """A message that counts how often it is formatted."""
+
+    formatted = 0
+
+    def __repr__(self) -> str:
+        _Counted.formatted += 1
+        return "_Counted()"
+
+
+def test_a_message_is_described_only_when_a_log_line_is_written_and_then_as_upstream_does():
+    from thespian.actors import ActorAddress
+    from thespian.system.transport import ReceiveEnvelope, TransmitIntent
+
+    install_thespian_workarounds()
+    envelope = ReceiveEnvelope(ActorAddress(None), _Counted())
+    intent = TransmitIntent(ActorAddress(None), _Counted())
+    _Counted.formatted = 0
+    described = [envelope.identify(), intent.identify()]  # what "ACTOR got %s" and the like get
+    assert _Counted.formatted == 0
+    assert str(described[0]) == transport.REPLACED["ReceiveEnvelope.identify"](envelope)
+    timers = re.compile(r"\d+:\d\d:\d\d(\.\d+)?")  # its time left, which moves on meanwhile
+    assert timers.sub("T", str(described[1])) == timers.sub("T", transport.REPLACED["TransmitIntent.identify"](intent))
+    assert "_Counted()" in str(described[0]) and "_Counted()" in "%s" % described[1]  # noqa: UP031 - as thesplog formats
+    assert str(envelope) == str(described[0])  # a str, as upstream's __str__ returned
+    assert str(intent).startswith("************* TransportIntent(")
