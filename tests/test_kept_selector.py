@@ -124,3 +124,28 @@ def test_registering_one_descriptor_twice_or_with_no_events_is_refused_as_by_a_s
         sel.register(pipes[1][0], 0)
     with pytest.raises(ValueError, match="Invalid file descriptor"):
         sel.register(-1, EVENT_READ)
+
+
+def test_registering_all_at_once_selects_as_registering_each(pipes):
+    (r0, _), (r1, w1), (_, w2), _ = pipes
+    os.write(w1, b"x")
+    one_by_one = _pass({r0: EVENT_READ, r1: EVENT_READ, w2: EVENT_WRITE})
+    sel = KeptPollSelector()
+    sel.register_all([r0, r1], [w2])
+    try:
+        at_once = {key.fd: events for key, events in sel.select(0)}
+    finally:
+        sel.close()
+    assert at_once == one_by_one == {r1: EVENT_READ, w2: EVENT_WRITE}
+
+
+def test_registering_all_at_once_refuses_what_register_refuses(pipes):
+    (r0, _), (r1, _), _, _ = pipes
+    with pytest.raises(ValueError):  # Thespian's loop takes it as a bad descriptor
+        KeptPollSelector().register_all([r0, -1], [])
+    with pytest.raises(KeyError):
+        KeptPollSelector().register_all([r0], [r0])
+    with open(os.devnull) as f:  # a file object is taken by its descriptor, as register takes it
+        sel = KeptPollSelector()
+        sel.register_all([f], [r1])
+        assert sel._wanted == {f.fileno(): EVENT_READ, r1: EVENT_WRITE}
