@@ -517,6 +517,7 @@ REPLACED = {
 }
 """Upstream's functions that ``install`` replaces (by ``Class.name``), taken at import."""
 
+_upstream_delay = REPLACED["TransmitIntent.delay"]  # a name, not a lookup: called on every pass
 _envelope_identify = _described_when_formatted(REPLACED["ReceiveEnvelope.identify"])
 _intent_identify = _described_when_formatted(REPLACED["TransmitIntent.identify"])
 
@@ -524,7 +525,7 @@ _intent_identify = _described_when_formatted(REPLACED["TransmitIntent.identify"]
 def _delay_never_zero(self, current_time=None):
     """``TransmitIntent.delay``, except that a transmit due now reports ``DUE``, not zero
     (see ``AuthenticatedTCPTransport._nextTransmitStepCheck``)."""
-    delay = REPLACED["TransmitIntent.delay"](self, current_time)
+    delay = _upstream_delay(self, current_time)
     return delay if delay > DUE else DUE
 
 
