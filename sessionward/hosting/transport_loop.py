@@ -7,8 +7,8 @@ peer), and its loop looked at every one of them on every pass: its key, a dict l
 hashes the peer's address, its expiry timer (about ten Python calls each). A client with
 100 live sessions holds about 100 of them (each owner it submits to and each that answers
 it), and ran that look about once per turn: measured with ``benchmarks.profile_turns``,
-the saturated phase, 100 sessions, the client's CPU per turn was 0.69-0.74 ms, and
-0.49-0.50 ms with only the readable ones looked at (issue 17).
+the saturated phase, 100 sessions, runs interleaved, the client's CPU per turn was
+0.69-0.75 ms, and 0.40-0.51 ms with this loop (issue 17; ``docs/performance.md``).
 
 Between two sweeps, nothing can be due on a connection that is not readable: the only
 other things the pass does to one are to close it when it has expired (Thespian keeps one
