@@ -132,12 +132,18 @@ class OwnerLifecycle(DirectoryState):
             # activation p50 of 100 new sessions one after another: 15.3-15.8 ms always
             # after the delay, 14.4-15.8 always at once; one every 0.1 s (a spare ready):
             # 14.7 ms always at once, 11.9 after the delay.
-            due = self._spares.wanted()
-            if due:
-                self._ask_factory(due)
+            self._ask_for_spare()
             return
         if self._spares.arm_refill():
             self.wakeupAfter(REFILL_AFTER, payload=RefillSpares())
+
+    def _ask_for_spare(self) -> None:
+        """Ask the factory for the pool's next spare, if it wants one and none is on the way:
+        one at a time, so an activation that finds the pool empty waits for one fork, not a
+        batch (``spare_owners.py``)."""
+        count = self._spares.to_ask()
+        if count:
+            self._ask_factory(count)
 
     def _refill_spares(self) -> None:
         if self._factory is None and self._factory_lost_at is not None:
@@ -152,8 +158,8 @@ class OwnerLifecycle(DirectoryState):
                 self.wakeupAfter(FACTORY_RESTART_AFTER, payload=RefillSpares())
                 return
         due = self._spares.refill_due()
-        if due and self._factory is not None:
-            self._ask_factory(due)
+        if self._factory is not None:
+            self._ask_for_spare()
             return
         for _ in range(due):
             spare = self._fork_owner()
@@ -183,6 +189,8 @@ class OwnerLifecycle(DirectoryState):
         self._fork_here(done.fork_here)
         if msg.failed:
             self._arm_refill()
+        else:
+            self._ask_for_spare()  # the pool's next spare, if it still wants one
 
     def _awaits_owner(self, path: str) -> bool:
         slot = self._slots.get(path)

@@ -72,6 +72,34 @@ def test_owners_asked_of_the_factory_count_against_what_a_refill_wants():
     assert (done.spares, pool.spares, pool.coming()) == (["a", "b"], ["a", "b"], 0)
 
 
+def test_the_factory_is_asked_for_one_spare_at_a_time_and_for_the_next_when_it_comes():
+    pool = _pool(3)
+    assert pool.to_ask() == 1, "an empty pool of three asks for one"
+    first = pool.ask(pool.to_ask(), now=0.0)
+    assert pool.to_ask() == 0, "nothing more while the pool's own is on the way"
+    pool.forked(first, ("a",), _always)
+    assert pool.to_ask() == 1, "the next once it has come"
+    second = pool.ask(1, now=0.0)
+    pool.forked(second, ("b",), _always)
+    pool.forked(pool.ask(pool.to_ask(), now=0.0), ("c",), _always)
+    assert (pool.spares, pool.to_ask()) == (["a", "b", "c"], 0), "full: nothing to ask"
+
+
+def test_an_owner_on_the_way_for_a_waiting_activation_does_not_stop_the_pool_asking_for_its_own():
+    pool = _pool(1)
+    assert pool.wait(_waiting("s1")) is True
+    pool.ask(1, now=0.0)  # the activation's
+    assert pool.to_ask() == 1, "that owner is the activation's, not the pool's"
+    pool.ask(1, now=0.0)
+    assert pool.to_ask() == 0
+
+
+def test_a_closed_pool_or_one_of_size_zero_asks_for_nothing():
+    closed = _pool(2)
+    closed.close()
+    assert (closed.to_ask(), _pool(0).to_ask()) == (0, 0)
+
+
 def test_an_activation_asks_for_an_owner_only_when_none_already_asked_for_is_free():
     pool = _pool(1)
     pool.ask(1, now=0.0)  # a refill's, on the way

@@ -45,6 +45,20 @@ def test_a_new_session_is_activated_on_a_spare_and_the_pool_is_refilled(make_run
 
 
 @pytest.mark.worker_processes
+def test_a_pool_emptied_by_a_burst_is_refilled_to_its_size_one_owner_at_a_time(make_runtime):
+    rt = make_runtime(base="tcp", provider=ScriptedProvider(reply="hi {text}"), config=RuntimeConfig(spare_owners=3))
+    factory = _factory(rt)
+    before = wait_for(lambda: _pool_of(factory, set(), 3), 30, "three spares")
+    keys = [f"agent:main:burst{n}" for n in range(4)]  # one more than there are spares
+    handles = [rt.submit(key, "one") for key in keys]
+    assert all(h.result(timeout=30).status is TurnStatus.COMPLETED for h in handles)
+    live = {rt.session(key).pid for key in keys}
+    assert len(live & before) == 3, "the spares served the burst"
+    after = wait_for(lambda: _pool_of(factory, live, 3), 30, "the pool refilled to three")
+    assert not after & before
+
+
+@pytest.mark.worker_processes
 def test_a_spare_that_dies_is_replaced_and_its_worker_ends_with_it(make_runtime):
     rt = make_runtime(base="tcp", provider=ScriptedProvider(reply="ok"), config=RuntimeConfig(spare_owners=1))
     factory = _factory(rt)
