@@ -40,6 +40,7 @@ from sessionward.actors.owner_link import WorkerOverLink
 from sessionward.actors.owner_streams import StreamsInOwner
 from sessionward.actors.placement import next_epoch
 from sessionward.errors import FencedError
+from sessionward.hosting import page_merging
 from sessionward.hosting.transmits import unsent, waiting_to
 from sessionward.lanes import queue_policy as qp
 from sessionward.logs import ActorLogger
@@ -83,6 +84,7 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
         self._phase = M.OwnerPhase.STARTING
         self._idle_since = clock.now()
         self._idle_timers: set[type] = set()  # the kinds of idle check now pending: one each at most
+        self._pages_offered = False  # this process's pages are offered to KSM (``_offer_pages``)
         self._answers: HeldAnswers | None = None
         """While a ``SubmitTurns`` is taken: what its submitters are answered, sent together
         (one message per submitter) once the batch's inbox lines are fsynced (``_answer``)."""
@@ -495,6 +497,15 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
             step = S.abort(self._current, reason, detail, now, self._entry_context())
             self._end_current(step.entries, step.end, now)
 
+    def _offer_pages(self) -> None:
+        """Idle for ``worker_idle_timeout``: offer this process's pages to the kernel's
+        same-page merging, once (``hosting/page_merging.py``: most of an idle owner's private
+        memory is copies of the factory's pages, identical again once a turn is over)."""
+        self._pages_offered = True
+        if not page_merging.allow_merging():
+            log.debug("owner %s: this kernel does not take PR_SET_MEMORY_MERGE; pages not offered to KSM",
+                      self._setup.path)
+
     def _retire_worker(self, turn_id: str | None) -> None:
         """End the worker (and stop ``turn_id``'s stream first): a hung provider thread dies
         with its process. The next turn starts a new one (``_ensure_worker``). A stream in
@@ -623,8 +634,12 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
             if owner_state.retires_worker(self._phase, self._current, self._queue, has_worker=self._worker is not None,
                                           idle_since=self._idle_since, timeout=config.worker_idle_timeout, now=now):
                 self._retire_worker(None)
-            elif idle and self._worker is not None:  # idle again since this timer was set
-                self._arm_idle_check(M.WorkerIdleCheck, config.worker_idle_timeout)
+            if owner_state.offers_pages(self._phase, self._current, self._queue, enabled=config.merge_idle_pages,
+                                        offered=self._pages_offered, idle_since=self._idle_since,
+                                        timeout=config.worker_idle_timeout, now=now):
+                self._offer_pages()
+            elif idle and (self._worker is not None or (config.merge_idle_pages and not self._pages_offered)):
+                self._arm_idle_check(M.WorkerIdleCheck, config.worker_idle_timeout)  # idle again since it was set
         elif isinstance(payload, M.IdleCheck) and idle:
             if owner_state.idle_for(self._idle_since, config.idle_timeout, now):
                 self.send(self._directory, M.OwnerIdle(self._setup.path))

@@ -94,6 +94,15 @@ def retires_worker(phase: OwnerPhase, run: TurnRun | None, queue: qp.SessionQueu
     return has_worker and is_idle(phase, run, queue) and idle_for(idle_since, timeout, now)
 
 
+def offers_pages(phase: OwnerPhase, run: TurnRun | None, queue: qp.SessionQueue, *, enabled: bool, offered: bool,
+                 idle_since: float, timeout: float, now: float) -> bool:
+    """Whether an owner offers its pages to KSM now (``hosting/page_merging.py``): enabled
+    (``merge_idle_pages``), not done yet, and no turn ran or waited for ``timeout``
+    (``worker_idle_timeout``, when its worker ends too). A busy owner never does: a merged
+    page it writes is copied again, a page fault each."""
+    return enabled and not offered and is_idle(phase, run, queue) and idle_for(idle_since, timeout, now)
+
+
 @attrs.frozen
 class Ending:
     """How a turn ends that never ran to its own end (stopped, dropped, cancelled)."""

@@ -148,6 +148,12 @@ class RuntimeConfig:
     """An owner with no turn for this long ends its worker process, and starts a new one
     when a turn comes. Well below ``idle_timeout``: an idle live session then costs one
     process, not two, and a turn after a pause pays one worker start (tens of ms)."""
+    merge_idle_pages: bool = True
+    """An owner idle for ``worker_idle_timeout`` offers its memory to the kernel's same-page
+    merging (KSM, Linux 6.4 or later), which maps the pages it shares byte for byte with
+    the factory's once again: about 8 MiB of private memory per idle owner down to about 2
+    (``hosting/page_merging.py``). Inert unless the host runs ``ksmd``
+    (``/sys/kernel/mm/ksm/run``: ``docs/operating.md``)."""
     spare_owners: int = 2
     """Owner processes the Directory keeps started on its own member, so a session's
     activation is a message, not a process start; refilled after use. 0: none."""

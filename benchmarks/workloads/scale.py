@@ -46,6 +46,7 @@ from benchmarks.workloads.measure import available_memory_kib, total_pss_kib, wa
 from benchmarks.workloads.provider import MixProvider, mix_text
 from benchmarks.workloads.report import Figure, Target, WorkloadResult
 from sessionward import Runtime, RuntimeConfig, ScriptedProvider, TurnStatus
+from sessionward.hosting import page_merging
 from sessionward.storage import entries as E
 from sessionward.storage.store import derived_session_id
 from sessionward.storage.transcript_format import dumps_line
@@ -73,6 +74,8 @@ class Params:
     """Live sessions' workers end after this long without a turn: the idle row waits for it."""
     stream_in: str = "worker"
     """``RuntimeConfig.stream_in``: with ``owner`` a live session is one process, active or idle."""
+    ksm_wait: float = 300.0
+    """Seconds the merged row waits for ``ksmd``'s two full scans (where it runs)."""
     seed: int = 7
     base: str = "tcp"
     timeout: float = 300.0
@@ -186,6 +189,7 @@ def active_sessions(params: Params, store: Path) -> list[dict]:
                 break
         if live:
             rows.append(_idle_row(rt, live, len(base_pids), base_kib, params))
+            rows.append(_merged_row(rt, live, base_kib, params))
     for row in rows:
         row.pop("_per_kib", None)
         row.pop("_seconds", None)
@@ -223,6 +227,48 @@ def _idle_row(rt: Runtime, live: int, base_processes: int, base_kib: float, para
             "processes": len(pids), "PSS total MiB": total_kib / 1024,
             "PSS per session MiB": (total_kib - base_kib) / live / 1024,
             "wall s": time.monotonic() - began, "stopped because": None}
+
+
+KSM = Path("/sys/kernel/mm/ksm")
+
+
+def _ksm(name: str) -> int:
+    return int((KSM / name).read_text())
+
+
+def _ksmd_cpu_seconds() -> float:
+    """CPU seconds the kernel's ``ksmd`` thread has used (0 if it is not found)."""
+    for proc in psutil.process_iter(["name"]):
+        if proc.info["name"] == "ksmd":
+            times = proc.cpu_times()
+            return times.user + times.system
+    return 0.0
+
+
+def _merged_row(rt: Runtime, live: int, base_kib: float, params: Params) -> dict:
+    """The idle live sessions once ``ksmd`` has scanned every page three times since they went
+    idle (an idle owner offers its pages to KSM: ``merge_idle_pages``). Only where the host
+    runs ``ksmd`` (``/sys/kernel/mm/ksm/run`` is 1, set by a person with root: this
+    workload never changes it); its scan rate is the host's (``docs/operating.md``)."""
+    phase = "idle live sessions, pages merged by KSM"
+    if not page_merging.ksm_running():
+        return {"phase": phase, "sessions": live, "stopped because": "ksmd is not running on this host"}
+    began = time.monotonic()
+    cpu = _ksmd_cpu_seconds()
+    scans = _ksm("full_scans")
+    while _ksm("full_scans") < scans + 3 and time.monotonic() - began < params.ksm_wait:
+        time.sleep(0.5)  # ksmd's own pace; nothing to be told by
+    waited = time.monotonic() - began
+    pids = rt._processes()
+    total_kib = total_pss_kib(pids)
+    done = _ksm("full_scans") >= scans + 3
+    return {"phase": phase, "sessions": live, "completed": live, "processes": len(pids),
+            "PSS total MiB": total_kib / 1024, "PSS per session MiB": (total_kib - base_kib) / live / 1024,
+            "wall s": waited,
+            "stopped because": None if done else f"ksmd scanned {_ksm('full_scans') - scans} times in {waited:.0f} s",
+            "_ksmd": {"pages_to_scan": _ksm("pages_to_scan"), "sleep_millisecs": _ksm("sleep_millisecs"),
+                      "full scans": _ksm("full_scans") - scans, "pages_sharing": _ksm("pages_sharing"),
+                      "ksmd CPU s": _ksmd_cpu_seconds() - cpu, "seconds": waited}}
 
 
 def write_store(root: Path, n: int) -> list[str]:
@@ -319,6 +365,8 @@ def run(params: Params, workdir: Path) -> WorkloadResult:
     disk_rows, facts = disk_sessions(params, Path(tempfile.mkdtemp(prefix="disk-", dir=workdir)))
     idle = [r for r in steps if r["phase"].startswith("idle")]
     steps = [r for r in steps if not r["phase"].startswith("idle")]
+    merged = [r for r in idle if "merged" in r["phase"]]
+    ksmd = merged[0].pop("_ksmd", None) if merged else None
     rows = [*steps, *idle, *disk_rows]
     held = [r for r in steps if r["completed"] == r["sessions"]]
     largest = max((r["sessions"] for r in held), default=0)
@@ -333,6 +381,9 @@ def run(params: Params, workdir: Path) -> WorkloadResult:
         Figure(f"memory per active session (PSS, at N={largest})", per_session, "MiB"),
         Figure(f"memory per idle live session (PSS, worker ended, at N={idle[0]['sessions'] if idle else 0})",
                idle[0]["PSS per session MiB"] if idle else float("nan"), "MiB", TARGET_IDLE_MIB),
+        Figure(f"memory per idle live session, pages merged by KSM (PSS, at N={idle[0]['sessions'] if idle else 0})",
+               merged[0].get("PSS per session MiB", float("nan")) if merged else float("nan"), "MiB",
+               TARGET_IDLE_MIB if ksmd else None),
         Figure("activation p50, new session", activation_new["activation p50 ms"], "ms",
                TARGET_ACTIVATION_P50),
         Figure("activation p99, new session", activation_new["activation p99 ms"], "ms"),
@@ -354,6 +405,10 @@ def run(params: Params, workdir: Path) -> WorkloadResult:
         "session = (PSS of every actor-system process - PSS with no session) / N. Idle row: the "
         f"same sessions once worker_idle_timeout ({params.worker_idle_timeout} s) has ended "
         "their workers (an owner process each).",
+        ("merged row: the same idle sessions once the host's ksmd has scanned every page three "
+         f"times since (ksmd: {ksmd}); each idle owner offers its pages to KSM (merge_idle_pages)." if ksmd else
+         "merged row: not measured, ksmd is not running on this host (/sys/kernel/mm/ksm/run is not 1); "
+         "docs/operating.md says how to run it."),
         f"{params.disk_sessions:,} sessions written in {facts['write_seconds']:.1f} s; runtime "
         f"started over them in {facts['runtime_start_seconds']:.2f} s "
         f"({facts['known_sessions_at_start']:,} known sessions, actor system PSS "
