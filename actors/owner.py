@@ -634,11 +634,13 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
             if owner_state.retires_worker(self._phase, self._current, self._queue, has_worker=self._worker is not None,
                                           idle_since=self._idle_since, timeout=config.worker_idle_timeout, now=now):
                 self._retire_worker(None)
+            own_process = self._can_watch()  # Thespian's multiproc bases: an actor is a process
             if owner_state.offers_pages(self._phase, self._current, self._queue, enabled=config.merge_idle_pages,
-                                        offered=self._pages_offered, idle_since=self._idle_since,
-                                        timeout=config.worker_idle_timeout, now=now):
+                                        offered=self._pages_offered, own_process=own_process,
+                                        idle_since=self._idle_since, timeout=config.worker_idle_timeout, now=now):
                 self._offer_pages()
-            elif idle and (self._worker is not None or (config.merge_idle_pages and not self._pages_offered)):
+            elif idle and (self._worker is not None
+                           or (config.merge_idle_pages and own_process and not self._pages_offered)):
                 self._arm_idle_check(M.WorkerIdleCheck, config.worker_idle_timeout)  # idle again since it was set
         elif isinstance(payload, M.IdleCheck) and idle:
             if owner_state.idle_for(self._idle_since, config.idle_timeout, now):

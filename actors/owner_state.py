@@ -95,12 +95,15 @@ def retires_worker(phase: OwnerPhase, run: TurnRun | None, queue: qp.SessionQueu
 
 
 def offers_pages(phase: OwnerPhase, run: TurnRun | None, queue: qp.SessionQueue, *, enabled: bool, offered: bool,
-                 idle_since: float, timeout: float, now: float) -> bool:
+                 own_process: bool, idle_since: float, timeout: float, now: float) -> bool:
     """Whether an owner offers its pages to KSM now (``hosting/page_merging.py``): enabled
-    (``merge_idle_pages``), not done yet, and no turn ran or waited for ``timeout``
-    (``worker_idle_timeout``, when its worker ends too). A busy owner never does: a merged
-    page it writes is copied again, a page fault each."""
-    return enabled and not offered and is_idle(phase, run, queue) and idle_for(idle_since, timeout, now)
+    (``merge_idle_pages``), not done yet, in a process of its own, and no turn ran or waited
+    for ``timeout`` (``worker_idle_timeout``, when its worker ends too). A busy owner never
+    does: a merged page it writes is copied again, a page fault each. Nor does one that
+    shares its process (``simpleSystemBase`` runs every actor in the process that started
+    the runtime: an embedding application's pages are not the owner's to offer)."""
+    return (enabled and own_process and not offered and is_idle(phase, run, queue)
+            and idle_for(idle_since, timeout, now))
 
 
 @attrs.frozen

@@ -61,6 +61,17 @@ def test_every_block_says_whether_it_runs(page):
     assert unmarked == [], "tag each block sh/python (run) or text/toml/json (not run)"
 
 
+_HOST_SETTING = re.compile(r">\s*/(sys|proc)/|\bsysctl\s+-w\b")
+
+
+def test_no_example_that_runs_changes_the_host():
+    # The tests may run as root: an example that writes /sys or /proc (``ksmd``'s settings
+    # in docs/operating.md) would change the machine for every test after it.
+    changing = [f"{page.name}:{n}" for page in PAGES for n, tag, code in blocks(page)
+                if tag in SHELL | PYTHON and _HOST_SETTING.search(code)]
+    assert changing == [], "tag a block that changes the host `text`: it is shown, not run"
+
+
 @pytest.mark.parametrize("page", [p for p in PAGES if any(t in SHELL | PYTHON for _, t, _ in blocks(p))],
                          ids=lambda p: p.name)
 def test_the_examples_of_a_page_run_as_written(page, tmp_path):

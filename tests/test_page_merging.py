@@ -22,9 +22,10 @@ IDLE, RUNNING = OwnerPhase.IDLE, OwnerPhase.RUNNING
 EMPTY = qp.SessionQueue()
 
 
-def _offers(phase=IDLE, run=None, queue=EMPTY, *, enabled=True, offered=False, idle_since=100.0, now=130.0):
-    return offers_pages(phase, run, queue, enabled=enabled, offered=offered, idle_since=idle_since, timeout=30.0,
-                        now=now)
+def _offers(phase=IDLE, run=None, queue=EMPTY, *, enabled=True, offered=False, own_process=True, idle_since=100.0,
+            now=130.0):
+    return offers_pages(phase, run, queue, enabled=enabled, offered=offered, own_process=own_process,
+                        idle_since=idle_since, timeout=30.0, now=now)
 
 
 def test_an_owner_idle_for_worker_idle_timeout_offers_its_pages_once():
@@ -43,6 +44,22 @@ def test_a_busy_owner_or_one_idle_for_less_offers_nothing():
 
 def test_merge_idle_pages_off_offers_nothing():
     assert not _offers(enabled=False, now=500.0)
+
+
+def test_an_owner_sharing_its_process_offers_nothing():
+    # simpleSystemBase: the owner runs in the process that started the runtime.
+    assert not _offers(own_process=False, now=500.0)
+
+
+def test_an_owner_on_simple_system_base_never_offers_the_embedding_process_s_pages(make_runtime):
+    assert not page_merging.merging_allowed(), "this test process starts unmarked"
+    config = RuntimeConfig(worker_idle_timeout=0.1, idle_timeout=0.5)
+    rt = make_runtime(base="simple", provider=ScriptedProvider(reply="hi {text}"), config=config)
+    assert rt.submit("agent:main:main", "one").result(timeout=30).status is TurnStatus.COMPLETED
+    # Its WorkerIdleCheck falls due before its IdleCheck: once it has passivated, the
+    # handler that would have offered the pages has run.
+    wait_for(lambda: rt.status().live_owners == 0, 30, "the idle owner to passivate")
+    assert not page_merging.merging_allowed()
 
 
 def _in_a_child(job) -> int:

@@ -251,6 +251,8 @@ def _merged_row(rt: Runtime, live: int, base_kib: float, params: Params) -> dict
     runs ``ksmd`` (``/sys/kernel/mm/ksm/run`` is 1, set by a person with root: this
     workload never changes it); its scan rate is the host's (``docs/operating.md``)."""
     phase = "idle live sessions, pages merged by KSM"
+    if params.base == "simple":  # every actor in this process: no owner process, and none offers
+        return {"phase": phase, "sessions": live, "stopped because": "simpleSystemBase: no owner processes"}
     if not page_merging.ksm_running():
         return {"phase": phase, "sessions": live, "stopped because": "ksmd is not running on this host"}
     began = time.monotonic()
