@@ -88,6 +88,25 @@ class QuerySystem:
 
 
 @attrs.frozen
+class StopSpares:
+    """The runtime is closing: start no more owners for the pool, end the spares, and answer
+    (``SparesStopped``) once no owner asked of the factory is still on its way. Sent by
+    ``Runtime.close`` before the actor system's shutdown: an owner forked a few ms before its
+    factory's ``ActorExitRequest`` did not get its own exit request until Thespian's 10 s
+    shutdown limit (``docs/performance.md``), so no fork may be under way then."""
+
+    request_id: str
+    reply_to: ActorAddress | None = None
+
+
+@attrs.frozen
+class SparesStopped:
+    """Answer to ``StopSpares``: nothing is being forked for this Directory any more."""
+
+    request_id: str
+
+
+@attrs.frozen
 class BindSession:
     """Make ``session_key`` use the same transcript as ``target_key``. Answered by ``CommandResult``."""
 

@@ -92,6 +92,7 @@ class Directory(OwnerLifecycle, AdminRequests, GuardedActor):
         self._index: SessionIndex | None = None
         self._slots = SlotTable()
         self._spares = SparePool()
+        self._stopping_spares: list = []  # (request id, reply to) of each StopSpares not answered yet
         self._factory = None
         self._factory_pid = 0
         self._factory_lost_at = None

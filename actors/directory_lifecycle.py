@@ -38,7 +38,9 @@ from sessionward.actors.messages import (
     OwnerWorkerStarted,
     PassivateOwner,
     PassivationRefused,
+    SparesStopped,
     StandBy,
+    StopSpares,
 )
 from sessionward.actors.owner_slots import OwnerSlot, SlotState
 from sessionward.actors.spare_owners import FORK_WAIT, REFILL_AFTER, WaitingActivation
@@ -191,6 +193,22 @@ class OwnerLifecycle(DirectoryState):
             self._arm_refill()
         else:
             self._ask_for_spare()  # the pool's next spare, if it still wants one
+        self._answer_stop_spares()
+
+    def receiveMsg_StopSpares(self, msg: StopSpares, sender) -> None:
+        """The runtime closes: no more spares, and an answer once no fork is under way."""
+        for spare in self._spares.close():
+            self.send(spare, ActorExitRequest())
+        self._stopping_spares.append((msg.request_id, msg.reply_to or sender))
+        self._answer_stop_spares()
+
+    def _answer_stop_spares(self) -> None:
+        """Answer each ``StopSpares`` once no owner asked of the factory is on its way (an
+        owner forked just before its factory's exit request misses it: ``StopSpares``)."""
+        if self._stopping_spares and self._spares.coming() == 0:
+            for request_id, reply_to in self._stopping_spares:
+                self.send(reply_to, SparesStopped(request_id))
+            self._stopping_spares = []
 
     def _awaits_owner(self, path: str) -> bool:
         slot = self._slots.get(path)
@@ -206,6 +224,7 @@ class OwnerLifecycle(DirectoryState):
 
     def _fork_overdue(self) -> None:
         overdue = self._spares.overdue(clock.now())
+        self._answer_stop_spares()  # forgotten requests are on their way no more
         if overdue:
             log.warning("owner factory: no owner after %.0f s for %d activation(s); forking them here",
                         FORK_WAIT, len(overdue))
@@ -222,6 +241,7 @@ class OwnerLifecycle(DirectoryState):
         new factory starts ``FACTORY_RESTART_AFTER`` later."""
         self._factory, self._factory_lost_at = None, clock.now()
         waiting, spares = self._spares.factory_lost()
+        self._answer_stop_spares()  # nothing asked of it comes now
         if self._spares.closed:
             return
         orphans = [s for s in self._slots if s.from_factory and s.member == self._members.own]

@@ -10,11 +10,12 @@ come. It used to be asked for every missing spare at once, and it forks a reques
 in one handler and answers them together, so an activation that found the pool empty
 waited behind the whole batch, and the batch's process starts took both cores from the
 activations of the same burst. 100 new sessions one after another (``index_activation``,
-over 100,000 known): activation p50 13.0 ms with the batch, 8.7-10.6 one at a time; the
-burst's pattern went from two on spares, one forked on the spot and one behind the batch
-(20-40 ms) to two on spares and one forked on the spot (15-20 ms). A bigger pool did not
-help once the factory is asked one at a time: keeping more spares kept the factory forking
-through the burst (``docs/performance.md``).
+over 100,000 known, three runs each): activation p50 12.2-13.4 ms with the batch, 7.9-10.7
+one at a time; the burst's pattern went from two on spares, one forked on the spot and one
+behind the batch (20-40 ms) to two on spares and one forked on the spot (15-20 ms). A
+bigger pool did not help once the factory is asked one at a time: keeping more spares kept
+the factory forking through the burst (``docs/performance.md``).
+
 Spares are only ever on the Directory's own member: an owner placed on another member of a
 convention is started there, as before.
 

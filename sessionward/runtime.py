@@ -30,6 +30,7 @@ from sessionward.actors.messages import (
     DirectoryReady,
     ErrorReply,
     QueryOwnerState,
+    StopSpares,
 )
 from sessionward.client import Mailbox, error_from_reply, new_request_id
 from sessionward.config import ClusterConfig, RuntimeConfig
@@ -66,6 +67,10 @@ _live_runtimes: weakref.WeakSet[Runtime] = weakref.WeakSet()
 def _close_all() -> None:  # interpreter exit shuts every runtime down: no process left behind
     for rt in list(_live_runtimes):
         rt.close()
+
+
+STOP_SPARES_WAIT = 2.0
+"""Seconds ``close`` waits for the Directory to say no owner is being forked any more."""
 
 
 class Runtime(SessionCalls):
@@ -298,6 +303,12 @@ class Runtime(SessionCalls):
         mailbox = getattr(self, "_mailbox", None)
         ours = self._processes()
         try:
+            if mailbox is not None and self._member_system is None:
+                # No owner may be starting when the system shuts down: one forked just
+                # before its factory's exit request missed it, and the shutdown then waited
+                # for Thespian's 10 s limit (``StopSpares``). A member never stops the
+                # leader's spares; no answer in time only means the old race is possible.
+                mailbox.ask(self._directory, StopSpares(new_request_id()), STOP_SPARES_WAIT)
             if mailbox is not None:
                 mailbox.close()
             # A member shuts down its own system, never the leader's it talks to.

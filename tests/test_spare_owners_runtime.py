@@ -5,11 +5,12 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 import pytest
 from conftest import STREAM_IN, stopped, wait_for
 
-from sessionward import OutcomeReason, RuntimeConfig, ScriptedProvider, TurnStatus
+from sessionward import OutcomeReason, Runtime, RuntimeConfig, ScriptedProvider, TurnStatus
 from sessionward.hosting.system import children, process_group_members
 
 
@@ -56,6 +57,22 @@ def test_a_pool_emptied_by_a_burst_is_refilled_to_its_size_one_owner_at_a_time(m
     assert len(live & before) == 3, "the spares served the burst"
     after = wait_for(lambda: _pool_of(factory, live, 3), 30, "the pool refilled to three")
     assert not after & before
+
+
+def test_a_runtime_closed_while_its_spares_are_refilled_closes_without_waiting_out_thespian_s_limit(tmp_path):
+    # Closing just after a burst of new sessions used to catch the factory forking a spare:
+    # that owner missed its exit request and the shutdown waited Thespian's 10 s limit
+    # (about one close in ten here). Close now first stops the pool and waits for the fork.
+    for n in range(8):
+        rt = Runtime(tmp_path / f"store{n}", base="tcp", provider=ScriptedProvider(reply="ok"), recovery=False)
+        try:
+            for k in range(3):
+                assert rt.submit(f"agent:main:new{k}", "hi").result(timeout=30).status is TurnStatus.COMPLETED
+        finally:
+            began = time.monotonic()
+            rt.close()
+        assert time.monotonic() - began < 5.0, f"close {n} waited for an owner that missed its exit request"
+        assert not process_group_members(rt._roots)
 
 
 @pytest.mark.worker_processes
