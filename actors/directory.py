@@ -343,8 +343,7 @@ class Directory(OwnerLifecycle, AdminRequests, GuardedActor):
 
     def receiveMsg_ActorExitRequest(self, msg: ActorExitRequest, sender) -> None:
         self._flush_index()
-        for spare in self._spares.close():  # Thespian ends children too; these now, and no refill
-            self.send(spare, ActorExitRequest())
+        self._end_spares()  # Thespian ends children too; these now, and no refill
         for slot in self._slots:
             slot.expected_exit = True
 

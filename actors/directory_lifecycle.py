@@ -197,10 +197,14 @@ class OwnerLifecycle(DirectoryState):
 
     def receiveMsg_StopSpares(self, msg: StopSpares, sender) -> None:
         """The runtime closes: no more spares, and an answer once no fork is under way."""
-        for spare in self._spares.close():
-            self.send(spare, ActorExitRequest())
+        self._end_spares()
         self._stopping_spares.append((msg.request_id, msg.reply_to or sender))
         self._answer_stop_spares()
+
+    def _end_spares(self) -> None:
+        """Close the pool (nothing is started for it again) and end every spare in it."""
+        for spare in self._spares.close():
+            self.send(spare, ActorExitRequest())
 
     def _answer_stop_spares(self) -> None:
         """Answer each ``StopSpares`` once no owner asked of the factory is on its way (an
