@@ -42,6 +42,7 @@ from sessionward.actors.placement import next_epoch
 from sessionward.errors import FencedError
 from sessionward.hosting import page_merging
 from sessionward.hosting.transmits import unsent, waiting_to
+from sessionward.hosting.watches import forget_watches
 from sessionward.lanes import queue_policy as qp
 from sessionward.logs import ActorLogger
 from sessionward.outcomes import OutcomeReason, TurnStatus
@@ -696,6 +697,9 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
         self._close_files()
         self._close_wake_pipe()
         self._close_link()
+        # Thespian keeps the last handler's watch list while an exit drains: a closed number
+        # left there crashes the drain once a new socket reuses it (hosting/watches.py).
+        forget_watches(self)
 
     def _end_owed(self, how: owner_state.Ending, detail: str, now: float) -> None:
         """End every turn that still owes an outcome (the running one first), and the queue.
