@@ -482,11 +482,15 @@ class Mailbox:
                 self._outbox_changed.notify_all()
 
     def ask(self, target, msg, timeout: float) -> Any:
-        """Send ``msg`` and return the reply with the same request id (None on timeout)."""
+        """Send ``msg`` and return the reply with the same request id; None once ``timeout``
+        has passed, the send included. A plain ``tell`` to an address whose process is gone
+        queues behind Thespian's retries of an earlier send to it: ``Runtime.close`` and
+        ``status`` after the Directory was SIGKILLed waited 37 s, whatever their timeout."""
         self.flush()
-        ctx = self._context()
-        ctx.tell(target, self._for_store(target, msg))
-        return self._reply_to(ctx, msg.request_id, timeout)
+        deadline = time.monotonic() + timeout
+        if self._senders.bounded_tell(target, self._for_store(target, msg), timeout) is not DirectSend.DELIVERED:
+            return None  # not taken in time: its process is gone or frozen
+        return self._reply_to(self._context(), msg.request_id, deadline - time.monotonic())
 
     @staticmethod
     def _reply_to(ctx, request_id: str, timeout: float) -> Any:

@@ -308,6 +308,7 @@ class Runtime(SessionCalls):
                 # before its factory's exit request missed it, and the shutdown then waited
                 # for Thespian's 10 s limit (``StopSpares``). A member never stops the
                 # leader's spares; no answer in time only means the old race is possible.
+                # Bounded, send included (``Mailbox.ask``): a dead Directory cannot hold it.
                 mailbox.ask(self._directory, StopSpares(new_request_id()), STOP_SPARES_WAIT)
             if mailbox is not None:
                 mailbox.close()

@@ -7,7 +7,14 @@ import time
 
 import pytest
 
-from sessionward import OutcomeReason, ScriptedProvider, TurnOutcome, TurnStatus, UnavailableError
+from sessionward import (
+    OutcomeReason,
+    ScriptedProvider,
+    SessionwardTimeoutError,
+    TurnOutcome,
+    TurnStatus,
+    UnavailableError,
+)
 
 
 def test_a_submit_to_an_unreachable_directory_fails_as_unavailable_instead_of_hanging(make_runtime):
@@ -31,6 +38,23 @@ def test_a_submit_to_a_system_whose_directory_and_owner_are_gone_fails_as_unavai
     handle = rt.submit("agent:main:main", "after")  # its direct send fails; the Directory is gone
     with pytest.raises(UnavailableError, match="idempotency_key"):
         handle.result(timeout=30)
+
+
+def test_after_the_directory_was_killed_a_question_keeps_its_timeout_and_the_runtime_closes_in_seconds(make_runtime):
+    rt = make_runtime(base="tcp")
+    assert rt.submit("agent:main:main", "before").result(timeout=30).status is TurnStatus.COMPLETED
+    rt._mailbox._accept_timeout = 0.5
+    os.kill(rt.status().pid, signal.SIGKILL)  # the Directory's process
+    with pytest.raises(UnavailableError):  # a send to it is still being retried after this
+        rt.submit("agent:main:other", "after").result(timeout=30)
+    started = time.monotonic()
+    with pytest.raises(SessionwardTimeoutError):
+        rt.status(timeout=1.0)
+    # Sent with a plain tell, a question queued behind the retried send and waited 37 s.
+    assert time.monotonic() - started < 5
+    started = time.monotonic()
+    rt.close()  # it asks the Directory to stop its spares first (STOP_SPARES_WAIT, 2 s)
+    assert time.monotonic() - started < 10
 
 
 def test_a_handle_can_be_awaited(make_runtime):
