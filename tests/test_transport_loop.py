@@ -92,6 +92,10 @@ class _Hub(ActorTypeDispatcher):
         elif msg[0] == "kept":
             ours = type(transport)._runWithExpiry is transport_loop.run_with_expiry
             self.send(sender, ("kept", [str(idle.rmtaddr) for idle in kept.values()], ours))
+        elif msg[0] == "index":  # whether the kept-open connections' index is right
+            truth = {idle.socket.fileno(): id(idle) for idle in kept.values()}
+            index = {fd: id(idle) for fd, idle in getattr(kept, "by_fd", {}).items()}
+            self.send(sender, ("index", type(kept).__name__, len(truth), index == truth))
 
 
 class _Peer(ActorTypeDispatcher):
@@ -120,3 +124,16 @@ def test_an_expired_kept_open_connection_is_closed_by_the_next_sweep(tcp_system)
     while peer_names & set(_ask(tcp_system, hub, ("kept",))[1]):
         assert time.monotonic() - started < 5 * IDLE_SWEEP_EVERY + 5, "expired connections were never closed"
     assert _ask(tcp_system, hub, ("kept",))[2], "the hub does not run sessionward's loop"
+
+
+def test_a_processs_kept_open_connections_are_indexed_by_descriptor_as_they_come(tcp_system):
+    hub = tcp_system.createActor(_Hub)
+    peers = [tcp_system.createActor(_Peer) for _ in range(4)]
+    assert _ask(tcp_system, hub, ("greet", peers)) == "greeted"
+    deadline = time.monotonic() + 10
+    while True:  # each hello's connection is kept once its send is done
+        _, kind, count, right = _ask(tcp_system, hub, ("index",))
+        assert kind == "KeptOpen" and right, "the loop lists kept-open connections from a wrong index"
+        if count >= len(peers):
+            break
+        assert time.monotonic() < deadline, "the hub kept no connection to its peers"

@@ -15,7 +15,9 @@ other things the pass does to one are to close it when it has expired (Thespian 
 open for 20 minutes; a sweep once a second closes it at most that late) and to close a
 duplicate that is no longer the one kept (both places that replace one in
 ``_openSockets`` shut the old one down first). So a pass takes the readable ones, and
-every one only when ``IDLE_SWEEP_EVERY`` has passed since the last sweep.
+every one only when ``IDLE_SWEEP_EVERY`` has passed since the last sweep. Both the listing
+for ``select`` and the readable ones come from an index by descriptor that
+``_openSockets`` keeps as it changes (``kept_open.py``), not from a look at each connection.
 
 ``run_with_expiry`` is Thespian 4.0.1's ``TCPTransport._runWithExpiry`` with the changes
 marked ``# sessionward:`` (and its select through ``KeptPollSelector``, which ``install``
@@ -52,6 +54,7 @@ from thespian.system.transport.TCPTransport import (
 )
 from thespian.system.utilis import fmap, partition, thesplog
 
+from sessionward.hosting.kept_open import KeptOpen
 from sessionward.hosting.kept_selector import KeptPollSelector
 
 IDLE_SWEEP_EVERY = 1.0
@@ -59,17 +62,31 @@ IDLE_SWEEP_EVERY = 1.0
 readable ones (expired ones are closed then)."""
 
 
+def kept_open(transport: Any) -> KeptOpen:
+    """The transport's ``_openSockets``, made a ``KeptOpen`` the first time (under the
+    transport's exclusive flag: the loop's pass holds it)."""
+    open_sockets = transport._openSockets
+    if type(open_sockets) is not KeptOpen:
+        open_sockets = transport._openSockets = KeptOpen(open_sockets)
+    return open_sockets
+
+
 def idle_sockets_to_check(transport: Any, ready: list[int], now: float) -> list[Any]:
     """The kept-open connections this pass handles: the readable ones, or every one when a
-    sweep is due (``transport._idle_sweep_at``, set here)."""
+    sweep is due (``transport._idle_sweep_at``, set here; the sweep also rebuilds the
+    index of a ``KeptOpen``)."""
     open_sockets = getattr(transport, "_openSockets", None)
     if not open_sockets:
         return []
     if now >= getattr(transport, "_idle_sweep_at", 0.0):
         transport._idle_sweep_at = now + IDLE_SWEEP_EVERY
+        if isinstance(open_sockets, KeptOpen):
+            open_sockets.reindex()
         return list(open_sockets.values())
     if not ready:
         return []
+    if isinstance(open_sockets, KeptOpen):
+        return open_sockets.readable(ready)
     readable = set(ready)
     out = []
     for idle in open_sockets.values():
@@ -131,8 +148,9 @@ def run_with_expiry(self, incomingHandler):
                        filter(None, self._incomingSockets))))
 
             if hasattr(self, '_openSockets'):
-                # sessionward: a comprehension, not a lambda called per socket
-                wrecv.extend([s.socket.fileno() for s in self._openSockets.values()])
+                # sessionward: the kept-open connections' descriptors from their index, not
+                # one fileno() call per connection per pass (kept_open.py)
+                wrecv.extend(kept_open(self).fds(besides=wrecv + wsend))
 
             delays = list(filter(None,
                                  [self.run_time.view(ct).remaining()] +
