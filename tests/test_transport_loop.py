@@ -53,7 +53,7 @@ def test_a_sweep_comes_again_once_its_interval_has_passed():
     assert idle_sockets_to_check(transport, [], now=100.0 + IDLE_SWEEP_EVERY + 0.1) == []
 
 
-def test_a_connection_whose_descriptor_is_gone_is_taken_as_upstream_takes_it():
+def test_a_connection_whose_descriptor_is_gone_is_taken_by_the_next_sweep():
     class _Gone:
         def fileno(self) -> int:
             raise OSError(9, "Bad file descriptor")
@@ -63,7 +63,8 @@ def test_a_connection_whose_descriptor_is_gone_is_taken_as_upstream_takes_it():
     gone = _Idle(0)
     gone.socket = _Gone()  # type: ignore[assignment]
     transport._openSockets["gone"] = gone
-    assert idle_sockets_to_check(transport, [9], now=100.1) == [gone]
+    assert idle_sockets_to_check(transport, [9], now=100.1) == []  # no descriptor to be ready
+    assert gone in idle_sockets_to_check(transport, [], now=100.0 + IDLE_SWEEP_EVERY)
 
 
 def test_a_transport_without_kept_open_connections_has_none_to_check():

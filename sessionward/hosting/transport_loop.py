@@ -73,31 +73,17 @@ def kept_open(transport: Any) -> KeptOpen:
 
 def idle_sockets_to_check(transport: Any, ready: list[int], now: float) -> list[Any]:
     """The kept-open connections this pass handles: the readable ones, or every one when a
-    sweep is due (``transport._idle_sweep_at``, set here; the sweep also rebuilds the
-    index of a ``KeptOpen``)."""
-    open_sockets = getattr(transport, "_openSockets", None)
-    if not open_sockets:
+    sweep is due (``transport._idle_sweep_at``, set here). The sweep also rebuilds the
+    index, and takes a connection whose descriptor is gone (upstream took one on every
+    pass; the index cannot list it)."""
+    if not getattr(transport, "_openSockets", None):
         return []
+    open_sockets = kept_open(transport)
     if now >= getattr(transport, "_idle_sweep_at", 0.0):
         transport._idle_sweep_at = now + IDLE_SWEEP_EVERY
-        if isinstance(open_sockets, KeptOpen):
-            open_sockets.reindex()
+        open_sockets.reindex()
         return list(open_sockets.values())
-    if not ready:
-        return []
-    if isinstance(open_sockets, KeptOpen):
-        return open_sockets.readable(ready)
-    readable = set(ready)
-    out = []
-    for idle in open_sockets.values():
-        try:
-            fd = idle.socket.fileno()
-        except OSError:  # as upstream, a socket whose descriptor is gone is handled
-            out.append(idle)
-            continue
-        if fd in readable:
-            out.append(idle)
-    return out
+    return open_sockets.readable(ready) if ready else []
 
 
 def run_with_expiry(self, incomingHandler):
