@@ -640,8 +640,8 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
                                         offered=self._pages_offered, own_process=own_process,
                                         idle_since=self._idle_since, timeout=config.worker_idle_timeout, now=now):
                 self._offer_pages()
-            elif idle and (self._worker is not None
-                           or (config.merge_idle_pages and own_process and not self._pages_offered)):
+            elif idle and (self._worker is not None or owner_state.may_offer_pages(
+                    enabled=config.merge_idle_pages, offered=self._pages_offered, own_process=own_process)):
                 self._arm_idle_check(M.WorkerIdleCheck, config.worker_idle_timeout)  # idle again since it was set
         elif isinstance(payload, M.IdleCheck) and idle:
             if owner_state.idle_for(self._idle_since, config.idle_timeout, now):

@@ -102,8 +102,14 @@ def offers_pages(phase: OwnerPhase, run: TurnRun | None, queue: qp.SessionQueue,
     does: a merged page it writes is copied again, a page fault each. Nor does one that
     shares its process (``simpleSystemBase`` runs every actor in the process that started
     the runtime: an embedding application's pages are not the owner's to offer)."""
-    return (enabled and own_process and not offered and is_idle(phase, run, queue)
-            and idle_for(idle_since, timeout, now))
+    return may_offer_pages(enabled=enabled, offered=offered, own_process=own_process) and \
+        is_idle(phase, run, queue) and idle_for(idle_since, timeout, now)
+
+
+def may_offer_pages(*, enabled: bool, offered: bool, own_process: bool) -> bool:
+    """Whether an owner will offer its pages once idle long enough (``offers_pages``): so an
+    idle owner keeps its idle check armed for it."""
+    return enabled and own_process and not offered
 
 
 @attrs.frozen
