@@ -54,22 +54,38 @@ def test_a_pid_that_names_a_group_is_not_running(pid):
 
 
 def test_frozen_heap_freezes_for_the_fork_and_gives_the_objects_back_after():
-    assert gc.get_freeze_count() == 0
+    # Not "0 before": CPython 3.12's collector files some objects in the frozen generation
+    # itself (375 in a fresh 3.12.1 process).
+    gc.collect()
+    before = gc.get_freeze_count()
     with frozen_heap():
-        assert gc.get_freeze_count() > 0
-    assert gc.get_freeze_count() == 0
+        assert gc.get_freeze_count() > before + 1000
+    assert gc.get_freeze_count() <= before
 
 
-def test_frozen_heap_leaves_objects_a_parent_froze_frozen_and_freezes_nothing_more():
-    gc.freeze()  # as an owner inherits them from the Directory's fork
-    try:
-        inherited = gc.get_freeze_count()
-        with frozen_heap():
-            garbage = [object() for _ in range(10)]
-        assert gc.get_freeze_count() == inherited
-        del garbage
-    finally:
-        gc.unfreeze()
+def test_a_child_forked_inside_frozen_heap_freezes_and_unfreezes_nothing_in_it():
+    """As an owner the Directory forks: the objects frozen for its fork are its parent's,
+    and stay frozen (handing them to its collector would copy every page it shares)."""
+    read, write = os.pipe()
+    with frozen_heap():
+        pid = os.fork()
+        if pid == 0:  # the child: report, then leave without running pytest's teardown
+            try:
+                inherited = gc.get_freeze_count()
+                with frozen_heap():
+                    garbage = [object() for _ in range(10)]
+                    inside = gc.get_freeze_count()
+                del garbage
+                os.write(write, f"{inherited} {inside} {gc.get_freeze_count()}".encode())
+            finally:
+                os._exit(0)
+    os.close(write)
+    with os.fdopen(read) as pipe:
+        inherited, inside, after = map(int, pipe.read().split())
+    os.waitpid(pid, 0)
+    assert inherited > 1000
+    assert inside == inherited
+    assert after == inherited
 
 
 _CHUNK_CHURN = r"""
