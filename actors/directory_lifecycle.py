@@ -123,7 +123,8 @@ class OwnerLifecycle(DirectoryState):
             self._ask_factory(1)
 
     def _ask_factory(self, count: int) -> None:
-        self.send(self._factory, ForkOwners(count, self._spares.ask(count, clock.now()), os.getpid()))
+        self.send(self._factory, ForkOwners(count, self._spares.ask(count, clock.now()), os.getpid(),
+                                            immortal_heap=self._config.immortal_factory_heap))
 
     def _arm_refill(self) -> None:
         if self._factory is not None and not self._spares.spares and not self._spares.refill_armed:

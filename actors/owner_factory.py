@@ -53,7 +53,7 @@ class OwnerFactory(GuardedActor):
 
         self._directory = sender
         if os.getpid() != msg.directory_pid:
-            freeze_for_good()
+            freeze_for_good(immortal=msg.immortal_heap)
         made: list[Any] = []
         failed = 0
         for _ in range(max(0, min(msg.count, MOST_PER_REQUEST))):

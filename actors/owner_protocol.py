@@ -219,6 +219,9 @@ class ForkOwners:
     directory_pid: int = 0
     """The factory freezes its heap only in a process of its own (not on simpleSystemBase,
     where every actor runs in the Directory's process, the application's)."""
+    immortal_heap: bool = False
+    """``RuntimeConfig.immortal_factory_heap``: the factory makes its heap immortal before
+    its first fork (``hosting/immortal_heap.py``)."""
 
 
 @attrs.frozen

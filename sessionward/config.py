@@ -154,6 +154,12 @@ class RuntimeConfig:
     the factory's once again: about 8 MiB of private memory per idle owner down to about 2
     (``hosting/page_merging.py``). Inert unless the host runs ``ksmd``
     (``/sys/kernel/mm/ksm/run``: ``docs/operating.md``)."""
+    immortal_factory_heap: bool = True
+    """The ``OwnerFactory`` makes the objects it holds before its first fork immortal, so
+    that the owners forked from it share those pages instead of copying them by reference
+    counting: about 3 MiB less private memory per live owner. CPython 3.12 and 3.13 only
+    (PEP 683's immortal objects); elsewhere it does nothing (``hosting/immortal_heap.py``).
+    The factory never frees those objects, which it keeps for its life anyway."""
     spare_owners: int = 2
     """Owner processes the Directory keeps started on its own member, so a session's
     activation is a message, not a process start; refilled after use. 0: none."""

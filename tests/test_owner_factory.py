@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import os
 import signal
+import sys
 
+import pytest
 from conftest import stopped, streams_started, wait_for
 
 from benchmarks.workloads.measure import parent_pid
 from sessionward import RuntimeConfig, ScriptedProvider, TurnStatus
 from sessionward.actors.directory_lifecycle import FACTORY_RESTART_AFTER
 from sessionward.actors.spare_owners import FORK_WAIT
+from sessionward.hosting import immortal_heap
 from sessionward.hosting.system import children
 
 
@@ -28,6 +31,25 @@ def test_every_owner_is_forked_by_the_factory_spare_or_not(make_runtime):
     factory = rt.status().factory_pid
     assert factory and parent_pid(factory) == rt.status().pid
     assert {parent_pid(rt.session(key).pid) for key in keys} == {factory}
+
+
+def _private_dirty_kib(pid: int) -> int:
+    with open(f"/proc/{pid}/smaps_rollup", encoding="ascii") as f:
+        return sum(int(line.split()[1]) for line in f if line.startswith("Private_Dirty:"))
+
+
+@pytest.mark.skipif(not immortal_heap.supported(), reason=f"CPython {sys.version.split()[0]} has no immortal objects")
+def test_an_owner_forked_from_an_immortal_factory_heap_copies_less_of_it(make_runtime, tmp_path):
+    def owner_after_two_turns(immortal: bool) -> int:
+        rt = make_runtime(tmp_path / f"store-{immortal}", base="tcp", provider=ScriptedProvider(reply="re {text}"),
+                          config=RuntimeConfig(spare_owners=1, immortal_factory_heap=immortal))
+        assert _completed(rt, "agent:main:a", "one") and _completed(rt, "agent:main:a", "two")
+        kib = _private_dirty_kib(rt.session("agent:main:a").pid)
+        rt.close()
+        return kib
+
+    mortal, immortal = owner_after_two_turns(False), owner_after_two_turns(True)
+    assert immortal < 0.7 * mortal, (mortal, immortal)  # 3.12: about 7 MiB against 3
 
 
 def test_a_dead_factory_s_owners_are_replaced_and_a_new_factory_starts(make_runtime, count_file):

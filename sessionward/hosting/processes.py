@@ -25,6 +25,7 @@ from typing import Any
 
 import psutil
 
+from sessionward.hosting import immortal_heap
 from sessionward.hosting.ownership import ProcessFacts, same_process
 
 _CLOCK_TICKS = os.sysconf("SC_CLK_TCK") if hasattr(os, "sysconf") else 100
@@ -179,6 +180,8 @@ class _HeapState:
 
     frozen = False
     """Objects are frozen now, by this process or by the parent that forked it."""
+    immortal = False
+    """``freeze_for_good`` made the heap immortal here (or in a parent)."""
 
 
 _heap = _HeapState()
@@ -212,7 +215,7 @@ def frozen_heap() -> Iterator[None]:
         gc.unfreeze()
 
 
-def freeze_for_good() -> None:
+def freeze_for_good(*, immortal: bool = False) -> None:
     """For a process that forks children and does little else (``OwnerFactory``): collect
     its garbage, then move every object left out of the collector's reach, and never give
     them back. A later collection then writes to none of the pages the children share with
@@ -220,10 +223,30 @@ def freeze_for_good() -> None:
     ``frozen_heap`` leaves a busy parent, wrote to every one: a sleeping child's private
     memory went from 1.1 to 13.2 MiB).
 
+    With ``immortal``, the first call also makes those objects immortal
+    (``hosting/immortal_heap.py``, CPython 3.12 and 3.13), so that the children's
+    reference counting stops copying the pages too. Later calls only freeze: an immortal
+    object is never freed, and what a later call would find is mostly what the factory
+    made for its last fork.
+
     The price: an object frozen here that later becomes part of a garbage cycle is never
     freed (one without a cycle is, by its reference count). The factory keeps almost nothing
     across forks, so that is bounded by what Thespian keeps per child."""
-    gc.collect()
+    if immortal and not _heap.immortal and immortal_heap.supported():
+        _heap.immortal = True
+        # What the Directory froze for this process's fork (``frozen_heap``) is out of
+        # ``gc.get_objects``' sight: given back first, or most of the heap stays mortal.
+        gc.unfreeze()
+        gc.collect()
+        enabled = gc.isenabled()
+        gc.disable()  # no collection halfway: the marking must see the heap as it is
+        try:
+            immortal_heap.immortalize()
+        finally:
+            if enabled:
+                gc.enable()
+    else:
+        gc.collect()
     gc.freeze()
     _heap.frozen = True
 
