@@ -134,6 +134,11 @@ def test_a_new_key_is_accepted_while_its_index_entry_is_written_and_answered_aft
     monkeypatch.setattr(SessionStore, "save", slow_save)
     root = tmp_path / "store"
     rt = make_runtime(root, base="tcp", provider=ScriptedProvider(reply="ok"))
+    # One turn first, so that a spare owner is ready: while the write below holds the
+    # Directory, it cannot take the factory's answer for an owner that is not. A runtime's
+    # first activation can wait for the factory's first fork (on CPython 3.12, ~120 ms
+    # more while the factory makes its heap immortal: hosting/immortal_heap.py).
+    assert rt.submit("agent:main:first", "hi").result(timeout=30).status is TurnStatus.COMPLETED
     handle = rt.submit(key, "hi")
     try:
         assert handle.wait_accepted(30), "the turn was not accepted while the index was being written"
