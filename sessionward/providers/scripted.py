@@ -23,17 +23,48 @@ def estimate_tokens(text: str) -> int:
     return -(-len(text) // 4)
 
 
-def _context_chars(request: ProviderRequest) -> str:
-    parts = [request.text]
-    for message in request.context:
-        content = message.get("content")
-        if isinstance(content, str):
-            parts.append(content)
-        elif isinstance(content, list):
-            parts += [b.get("text") or b.get("thinking") or "" for b in content if isinstance(b, dict)]
-        if isinstance(message.get("summary"), str):
-            parts.append(message["summary"])
-    return "".join(p for p in parts if isinstance(p, str))
+def message_chars(message: dict) -> int:
+    """Characters of one context message that pi's estimate counts: its text (or thinking)
+    and its summary."""
+    chars = 0
+    content = message.get("content")
+    if isinstance(content, str):
+        chars += len(content)
+    elif isinstance(content, list):
+        for block in content:
+            if isinstance(block, dict):
+                part = block.get("text") or block.get("thinking") or ""
+                chars += len(part) if isinstance(part, str) else 0
+    summary = message.get("summary")
+    return chars + (len(summary) if isinstance(summary, str) else 0)
+
+
+class ContextChars:
+    """``message_chars`` summed over a context, counting only the messages it has not seen.
+
+    A session's contexts grow by a turn's messages at a time, and summing the whole context
+    on every turn made this provider's cost grow with the session: a worker's CPU per turn
+    went from 0.8 to 2.5 ms between a session's 750th and 2,750th turn (``benchmarks/
+    long_session.py``). A context that extends the last one counted is recognised as
+    ``ContextFeed.to_send`` recognises it: the same message object at the same place (the
+    owner and the worker share their message objects between turns, and never change
+    one). Anything else (a replayed turn's context, built anew) is counted whole. Not
+    thread-safe: the caller holds a lock.
+    """
+
+    def __init__(self) -> None:
+        self._counted = 0
+        self._last: dict | None = None
+        self._chars = 0
+
+    def of(self, context: tuple[dict, ...]) -> int:
+        counted, chars = self._counted, self._chars
+        if counted > len(context) or (counted and context[counted - 1] is not self._last):
+            counted, chars = 0, 0
+        for message in context[counted:]:
+            chars += message_chars(message)
+        self._counted, self._last, self._chars = len(context), context[-1] if context else None, chars
+        return chars
 
 
 class ScriptedProvider:
@@ -91,6 +122,7 @@ class ScriptedProvider:
         self.name = name
         self.model = model
         self._lock = threading.Lock()
+        self._context_chars = ContextChars()
         self.streams_started = 0
 
     api = "sessionward-scripted"
@@ -98,12 +130,13 @@ class ScriptedProvider:
 
     def __getstate__(self) -> dict:
         state = self.__dict__.copy()
-        del state["_lock"]
+        del state["_lock"], state["_context_chars"]  # a count by object identity means nothing elsewhere
         return state
 
     def __setstate__(self, state: dict) -> None:
         self.__dict__.update(state)
         self._lock = threading.Lock()
+        self._context_chars = ContextChars()
 
     def _pieces(self, text: str) -> list[str]:
         n = max(1, min(self.chunks, len(text))) if text else 1
@@ -148,7 +181,10 @@ class ScriptedProvider:
         if fail_with is not None and self.fail_after >= self.chunks:
             yield ProviderFailure(fail_with, f"scripted {fail_with}", self.name)
             return
-        prompt, output = estimate_tokens(_context_chars(request)), estimate_tokens(text)
+        with self._lock:
+            context_chars = self._context_chars.of(request.context)
+        prompt = -(-(len(request.text) + context_chars) // 4)  # estimate_tokens of text and context
+        output = estimate_tokens(text)
         usage = Usage(input=prompt, output=output, total_tokens=prompt + output)
         yield MessageEnd("stop", model=self.model, usage=usage, api=self.api, provider=self.name)
 
