@@ -442,7 +442,8 @@ class SessionOwner(StreamsInOwner, WorkerOverLink, GuardedActor):
         self._maybe_start_next()
         durability = self._file.durability if self._file is not None else None
         window = self._setup.config.shared_fsync_window
-        if owner_state.shares_sync(durability, window, started_next=self._current is not None):
+        if owner_state.shares_sync(durability, window, started_next=self._current is not None,
+                                   turn_seconds=now - current.started_time):
             if not self._sync_due:
                 self._sync_due = True
                 self.wakeupAfter(window, payload=M.SyncDue())

@@ -35,18 +35,22 @@ def diverts(phase: OwnerPhase, message: object) -> bool:
     return phase in (OwnerPhase.FENCED, OwnerPhase.STOPPING) and isinstance(message, ROUTED)
 
 
-def shares_sync(durability: Durability | None, window: float, *, started_next: bool) -> bool:
+def shares_sync(durability: Durability | None, window: float, *, started_next: bool, turn_seconds: float) -> bool:
     """Whether a turn that just ended waits up to ``window`` seconds for the next turn's
     fsync (``RuntimeConfig.shared_fsync_window``) instead of taking its own now.
 
     Only with ``durability = "turn"`` (``entry`` has fsynced every line already, ``never``
-    fsyncs nothing), a window above 0, and another turn started at once: a session with
-    turns queued (a burst, a saturated gateway) then pays one fsync for several turns. A
-    turn alone is never delayed. Its outcome is still sent only once its entries are on
-    disk, so the cost is that latency, bounded by the window, for a turn that has another
-    behind it.
+    fsyncs nothing), a window above 0, another turn started at once, and a turn that itself
+    took no longer than the window (``turn_seconds``, from its start to its end): a session
+    with quick turns queued (a burst, a saturated gateway) then pays one fsync for several
+    turns. The turn just ended is the guess at how long the next will take: after a turn
+    longer than the window (a model's stream of seconds) the next one would not end in
+    time to share, so waiting would only delay this outcome by the whole window and end in
+    an fsync of its own anyway. A turn alone is never delayed. Its outcome is still sent
+    only once its entries are on disk, so the cost is that latency, bounded by the window,
+    for a quick turn that has another behind it.
     """
-    return started_next and window > 0 and durability is Durability.TURN
+    return started_next and window > 0 and turn_seconds <= window and durability is Durability.TURN
 
 
 SERVING = (OwnerPhase.IDLE, OwnerPhase.RUNNING, OwnerPhase.DRAINING)

@@ -12,7 +12,7 @@ import time
 import pytest
 from conftest import read_entries, transcript_of, wait_for
 
-from sessionward import RuntimeConfig, ScriptedProvider, TurnStatus
+from sessionward import RuntimeConfig, ScriptedProvider, TurnStatus, clock
 from sessionward.actors import owner_state
 from sessionward.actors.owner import SessionOwner
 from sessionward.outcomes import OutcomeReason
@@ -82,13 +82,19 @@ def _hold_then_queue(rt, more: int):
 # -- pure ------------------------------------------------------------------------------------------
 
 
-def test_only_a_turn_with_another_started_behind_it_waits_for_a_shared_fsync():
-    assert owner_state.shares_sync(Durability.TURN, 0.02, started_next=True)
-    assert not owner_state.shares_sync(Durability.TURN, 0.02, started_next=False)
-    assert not owner_state.shares_sync(Durability.TURN, 0.0, started_next=True), "a window of 0 turns it off"
-    assert not owner_state.shares_sync(Durability.ENTRY, 0.02, started_next=True), "every line is fsynced already"
-    assert not owner_state.shares_sync(Durability.NEVER, 0.02, started_next=True)
-    assert not owner_state.shares_sync(None, 0.02, started_next=True)
+def test_only_a_quick_turn_with_another_started_behind_it_waits_for_a_shared_fsync():
+    def shares(durability=Durability.TURN, window=0.1, started_next=True, turn_seconds=0.01):
+        return owner_state.shares_sync(durability, window, started_next=started_next, turn_seconds=turn_seconds)
+
+    assert shares()
+    assert shares(turn_seconds=0.1), "a turn as long as the window still waits"
+    assert not shares(turn_seconds=0.1001), "a turn longer than the window: the next would not end in time"
+    assert not shares(turn_seconds=30.0), "a model's stream of seconds"
+    assert not shares(started_next=False), "a turn alone is never delayed"
+    assert not shares(window=0.0, turn_seconds=0.0), "a window of 0 turns it off"
+    assert not shares(durability=Durability.ENTRY), "every line is fsynced already"
+    assert not shares(durability=Durability.NEVER)
+    assert not shares(durability=None)
 
 
 @pytest.mark.parametrize("window", [-0.001, float("inf"), float("nan")])
@@ -139,7 +145,8 @@ def test_a_turn_alone_gets_its_outcome_without_waiting_for_the_window(make_runti
 
 
 def test_a_turn_waiting_for_its_fsync_is_not_lost_behind_a_long_next_turn(make_runtime, record):
-    rt = make_runtime(provider=HeldProvider(reply="ok"), config=RuntimeConfig(shared_fsync_window=0.05))
+    # A window the quick turn is sure to be within, even on a loaded machine: it waits for the timer.
+    rt = make_runtime(provider=HeldProvider(reply="ok"), config=RuntimeConfig(shared_fsync_window=1.0))
     first = rt.submit(KEY, "quick")
     second = rt.submit(KEY, "second")  # holds its stream until released
     done = first.result(timeout=10)  # the window's timer sends it; the second turn still streams
@@ -147,6 +154,45 @@ def test_a_turn_waiting_for_its_fsync_is_not_lost_behind_a_long_next_turn(make_r
     assert not second.done
     HOLD["second"].set()
     assert second.result(timeout=10).status is TurnStatus.COMPLETED
+
+
+class ShiftedClock:
+    """The wall clock plus seconds the test adds: a turn made to look long without waiting."""
+
+    def __init__(self) -> None:
+        self.offset = 0.0
+
+    def now(self) -> float:
+        return time.time() + self.offset
+
+
+def test_a_turn_longer_than_the_window_takes_its_own_fsync_at_once_though_another_started_behind_it(
+        make_runtime, record, monkeypatch):
+    timers = []
+    wakeup_after = SessionOwner.wakeupAfter
+
+    def recording_wakeup_after(self, delay, payload=None):
+        timers.append(type(payload).__name__)
+        return wakeup_after(self, delay, payload=payload)
+
+    monkeypatch.setattr(SessionOwner, "wakeupAfter", recording_wakeup_after)
+    rt = make_runtime(provider=HeldProvider(reply="ok"), config=RuntimeConfig(shared_fsync_window=30.0))
+    with clock.use(ShiftedClock()) as shifted:
+        first = rt.submit(KEY, "first")
+        wait_for(lambda: rt.session(KEY).turn_id is not None, 30, "the first turn running")
+        second = rt.submit(KEY, "second")  # holds its stream until released
+        assert second.wait_accepted(30)
+        shifted.offset += 60.0  # the first turn has now run for a minute: longer than the window
+        start = len(record)
+        HOLD["first"].set()
+        done = first.result(timeout=10)  # with a 30 s window, only a sync at once sends it in time
+        assert done.status is TurnStatus.COMPLETED
+        assert not second.done
+        burst = record[start:]
+        assert burst[:2] == [("sync", burst[0][1]), ("sent", first.turn_id)], burst
+        assert "SyncDue" not in timers
+        HOLD["second"].set()
+        assert second.result(timeout=10).status is TurnStatus.COMPLETED
 
 
 class FileGatedProvider(ScriptedProvider):
