@@ -12,6 +12,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from sessionward.providers.base import known_prefix
 from sessionward.storage.transcript_format import build_context
 
 
@@ -68,8 +69,6 @@ class ContextFeed:
         The check is by identity of the last message sent: contexts share their message
         objects, so the same object at the same place means the same prefix.
         """
-        sent = self._sent
-        if sent > len(context) or (sent and context[sent - 1] is not self._sent_tail):
-            sent = 0
+        sent = known_prefix(context, self._sent, self._sent_tail)
         self._sent, self._sent_tail = len(context), context[-1] if context else None
         return sent, tuple(context[sent:])

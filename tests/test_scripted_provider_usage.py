@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pickle
 
-from sessionward.providers.base import MessageEnd, ProviderRequest, StreamControl
+from sessionward.providers.base import MessageEnd, ProviderRequest, StreamControl, known_prefix
 from sessionward.providers.scripted import ContextChars, ScriptedProvider, message_chars
 
 
@@ -83,3 +83,13 @@ def test_a_pickled_provider_carries_no_session_text_and_counts_afresh() -> None:
     other = (_user("b" * 8),)
     assert _input_tokens(copy, "", other) == 2
     assert _input_tokens(copy, "", (*other, _user("c" * 4))) == 3
+
+
+def test_a_known_prefix_is_the_same_objects_at_the_same_places_or_nothing() -> None:
+    a, b, c = _user("a"), _user("b"), _user("c")
+    assert known_prefix((a, b, c), 2, b) == 2
+    assert known_prefix((a, b), 2, b) == 2
+    assert known_prefix((a, dict(b), c), 2, b) == 0, "an equal message is not the one seen"
+    assert known_prefix((a,), 2, b) == 0, "shorter than what was seen"
+    assert known_prefix((a, b), 0, None) == 0
+    assert known_prefix((), 0, None) == 0

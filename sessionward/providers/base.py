@@ -15,7 +15,7 @@ from __future__ import annotations
 import enum
 import importlib
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from typing import Any, Protocol, runtime_checkable
 
 import attrs
@@ -48,6 +48,20 @@ class ProviderRequest:
     """The session's model context before this turn: message dicts, oldest first."""
     lane: str = ""
     """The lane that submitted the turn."""
+
+
+def known_prefix(context: Sequence[dict[str, Any]], count: int, last: dict[str, Any] | None) -> int:
+    """How many of ``context``'s messages are the ``count`` already seen (sent, counted),
+    the last of which was ``last``: ``count`` if that same object still stands at that
+    place, else 0 (a context built anew, such as a replayed turn's, is taken whole).
+
+    Identity is enough: the contexts of one session share their message objects from turn
+    to turn (``actors/context_feed.py`` grows one list), and nothing changes a message once
+    it is in a context.
+    """
+    if count > len(context) or (count and context[count - 1] is not last):
+        return 0
+    return count
 
 
 @attrs.frozen

@@ -15,12 +15,18 @@ from sessionward.providers.base import (
     StreamControl,
     TextDelta,
     Usage,
+    known_prefix,
 )
 
 
 def estimate_tokens(text: str) -> int:
     """pi's ``estimateTokens`` rule: one token per 4 characters, rounded up."""
-    return -(-len(text) // 4)
+    return tokens_of(len(text))
+
+
+def tokens_of(chars: int) -> int:
+    """``estimate_tokens`` of a text of ``chars`` characters."""
+    return -(-chars // 4)
 
 
 def message_chars(message: dict) -> int:
@@ -46,10 +52,8 @@ class ContextChars:
     on every turn made this provider's cost grow with the session: a worker's CPU per turn
     went from 0.8 to 2.5 ms between a session's 750th and 2,750th turn (``benchmarks/
     long_session.py``). A context that extends the last one counted is recognised as
-    ``ContextFeed.to_send`` recognises it: the same message object at the same place (the
-    owner and the worker share their message objects between turns, and never change
-    one). Anything else (a replayed turn's context, built anew) is counted whole. Not
-    thread-safe: the caller holds a lock.
+    ``ContextFeed.to_send`` recognises it (``known_prefix``); anything else is counted
+    whole. Not thread-safe: the caller holds a lock.
     """
 
     def __init__(self) -> None:
@@ -58,9 +62,8 @@ class ContextChars:
         self._chars = 0
 
     def of(self, context: tuple[dict, ...]) -> int:
-        counted, chars = self._counted, self._chars
-        if counted > len(context) or (counted and context[counted - 1] is not self._last):
-            counted, chars = 0, 0
+        counted = known_prefix(context, self._counted, self._last)
+        chars = self._chars if counted else 0
         for message in context[counted:]:
             chars += message_chars(message)
         self._counted, self._last, self._chars = len(context), context[-1] if context else None, chars
@@ -183,7 +186,7 @@ class ScriptedProvider:
             return
         with self._lock:
             context_chars = self._context_chars.of(request.context)
-        prompt = -(-(len(request.text) + context_chars) // 4)  # estimate_tokens of text and context
+        prompt = tokens_of(len(request.text) + context_chars)
         output = estimate_tokens(text)
         usage = Usage(input=prompt, output=output, total_tokens=prompt + output)
         yield MessageEnd("stop", model=self.model, usage=usage, api=self.api, provider=self.name)
